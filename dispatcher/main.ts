@@ -1,0 +1,68 @@
+import { Queue } from 'bullmq';
+import { createLogger } from '../shared/logger.js';
+import { Lifecycle } from '../shared/lifecycle.js';
+import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
+import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
+import { redactUrl } from '../shared/redact.js';
+import { createRedis } from '../shared/redis.js';
+import { loadConfigOrExit } from '../shared/startup.js';
+import { DispatcherConfigSchema } from './config.js';
+import { createDeliver } from './deliver.js';
+import { DispatcherMetrics } from './metrics.js';
+import { WebhookClient } from './webhook-client.js';
+import { createDeliveryWorker } from './worker.js';
+
+/** In-flight deliveries get this long to finish on SIGTERM; the rest are redelivered by another dispatcher. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
+const { connector, webhook } = config;
+const logger = createLogger('dispatcher', connector.log_level);
+const lifecycle = new Lifecycle(logger);
+lifecycle.handleSignals();
+
+const retry = { attempts: webhook.retry_attempts, baseDelayMs: webhook.retry_base_delay_ms, maxDelayMs: webhook.retry_max_delay_ms };
+logger.info(
+  {
+    connectorId: connector.id,
+    webhook: redactUrl(webhook.url),
+    authType: webhook.auth_type,
+    tokenConfigured: Boolean(webhook.token),
+    consumerCount: connector.consumer_count,
+    requestTimeoutMs: webhook.request_timeout_ms,
+    retry,
+    redis: redactUrl(config.redis.url),
+    metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
+  },
+  'dispatcher.configured',
+);
+
+const redis = createRedis(config.redis.url, 'dispatcher', logger);
+lifecycle.onShutdown('redis', () => redis.quit());
+const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
+lifecycle.onShutdown('queue', () => queue.close());
+
+const client = new WebhookClient({
+  url: webhook.url,
+  connections: connector.consumer_count,
+  timeoutMs: webhook.request_timeout_ms,
+  ...(webhook.auth_type === 'TOKEN' && webhook.header && webhook.token ? { authHeader: { name: webhook.header, value: webhook.token } } : {}),
+});
+lifecycle.onShutdown('webhook-client', () => client.close(), 2_000);
+
+const metrics = new DispatcherMetrics(connector.name, queue);
+if (config.metrics.enable) {
+  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry });
+  lifecycle.onShutdown('metrics-server', () => closeServer(server));
+}
+
+const worker = createDeliveryWorker(
+  { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
+  { connection: redis, deliver: createDeliver({ client, metrics, logger }), metrics, logger },
+);
+// Past the deadline the process exits with jobs still active; their locks
+// expire and another dispatcher redelivers them (at least once).
+lifecycle.onShutdown('worker', () => worker.close(), DRAIN_TIMEOUT_MS);
+void worker.run();
+await worker.waitUntilReady();
+logger.info('dispatcher.started');

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { ConnectorSection, MetricsSection, OpenctiSection, RedisSection } from '../shared/config/schema.js';
+
+/** The settings the ingester reads; nothing about the webhook. */
+export const IngesterConfigSchema = z.object({
+  opencti: OpenctiSection,
+  connector: ConnectorSection.pick({
+    id: true,
+    name: true,
+    log_level: true,
+    live_stream_id: true,
+    live_stream_start_timestamp: true,
+    live_stream_listen_delete: true,
+    live_stream_no_dependencies: true,
+    live_stream_with_inferences: true,
+  }),
+  metrics: MetricsSection,
+  redis: RedisSection,
+});
+export type IngesterConfig = z.infer<typeof IngesterConfigSchema>;

@@ -1,0 +1,137 @@
+import { Job, type Queue } from 'bullmq';
+import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
+import type { Logger } from '../shared/logger.js';
+import type { CursorStore } from './cursor-store.js';
+import type { CursorSnapshot } from './stream-position.js';
+
+export interface PendingEvent {
+  eventId: string;
+  job: EventJob;
+}
+
+export interface EnqueuerOptions {
+  /** Events buffered before the stream reader is paused. @defaultValue 2000 */
+  highWaterMark?: number;
+  /** Delay before retrying a failed Redis write; doubles up to 5 s. @defaultValue 100 */
+  retryDelayMs?: number;
+}
+
+export interface EnqueuerDeps {
+  queue: Queue<EventJob>;
+  cursor: CursorStore;
+  /** The position to commit with each batch; read when the batch is taken. */
+  snapshot: () => CursorSnapshot;
+  logger: Logger;
+  onCommitted: (snapshot: CursorSnapshot, batch: readonly PendingEvent[], durationMs: number) => void;
+}
+
+/**
+ * Turns admitted events into BullMQ jobs and commits the stream position in
+ * the same Redis MULTI, so a crash at any instant leaves either both or
+ * neither. While one write is in flight, new events accumulate and go out in
+ * the next one: batches grow by themselves when frames arrive faster than a
+ * Redis round trip. A failed write is retried with the same jobs (job ids make
+ * it idempotent) until it succeeds; meanwhile the buffer fills and
+ * `waitForCapacity` pauses the stream reader, which bounds memory.
+ */
+export class Enqueuer {
+  #pending: PendingEvent[] = [];
+  #positionChanged = false;
+  #running: Promise<void> | undefined;
+  #capacityWaiters: Array<() => void> = [];
+  #idleWaiters: Array<() => void> = [];
+  readonly #highWaterMark: number;
+  readonly #retryDelayMs: number;
+
+  constructor(
+    private readonly deps: EnqueuerDeps,
+    options: EnqueuerOptions = {},
+  ) {
+    this.#highWaterMark = options.highWaterMark ?? 2_000;
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  get backlog(): number {
+    return this.#pending.length;
+  }
+
+  add(event: PendingEvent): void {
+    this.#pending.push(event);
+    this.#schedule();
+  }
+
+  /** The position moved without a new event (a heartbeat): commit it too. */
+  positionChanged(): void {
+    this.#positionChanged = true;
+    this.#schedule();
+  }
+
+  /** Resolves when the buffer has room; the stream reader awaits this before each read. */
+  waitForCapacity(): Promise<void> {
+    if (this.#pending.length < this.#highWaterMark) return Promise.resolve();
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  /** Resolves when everything added so far is committed. */
+  flushed(): Promise<void> {
+    if (!this.#running && this.#pending.length === 0 && !this.#positionChanged) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #schedule(): void {
+    // setImmediate lets every frame of the chunk being parsed join this batch.
+    this.#running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
+  }
+
+  async #drain(): Promise<void> {
+    let failures = 0;
+    while (this.#pending.length > 0 || this.#positionChanged) {
+      const batch = this.#pending;
+      const snapshot = this.deps.snapshot();
+      this.#pending = [];
+      this.#positionChanged = false;
+      try {
+        await this.#commit(batch, snapshot);
+        failures = 0;
+      } catch (error) {
+        // Put the batch back in front; the next attempt commits it with the newer position.
+        this.#pending = batch.concat(this.#pending);
+        this.#positionChanged = true;
+        failures += 1;
+        const delayMs = Math.min(this.#retryDelayMs * 2 ** (failures - 1), 5_000);
+        this.deps.logger.warn({ err: error, jobs: batch.length, retryInMs: delayMs }, 'enqueue.failed');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      this.#releaseCapacity();
+    }
+    this.#running = undefined;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  async #commit(batch: PendingEvent[], snapshot: CursorSnapshot): Promise<void> {
+    const started = Date.now();
+    const { queue, cursor } = this.deps;
+    const backend = queue.getBackend();
+    const transaction = (await backend.client).multi();
+    // addJobToTransaction is public on RedisQueueBackend for exactly this:
+    // several inserts in one caller-owned transaction (BullMQ's own addBulk
+    // uses a plain pipeline, which is not atomic).
+    await Promise.all(
+      batch.map(({ eventId, job }) => {
+        const json = new Job(queue, job.event, job, { ...EVENT_JOB_OPTIONS, jobId: eventId }, eventId).asJSON();
+        return backend.addJobToTransaction(transaction, json, eventId);
+      }),
+    );
+    cursor.write(transaction, snapshot);
+    const results = await transaction.exec();
+    if (!results) throw new Error('Redis transaction aborted');
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+    this.deps.onCommitted(snapshot, batch, Date.now() - started);
+  }
+
+  #releaseCapacity(): void {
+    if (this.#pending.length >= this.#highWaterMark) return;
+    for (const resolve of this.#capacityWaiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,65 @@
+import type { Logger } from '../shared/logger.js';
+import type { Enqueuer } from './enqueuer.js';
+import { classifyFrame, eventId, type RawFrame } from './frame.js';
+import type { IngesterMetrics } from './metrics.js';
+import { compareStreamIds } from './stream-id.js';
+import type { StreamPosition } from './stream-position.js';
+
+export interface FrameHandlerDeps {
+  position: StreamPosition;
+  enqueuer: Enqueuer;
+  metrics: IngesterMetrics;
+  logger: Logger;
+}
+
+/** What the ingester does with each frame: enqueue it, move the position, or log and skip it. Never throws. */
+export function createFrameHandler({ position, enqueuer, metrics, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
+  return (raw) => {
+    const frame = classifyFrame(raw);
+    switch (frame.kind) {
+      case 'event': {
+        const id = eventId(frame.event, frame.streamId, frame.data);
+        if (!position.admit(frame.streamId, id)) {
+          metrics.frame('replayed');
+          logger.debug({ eventId: id }, 'event.replay_skipped');
+          return;
+        }
+        metrics.frame('event');
+        logger.debug({ eventId: id, event: frame.event }, 'event.received');
+        enqueuer.add({ eventId: id, job: { event: frame.event, streamId: frame.streamId, body: frame.data, receivedAt: Date.now() } });
+        return;
+      }
+      case 'heartbeat':
+        metrics.frame('heartbeat');
+        if (position.heartbeat(frame.streamId)) enqueuer.positionChanged();
+        return;
+      case 'connected':
+        metrics.frame('connected');
+        logConnected(frame.data, position.resumeFrom, logger);
+        return;
+      case 'ignored':
+        metrics.frame('ignored');
+        logger.debug({ event: frame.event, reason: frame.reason }, 'frame.ignored');
+        return;
+      case 'malformed':
+        metrics.frame('malformed');
+        logger.warn({ event: frame.event.slice(0, 64), streamId: frame.id.slice(0, 64), dataLength: raw.data.length, reason: frame.reason }, 'frame.malformed');
+        return;
+    }
+  };
+}
+
+/** The connected frame is the only place the platform reveals that a resume point was trimmed away (reference §4.4). */
+function logConnected(data: string, resumeFrom: string, logger: Logger): void {
+  let info: { firstEventId?: unknown; lastEventId?: unknown; streamSize?: unknown } = {};
+  try {
+    info = JSON.parse(data) as typeof info;
+  } catch {
+    logger.warn({ dataLength: data.length }, 'frame.malformed: connected frame is not JSON');
+  }
+  logger.info({ resumeFrom, firstEventId: info.firstEventId, lastEventId: info.lastEventId, streamSize: info.streamSize }, 'stream.connected');
+  const first = typeof info.firstEventId === 'string' ? info.firstEventId : undefined;
+  if (first && resumeFrom !== '0-0' && /^\d+-\d+$/.test(first) && compareStreamIds(resumeFrom, first) < 0) {
+    logger.warn({ resumeFrom, firstEventId: first }, 'stream.position_trimmed: events between the stored position and the oldest retained event were trimmed by the platform and cannot be read');
+  }
+}

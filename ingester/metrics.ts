@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
+import type { DisconnectReason } from './stream-client.js';
+
+export type FrameKind = 'event' | 'replayed' | 'heartbeat' | 'connected' | 'ignored' | 'malformed';
+
+/**
+ * The ingester's metrics. `current_state{name}` keeps the original
+ * connector's name and meaning (stream position in epoch ms) but reports the
+ * committed position, so it never goes backwards.
+ */
+export class IngesterMetrics {
+  readonly registry = new Registry();
+  readonly #currentState: Gauge;
+  readonly #frames: Counter<'kind'>;
+  readonly #enqueued: Counter<'action'>;
+  readonly #enqueueSeconds: Histogram;
+  readonly #connected: Gauge;
+  readonly #disconnects: Counter<'reason'>;
+  #committedMs = 0;
+
+  constructor(
+    private readonly connectorName: string,
+    backlog: () => number,
+  ) {
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    this.#currentState = new Gauge({ name: 'current_state', help: 'Committed stream position (epoch ms of the resume id)', labelNames: ['name'], registers });
+    this.#frames = new Counter({ name: 'opencti_webhook_stream_frames_total', help: 'Stream frames read, by what they turned out to be', labelNames: ['kind'], registers });
+    this.#enqueued = new Counter({ name: 'opencti_webhook_events_enqueued_total', help: 'Events durably added to the queue, by SSE event name', labelNames: ['action'], registers });
+    this.#enqueueSeconds = new Histogram({
+      name: 'opencti_webhook_enqueue_duration_seconds',
+      help: 'Duration of one Redis transaction adding a batch of events and the position',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.#connected = new Gauge({ name: 'opencti_webhook_stream_connected', help: '1 while the live stream connection is open', registers });
+    this.#disconnects = new Counter({ name: 'opencti_webhook_stream_disconnects_total', help: 'Stream connections lost or refused, by reason', labelNames: ['reason'], registers });
+    new Gauge({
+      name: 'opencti_webhook_ingester_buffered_events',
+      help: 'Events read but not yet committed to Redis',
+      registers,
+      collect() {
+        this.set(backlog());
+      },
+    });
+    for (const action of FORWARDED_EVENTS) this.#enqueued.labels(action);
+  }
+
+  frame(kind: FrameKind): void {
+    this.#frames.labels(kind).inc();
+  }
+
+  committed(positionMs: number, events: readonly ForwardedEvent[], durationMs: number): void {
+    for (const action of events) this.#enqueued.labels(action).inc();
+    this.#enqueueSeconds.observe(durationMs / 1000);
+    if (positionMs > this.#committedMs) {
+      this.#committedMs = positionMs;
+      this.#currentState.labels(this.connectorName).set(positionMs);
+    }
+  }
+
+  connected(): void {
+    this.#connected.set(1);
+  }
+
+  disconnected(reason: DisconnectReason): void {
+    this.#connected.set(0);
+    this.#disconnects.labels(reason).inc();
+  }
+}

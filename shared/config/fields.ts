@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * Builders for configuration leaves. Every leaf carries, as zod metadata, the
+ * text used in error messages ("accepted") and in the docs, so a bad value is
+ * reported together with what would have been accepted.
+ *
+ * Values arrive as strings from the environment or as YAML scalars (string,
+ * number, boolean) from config.yml; each builder normalises both.
+ */
+export interface FieldMeta {
+  description: string;
+  accepted: string;
+  /** Secret values are never echoed in error messages or logs. */
+  secret?: boolean;
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
+
+function toBoolean(value: unknown): unknown {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number' || typeof value === 'string') {
+    const word = BOOLEAN_WORDS[String(value).trim().toLowerCase()];
+    if (word !== undefined) return word;
+  }
+  return value;
+}
+
+function toInteger(value: unknown): unknown {
+  return typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+}
+
+function toText(value: unknown): unknown {
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value === 'string' ? value.trim() : value;
+}
+
+function withMeta<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
+  return schema.meta(meta as unknown as Record<string, unknown>) as T;
+}
+
+export function booleanField(defaultValue: boolean, description: string) {
+  return withMeta(z.preprocess(toBoolean, z.boolean()).default(defaultValue), {
+    description,
+    accepted: 'true/false, yes/no or 1/0, in any case',
+  });
+}
+
+export function integerField(range: { min: number; max: number }, defaultValue: number, description: string) {
+  return withMeta(z.preprocess(toInteger, z.number().int().min(range.min).max(range.max)).default(defaultValue), {
+    description,
+    accepted: `an integer from ${range.min} to ${range.max}`,
+  });
+}
+
+export function optionalIntegerField(range: { min: number; max: number }, description: string) {
+  return withMeta(z.preprocess(toInteger, z.number().int().min(range.min).max(range.max)).optional(), {
+    description,
+    accepted: `an integer from ${range.min} to ${range.max}, or unset`,
+  });
+}
+
+export interface TextOptions {
+  accepted?: string;
+  pattern?: RegExp;
+  /** Reject the `ChangeMe` placeholder of the original connector's examples. */
+  rejectPlaceholder?: boolean;
+  secret?: boolean;
+}
+
+function textSchema(options: TextOptions) {
+  return z.preprocess(
+    toText,
+    z
+      .string()
+      .min(1)
+      .refine((text) => !options.pattern || options.pattern.test(text))
+      .refine((text) => !options.rejectPlaceholder || text.toLowerCase() !== 'changeme'),
+  );
+}
+
+function textMeta(description: string, options: TextOptions): FieldMeta {
+  const accepted = (options.accepted ?? 'a non-empty string') + (options.rejectPlaceholder ? ' other than ChangeMe' : '');
+  return { description, accepted, ...(options.secret ? { secret: true } : {}) };
+}
+
+export function textField(description: string, options: TextOptions = {}) {
+  return withMeta(textSchema(options), textMeta(description, options));
+}
+
+export function optionalTextField(description: string, options: TextOptions = {}) {
+  return withMeta(textSchema(options).optional(), textMeta(description, options));
+}
+
+export function defaultedTextField(defaultValue: string, description: string, options: TextOptions = {}) {
+  return withMeta(textSchema(options).default(defaultValue), textMeta(description, options));
+}
+
+/** A case-insensitive choice, normalised to the spelling given in `choices`. */
+export function choiceField<const T extends readonly [string, ...string[]]>(
+  choices: T,
+  defaultValue: T[number],
+  description: string,
+) {
+  const normalise = (value: unknown): unknown => {
+    const text = toText(value);
+    if (typeof text !== 'string') return text;
+    return choices.find((choice) => choice.toLowerCase() === text.toLowerCase()) ?? text;
+  };
+  return withMeta(z.preprocess(normalise, z.enum(choices)).default(defaultValue as never), {
+    description,
+    accepted: `${choices.join(', ')} (any case)`,
+  });
+}
+
+export function urlField(protocols: readonly string[], description: string, defaultValue?: string) {
+  const schema = z.preprocess(toText, z.string().refine((text) => hasProtocol(text, protocols)));
+  const accepted = `an absolute URL with scheme ${protocols.map((p) => p.replace(/:$/, '')).join(' or ')}`;
+  return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted });
+}
+
+function hasProtocol(text: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}

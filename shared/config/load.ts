@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { FieldMeta } from './fields.js';
+
+/** A configuration made of sections of leaves, like config.yml. */
+type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
+
+export interface ConfigProblem {
+  /** Environment variable name, e.g. WEBHOOK_URL. */
+  variable: string;
+  /** config.yml key, e.g. webhook.url. */
+  key: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG_INVALID';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`invalid configuration: ${problems.map((p) => `${p.variable} (${p.key}) ${p.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  /** config.yml path; when absent, `CONFIG_FILE` from env, else ./config.yml if it exists. */
+  file?: string;
+}
+
+export function envName(section: string, key: string): string {
+  return `${section}_${key}`.toUpperCase();
+}
+
+/**
+ * Reads every leaf of `schema` from the environment (winning) or config.yml,
+ * validates, and returns the typed, frozen result. Throws one ConfigError that
+ * lists every bad variable.
+ */
+export function loadConfig<S extends SectionedSchema>(schema: S, sources: ConfigSources): Readonly<z.infer<S>> {
+  const file = readConfigFile(sources);
+  const raw: Record<string, Record<string, unknown>> = {};
+  const given: Record<string, unknown> = {};
+  for (const [section, sectionSchema] of Object.entries(schema.shape)) {
+    const fromFile = asRecord(file[section]);
+    raw[section] = {};
+    for (const key of Object.keys(sectionSchema.shape)) {
+      const fromEnv = sources.env[envName(section, key)];
+      // pycti treats an empty variable as unset; so do we.
+      const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile[key];
+      if (value !== undefined && value !== null) {
+        raw[section][key] = value;
+        given[`${section}.${key}`] = value;
+      }
+    }
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new ConfigError(describeIssues(schema, result.error.issues, given));
+  return deepFreeze(result.data);
+}
+
+function readConfigFile(sources: ConfigSources): Record<string, unknown> {
+  const explicit = sources.file ?? sources.env.CONFIG_FILE;
+  const path = explicit || './config.yml';
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (!explicit && (error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigError([{ variable: 'CONFIG_FILE', key: '-', message: `cannot read ${path}: ${(error as Error).message}` }]);
+  }
+  try {
+    return asRecord(parseYaml(text));
+  } catch (error) {
+    throw new ConfigError([{ variable: 'CONFIG_FILE', key: '-', message: `${path} is not valid YAML: ${(error as Error).message}` }]);
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIssue[], given: Record<string, unknown>): ConfigProblem[] {
+  const problems = new Map<string, ConfigProblem>();
+  for (const issue of issues) {
+    const [section, key] = issue.path.map(String);
+    if (!section || !key) continue;
+    const variable = envName(section, key);
+    if (problems.has(variable)) continue;
+    const meta = schema.shape[section]?.shape[key]?.meta() as FieldMeta | undefined;
+    const value = given[`${section}.${key}`];
+    let message: string;
+    if (issue.code === 'custom' && issue.message && !issue.message.startsWith('Invalid')) {
+      message = issue.message;
+    } else if (value === undefined) {
+      message = `is required: ${meta?.accepted ?? 'a value'}`;
+    } else {
+      const shown = meta?.secret ? '' : `, got ${JSON.stringify(String(value)).slice(0, 80)}`;
+      message = `must be ${meta?.accepted ?? 'valid'}${shown}`;
+    }
+    problems.set(variable, { variable, key: `${section}.${key}`, message });
+  }
+  return [...problems.values()];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import {
+  booleanField,
+  choiceField,
+  defaultedTextField,
+  integerField,
+  optionalIntegerField,
+  optionalTextField,
+  textField,
+  urlField,
+} from './fields.js';
+
+/**
+ * The one configuration schema. Sections and keys mirror config.yml of the
+ * original connector; the environment variable of a key is
+ * `<SECTION>_<KEY>` in upper case (connector.live_stream_id →
+ * CONNECTOR_LIVE_STREAM_ID), and the environment wins over the file.
+ * Each process picks the sections and keys it uses (see ingester/config.ts and
+ * dispatcher/config.ts), so it validates nothing it does not need.
+ */
+
+/** RFC 9110 token: what an HTTP header name may contain. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value may not contain control characters (CR/LF would split the request). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
+/** Ids end up in URLs and Redis keys; braces would break the Redis Cluster hash tag. */
+const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const SAFE_ID_TEXT = 'letters, digits, ".", "_" or "-" (at most 128)';
+
+export const OpenctiSection = z.object({
+  url: urlField(['http:', 'https:'], 'URL of the OpenCTI platform.'),
+  token: textField('API token of the OpenCTI user the connector reads the live stream as.', {
+    rejectPlaceholder: true,
+    secret: true,
+  }),
+});
+
+export const ConnectorSection = z.object({
+  id: textField('Unique id of this connector instance (a UUIDv4); also namespaces its Redis keys.', {
+    pattern: SAFE_ID,
+    accepted: SAFE_ID_TEXT,
+    rejectPlaceholder: true,
+  }),
+  name: textField('Name of the connector; the `name` label of the metrics.', { pattern: /^.{2,}$/s, accepted: 'at least 2 characters' }),
+  scope: defaultedTextField('webhook', 'Connector scope, kept for compatibility (unused).'),
+  confidence_level: optionalIntegerField({ min: 0, max: 100 }, 'Kept for compatibility with the original connector (unused).'),
+  log_level: choiceField(['debug', 'info', 'warn', 'warning', 'error'], 'info', 'Log verbosity.'),
+  consumer_count: integerField({ min: 1, max: 1000 }, 10, 'Concurrent webhook deliveries per dispatcher process.'),
+  live_stream_id: textField('Id of the OpenCTI live stream to read (Data sharing → Live streams), or `live`.', {
+    pattern: SAFE_ID,
+    accepted: SAFE_ID_TEXT,
+    rejectPlaceholder: true,
+  }),
+  live_stream_start_timestamp: optionalIntegerField(
+    { min: 0, max: 8_640_000_000_000_000 },
+    'Epoch milliseconds to start from on the very first start (no position stored yet); unset means the beginning of the retained stream.',
+  ),
+  live_stream_listen_delete: booleanField(true, 'Receive delete events.'),
+  live_stream_no_dependencies: booleanField(true, 'Ask the platform not to send relationship dependencies.'),
+  live_stream_with_inferences: booleanField(false, 'Include inferred entities and relationships.'),
+});
+
+const WebhookFields = z.object({
+  type: choiceField(['URL'], 'URL', 'Webhook integration type (only URL).'),
+  url: urlField(['http:', 'https:'], 'Endpoint that receives one POST per event.'),
+  auth_type: choiceField(['NONE', 'TOKEN'], 'NONE', 'NONE, or TOKEN to send `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>`.'),
+  header: optionalTextField('Header name carrying the token when WEBHOOK_AUTH_TYPE=TOKEN.', {
+    pattern: HEADER_NAME,
+    accepted: 'a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)',
+  }),
+  token: optionalTextField('Token value sent in WEBHOOK_HEADER when WEBHOOK_AUTH_TYPE=TOKEN.', {
+    pattern: HEADER_VALUE,
+    accepted: 'a valid HTTP header value (no control characters)',
+    secret: true,
+  }),
+  request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included.'),
+  retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event before it is moved to the failed set.'),
+  retry_base_delay_ms: integerField({ min: 1, max: 3_600_000 }, 1_000, 'Delay before the first retry; doubles with each attempt.'),
+  retry_max_delay_ms: integerField({ min: 1, max: 86_400_000 }, 300_000, 'Upper bound of the delay between two attempts.'),
+});
+
+// `when` runs these checks even if another webhook key is invalid, so one
+// message lists every problem.
+const requiredForToken = (key: 'header' | 'token') => ({
+  path: [key],
+  message: 'is required when WEBHOOK_AUTH_TYPE=TOKEN',
+  when: () => true,
+});
+
+export const WebhookSection = WebhookFields.refine(
+  (webhook) => webhook.auth_type !== 'TOKEN' || Boolean(webhook.header),
+  requiredForToken('header'),
+).refine((webhook) => webhook.auth_type !== 'TOKEN' || Boolean(webhook.token), requiredForToken('token'));
+
+export const MetricsSection = z.object({
+  enable: booleanField(false, 'Serve Prometheus metrics and health checks.'),
+  addr: defaultedTextField('0.0.0.0', 'Address the metrics server binds to.'),
+  port: integerField({ min: 1, max: 65_535 }, 9113, 'Port of the metrics server.'),
+});
+
+export const RedisSection = z.object({
+  url: urlField(['redis:', 'rediss:'], 'Redis holding the queue and the stream position.', 'redis://127.0.0.1:6379'),
+});
+
+export const DispatcherSection = z.object({
+  lock_duration_ms: integerField(
+    { min: 1_000, max: 600_000 },
+    30_000,
+    'How long a delivery stays claimed without a heartbeat from its dispatcher; a crashed dispatcher\'s events are redelivered after one to two times this.',
+  ),
+});
+
+export const ConfigSchema = z.object({
+  opencti: OpenctiSection,
+  connector: ConnectorSection,
+  webhook: WebhookSection,
+  metrics: MetricsSection,
+  redis: RedisSection,
+  dispatcher: DispatcherSection,
+});
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/**
+ * The contract between ingester and dispatcher: where the queue lives in Redis
+ * and what a job holds. Keys carry the connector id in a hash tag so that
+ * several connectors share one Redis and each connector's keys sit in one
+ * Redis Cluster slot (BullMQ needs that, and the ingester's MULTI too).
+ */
+export const QUEUE_NAME = 'events';
+
+export function queuePrefix(connectorId: string): string {
+  return `opencti-webhook:{${connectorId}}`;
+}
+
+/** Redis hash holding the ingester's committed stream position. */
+export function cursorKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:stream-cursor`;
+}
+
+export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
+export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
+export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;
+
+export const EventJobSchema = z.object({
+  /** SSE event name; OpenCTI consumers dispatch on it, not on the envelope's `type`. */
+  event: ForwardedEventSchema,
+  /** SSE id (`<ms>-<seq>`); dependency frames share the id of the event that caused them. */
+  streamId: z.string(),
+  /** The SSE `data` exactly as received; POSTed byte for byte. */
+  body: z.string(),
+  /** Epoch ms when the ingester read the frame, for end-to-end latency. */
+  receivedAt: z.number(),
+});
+export type EventJob = z.infer<typeof EventJobSchema>;
+
+/**
+ * Jobs never run out of BullMQ attempts on their own: the dispatcher's backoff
+ * strategy (type `webhook`) decides when an event has had enough, so the retry
+ * policy lives in one process and can change without re-enqueueing.
+ */
+export const EVENT_JOB_OPTIONS = {
+  attempts: Number.MAX_SAFE_INTEGER,
+  backoff: { type: 'webhook' },
+} as const;

@@ -1,0 +1,18 @@
+import type { z } from 'zod';
+import { ConfigError, loadConfig } from './config/load.js';
+import { createLogger } from './logger.js';
+
+/**
+ * Loads the process configuration before anything connects anywhere. A bad
+ * configuration is reported as one log line naming every bad variable and
+ * what it accepts, and the process exits 1.
+ */
+export function loadConfigOrExit<S extends Parameters<typeof loadConfig>[0]>(schema: S, service: string): Readonly<z.infer<S>> {
+  try {
+    return loadConfig(schema, { env: process.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    createLogger(service).fatal({ problems: error.problems }, error.message);
+    process.exit(1);
+  }
+}
