@@ -4,7 +4,7 @@
  * Oracles: the receiver's records and the dispatcher's /metrics.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { pipelineEnv } from '../helpers/factories.js';
 import { freePort } from '../helpers/free-port.js';
@@ -33,6 +33,9 @@ describe('delivery outcomes', () => {
     emulator = await StreamEmulator.start({ heartbeatIntervalMs: 200 });
     receiver = await RecordingReceiver.start();
   });
+
+  // Each test runs its own connector on the shared emulator: stop the previous one.
+  afterEach(() => stopAll());
 
   after(async () => {
     await stopAll();
