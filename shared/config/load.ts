@@ -72,7 +72,10 @@ function readConfigFile(sources: ConfigSources): Record<string, unknown> {
   try {
     return asRecord(parseYaml(text));
   } catch (error) {
-    throw new ConfigError([{ variable: 'CONFIG_FILE', key: '-', message: `${path} is not valid YAML: ${(error as Error).message}` }]);
+    // Only the position: the parser's message quotes the offending line, which may hold a token.
+    const { code, linePos } = error as { code?: string; linePos?: Array<{ line: number; col: number }> };
+    const where = linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : '';
+    throw new ConfigError([{ variable: 'CONFIG_FILE', key: '-', message: `${path} is not valid YAML${where}${code ? ` (${code})` : ''}` }]);
   }
 }
 

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyFrame, eventId } from '../../ingester/frame.js';
+
+const BODY = '{"type":"create","data":{"id":"indicator--1"}}';
+
+describe('classifyFrame', () => {
+  it('recognises the connected frame, with or without an id', () => {
+    assert.deepEqual(classifyFrame({ event: 'connected', id: '', data: '{"x":1}' }), { kind: 'connected', data: '{"x":1}' });
+    assert.equal(classifyFrame({ event: 'connected', id: '5-0', data: '{}' }).kind, 'connected');
+  });
+
+  it('ignores a frame without an id', () => {
+    assert.deepEqual(classifyFrame({ event: 'create', id: '', data: BODY }), { kind: 'ignored', reason: 'no-id', event: 'create' });
+  });
+
+  it('reports a frame whose id is not <ms>-<seq> as malformed', () => {
+    for (const id of ['abc', '1', '1-2-3']) {
+      const frame = classifyFrame({ event: 'create', id, data: BODY });
+      assert.equal(frame.kind, 'malformed', id);
+      assert.equal(frame.kind === 'malformed' && frame.id, id);
+    }
+  });
+
+  it('turns a heartbeat into a position-only frame', () => {
+    assert.deepEqual(classifyFrame({ event: 'heartbeat', id: '7-1', data: '' }), { kind: 'heartbeat', streamId: '7-1' });
+  });
+
+  it('forwards create, update, delete and merge as events of that name', () => {
+    for (const event of ['create', 'update', 'delete', 'merge']) {
+      assert.deepEqual(classifyFrame({ event, id: '7-1', data: BODY }), { kind: 'event', event, streamId: '7-1', data: BODY });
+    }
+  });
+
+  it('dispatches on the SSE event name, not on the envelope type', () => {
+    const frame = classifyFrame({ event: 'create', id: '7-1', data: '{"type":"update","data":{}}' });
+    assert.equal(frame.kind, 'event');
+    assert.equal(frame.kind === 'event' && frame.event, 'create');
+  });
+
+  it('does not forward consumer_metrics, no-recover, error or unknown event names', () => {
+    for (const event of ['consumer_metrics', 'no-recover', 'error', 'something-new', 'CREATE']) {
+      assert.deepEqual(classifyFrame({ event, id: '7-1', data: '{}' }), { kind: 'ignored', reason: 'not-data', event }, event);
+    }
+  });
+
+  it('reports event data that is not a JSON object as malformed', () => {
+    for (const data of ['', '{', '{"truncated":', '[1]', 'null', '"text"', '42']) {
+      const frame = classifyFrame({ event: 'create', id: '7-1', data });
+      assert.equal(frame.kind, 'malformed', JSON.stringify(data));
+    }
+  });
+});
+
+describe('eventId', () => {
+  it('is stable for the same event, id and data', () => {
+    assert.equal(eventId('create', '7-1', BODY), eventId('create', '7-1', BODY));
+  });
+
+  it('differs for a different body under the same SSE id (dependency frames)', () => {
+    assert.notEqual(eventId('create', '7-1', BODY), eventId('create', '7-1', '{"type":"create","data":{"id":"malware--2"}}'));
+  });
+
+  it('differs for a different event name with the same body', () => {
+    assert.notEqual(eventId('create', '7-1', BODY), eventId('update', '7-1', BODY));
+  });
+
+  it('has the form <ms>-<seq>-<16 hex> without "." or ":"', () => {
+    const id = eventId('create', '1700000000000-3', BODY);
+    assert.match(id, /^1700000000000-3-[0-9a-f]{16}$/);
+    assert.doesNotMatch(id, /[.:]/);
+  });
+});
