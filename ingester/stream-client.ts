@@ -55,6 +55,14 @@ export class StreamClient {
     this.#watchdog = setInterval(() => this.#checkIdle(), Math.min(5_000, this.#idleTimeoutMs / 5));
   }
 
+  /** Drops the connection at once (no frame of it is handed over any more) and connects again from `lastEventId()`. */
+  restart(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#discardSource();
+    this.#connect();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#watchdog);
