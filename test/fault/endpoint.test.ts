@@ -69,12 +69,16 @@ describe('endpoint faults', () => {
     let misconfigured = true;
     receiver.setFaults(() => (misconfigured ? { status: 401, body: '{"error":"bad token"}' } : undefined));
     await p.publishDuring(1_000, 20, async () => {
-      await waitFor(() => receiver.requests.length >= 100 || undefined, { timeoutMs: 30_000, what: '100 refused requests' });
-      await new Promise((resolve) => setTimeout(resolve, 3_000)); // keep refusing while probes run
+      await waitFor(() => p.running('dispatcher').some((d) => d.logs.some((l) => l.msg === 'endpoint.paused')) || undefined, {
+        timeoutMs: 30_000,
+        what: 'the refusals to pause delivery',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3_000)); // keep refusing while probes run: a fault window
       misconfigured = false;
     });
     const report = await p.expectAllDelivered({ failedAllowed: 0 });
     t.diagnostic(`401 outage: ${describeReport(report)}`);
+    assert.ok(receiver.requests.some((r) => r.status === 401), 'the fault was not injected');
   });
 
   it('a 429 storm with Retry-After is waited out, not hammered', async (t) => {
