@@ -1,6 +1,8 @@
-import { Pool } from 'undici';
 import type { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
+import { EnvHttpProxyAgent } from 'undici';
 import { USER_AGENT } from '../shared/version.js';
+import type { WebhookSigner } from './signer.js';
 
 /** Bytes of a failed answer kept for the logs and the failed set (Svix keeps 20 KB; a reason needs far less). */
 const EXCERPT_BYTES = 512;
@@ -19,50 +21,84 @@ export interface WebhookClientOptions {
   connections: number;
   /** Total deadline of one POST, connection included. */
   timeoutMs: number;
-  /** The `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>` pair when WEBHOOK_AUTH_TYPE=TOKEN. */
-  authHeader?: { name: string; value: string };
+  /** Headers of every request (authentication, WEBHOOK_EXTRA_HEADERS); lower-case names. */
+  headers?: Record<string, string>;
+  /** Values an endpoint might echo that must not reach logs or the failed set (tokens, passwords, header values). */
+  secrets?: readonly string[];
+  /** Signs every attempt (Standard Webhooks) when signing secrets are configured. */
+  signer?: WebhookSigner;
+  /** TLS of the connection to the endpoint: CA, client certificate, verification. */
+  tls?: ConnectionOptions;
 }
 
+/** Shorter values would garble excerpts for no protection; they are not secrets. */
+const MIN_REDACTED_LENGTH = 4;
+
 /**
- * One keep-alive undici Pool to the webhook's origin. POSTs with request(),
- * which never follows redirects (a 3xx is a failed attempt, and the token
- * never travels to another host). Headers common to every request are built
- * once. Every response body is consumed so the socket returns to the pool.
+ * One keep-alive undici dispatcher to the webhook: an EnvHttpProxyAgent, so
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) are honoured, with one
+ * pool of `connections` sockets per origin. The TLS options apply to direct
+ * connections (`connect`) and to connections tunnelled through a proxy
+ * (`requestTls`: undici's ProxyAgent replaces `connect` with its tunnel).
+ * POSTs with request(), which never follows redirects (a 3xx is a failed
+ * attempt, and credentials never travel to another host). Headers common to
+ * every request are built once. Every response body is consumed so the
+ * socket returns to the pool.
  */
 export class WebhookClient {
-  readonly #pool: Pool;
+  readonly #agent: EnvHttpProxyAgent;
+  readonly #origin: string;
   readonly #path: string;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
-  readonly #secret: string | undefined;
+  readonly #secrets: readonly string[];
+  readonly #signer: WebhookSigner | undefined;
 
   constructor(options: WebhookClientOptions) {
     const url = new URL(options.url);
+    this.#origin = url.origin;
     this.#path = `${url.pathname}${url.search}`;
     this.#timeoutMs = options.timeoutMs;
-    this.#secret = options.authHeader?.value;
-    this.#pool = new Pool(url.origin, {
+    this.#signer = options.signer;
+    this.#secrets = (options.secrets ?? []).filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
+    const tls = options.tls ?? {};
+    this.#agent = new EnvHttpProxyAgent({
       connections: options.connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
+      connect: tls,
+      requestTls: tls,
     });
     this.#headers = {
       'content-type': 'application/json',
       accept: 'application/json',
       'user-agent': USER_AGENT,
-      ...(options.authHeader ? { [options.authHeader.name.toLowerCase()]: options.authHeader.value } : {}),
+      ...options.headers,
     };
   }
 
-  /** Resolves with any HTTP answer; rejects on network errors and timeouts. */
-  async post(body: string, headers: Record<string, string>): Promise<WebhookResponse> {
-    const response = await this.#pool.request({
+  /**
+   * POSTs `body` as event `webhookId`, signed at send time (this attempt's
+   * timestamp) over the exact bytes sent. Resolves with any HTTP answer;
+   * rejects on network and TLS errors and timeouts.
+   */
+  async post(webhookId: string, body: string, headers: Record<string, string>): Promise<WebhookResponse> {
+    const requestHeaders: Record<string, string> = { ...this.#headers, ...headers, 'webhook-id': webhookId };
+    let payload: string | Buffer = body;
+    if (this.#signer) {
+      payload = Buffer.from(body, 'utf8');
+      const timestamp = Math.floor(Date.now() / 1000);
+      requestHeaders['webhook-timestamp'] = String(timestamp);
+      requestHeaders['webhook-signature'] = this.#signer.sign(webhookId, timestamp, payload);
+    }
+    const response = await this.#agent.request({
+      origin: this.#origin,
       path: this.#path,
       method: 'POST',
-      headers: { ...this.#headers, ...headers },
-      body,
+      headers: requestHeaders,
+      body: payload,
       signal: AbortSignal.timeout(this.#timeoutMs),
     });
     const status = response.statusCode;
@@ -77,11 +113,13 @@ export class WebhookClient {
 
   // An endpoint may echo the credentials it refused; they must not reach logs or the failed set.
   #redact(text: string): string {
-    return this.#secret ? text.replaceAll(this.#secret, '[redacted]') : text;
+    let redacted = text;
+    for (const secret of this.#secrets) redacted = redacted.replaceAll(secret, '[redacted]');
+    return redacted;
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#agent.close();
   }
 }
 

@@ -32,7 +32,7 @@ describe('configuration errors', () => {
     { name: 'ChangeMe live stream id', kind: 'ingester', env: { CONNECTOR_LIVE_STREAM_ID: 'ChangeMe' }, expect: [/CONNECTOR_LIVE_STREAM_ID .*other than ChangeMe/] },
     { name: 'consumer count 0', kind: 'dispatcher', env: { CONNECTOR_CONSUMER_COUNT: '0' }, expect: [/CONNECTOR_CONSUMER_COUNT .*integer from 1 to 1000, got "0"/] },
     { name: 'TOKEN auth without header and token', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'token' }, expect: [/WEBHOOK_HEADER .*required when WEBHOOK_AUTH_TYPE=TOKEN/, /WEBHOOK_TOKEN .*required when WEBHOOK_AUTH_TYPE=TOKEN/] },
-    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN \(any case\), got "magic"/] },
+    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN, BEARER, BASIC \(any case\), got "magic"/] },
     { name: 'bad boolean', kind: 'ingester', env: { METRICS_ENABLE: 'maybe' }, expect: [/METRICS_ENABLE .*true\/false, yes\/no or 1\/0/] },
     { name: 'bad webhook URL', kind: 'dispatcher', env: { WEBHOOK_URL: 'ftp://example.org' }, expect: [/WEBHOOK_URL .*http or https/] },
     { name: 'bad redis URL', kind: 'ingester', env: { REDIS_URL: 'localhost:6379' }, expect: [/REDIS_URL .*redis or rediss/] },
