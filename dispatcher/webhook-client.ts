@@ -1,7 +1,10 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { EnvHttpProxyAgent } from 'undici';
 import { USER_AGENT } from '../shared/version.js';
+import { tlsFailure } from './outcome.js';
 import type { WebhookSigner } from './signer.js';
 
 /** Bytes of a failed answer kept for the logs and the failed set (Svix keeps 20 KB; a reason needs far less). */
@@ -60,6 +63,7 @@ export class WebhookClient {
     this.#path = `${url.pathname}${url.search}`;
     this.#timeoutMs = options.timeoutMs;
     this.#signer = options.signer;
+    tlsAlerts.use();
     this.#secrets = (options.secrets ?? []).filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
     const tls = options.tls ?? {};
     this.#agent = new EnvHttpProxyAgent({
@@ -93,14 +97,18 @@ export class WebhookClient {
       requestHeaders['webhook-timestamp'] = String(timestamp);
       requestHeaders['webhook-signature'] = this.#signer.sign(webhookId, timestamp, payload);
     }
-    const response = await this.#agent.request({
-      origin: this.#origin,
-      path: this.#path,
-      method: 'POST',
-      headers: requestHeaders,
-      body: payload,
-      signal: AbortSignal.timeout(this.#timeoutMs),
-    });
+    const response = await this.#agent
+      .request({
+        origin: this.#origin,
+        path: this.#path,
+        method: 'POST',
+        headers: requestHeaders,
+        body: payload,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      })
+      .catch((error: unknown) => {
+        throw tlsAlerts.explain(error);
+      });
     const status = response.statusCode;
     if (status >= 200 && status < 300) {
       await response.body.dump();
@@ -119,6 +127,7 @@ export class WebhookClient {
   }
 
   close(): Promise<void> {
+    tlsAlerts.release();
     return this.#agent.close();
   }
 }
@@ -138,3 +147,44 @@ async function readExcerpt(body: Readable): Promise<string> {
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     .trim();
 }
+
+const CONNECTED = 'undici:client:connected';
+const ALERT_KEPT_MS = 5_000;
+
+/**
+ * TLS 1.3 lets an endpoint refuse our client certificate only after the
+ * handshake: the socket then emits the TLS alert, but undici reports the
+ * connection closing ("other side closed", UND_ERR_SOCKET), as a network
+ * error. The alerts of undici's TLS sockets are kept for a moment, by local
+ * address and port (what undici's SocketError tells of its socket), so that
+ * a failed request can be reported as the TLS failure it is. One
+ * subscription per process, while a client is open.
+ */
+const tlsAlerts = new (class TlsAlerts {
+  readonly #alerts = new Map<string, Error>();
+  #users = 0;
+  readonly #onConnected = (message: unknown): void => {
+    const { socket } = message as { socket: Socket & { encrypted?: boolean } };
+    if (socket.encrypted !== true) return;
+    const key = `${socket.localAddress}:${socket.localPort}`;
+    socket.on('error', (error) => {
+      if (!this.#alerts.has(key) && tlsFailure(error) !== undefined) this.#alerts.set(key, error);
+    });
+    socket.once('close', () => setTimeout(() => this.#alerts.delete(key), ALERT_KEPT_MS).unref());
+  };
+
+  use(): void {
+    if (this.#users++ === 0) subscribe(CONNECTED, this.#onConnected);
+  }
+
+  release(): void {
+    if (--this.#users === 0) unsubscribe(CONNECTED, this.#onConnected);
+  }
+
+  /** The TLS alert behind a closed-socket error, else the error itself. */
+  explain(error: unknown): unknown {
+    const { code, socket } = error as { code?: string; socket?: { localAddress?: string; localPort?: number } };
+    if (code !== 'UND_ERR_SOCKET' || socket === undefined) return error;
+    return this.#alerts.get(`${socket.localAddress}:${socket.localPort}`) ?? error;
+  }
+})();
