@@ -55,6 +55,7 @@ export class WebhookClient {
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
   readonly #secrets: readonly string[];
+  readonly #longestSecret: number;
   readonly #signer: WebhookSigner | undefined;
 
   constructor(options: WebhookClientOptions) {
@@ -65,6 +66,7 @@ export class WebhookClient {
     this.#signer = options.signer;
     tlsAlerts.use();
     this.#secrets = (options.secrets ?? []).filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
+    this.#longestSecret = Buffer.byteLength(this.#secrets[0] ?? '', 'utf8');
     const tls = options.tls ?? {};
     this.#agent = new EnvHttpProxyAgent({
       connections: options.connections,
@@ -115,15 +117,24 @@ export class WebhookClient {
       return { status };
     }
     const retryAfter = response.headers['retry-after'];
-    const excerpt = this.#redact(await readExcerpt(response.body));
+    const excerpt = this.#excerpt(await readStart(response.body, EXCERPT_BYTES + this.#longestSecret));
     return { status, excerpt, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
   }
 
-  // An endpoint may echo the credentials it refused; they must not reach logs or the failed set.
-  #redact(text: string): string {
-    let redacted = text;
-    for (const secret of this.#secrets) redacted = redacted.replaceAll(secret, '[redacted]');
-    return redacted;
+  /**
+   * The start of an answer, printable. An endpoint may echo the credentials it
+   * refused; they must not reach logs or the failed set. They are removed
+   * before the text is cut, from a start read long enough to hold a secret
+   * that begins within the excerpt, so no piece of one is left either.
+   */
+  #excerpt(start: Buffer): string {
+    let text = start.toString('utf8');
+    for (const secret of this.#secrets) text = text.replaceAll(secret, '[redacted]');
+    return Buffer.from(text, 'utf8')
+      .subarray(0, EXCERPT_BYTES)
+      .toString('utf8')
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .trim();
   }
 
   close(): Promise<void> {
@@ -132,20 +143,17 @@ export class WebhookClient {
   }
 }
 
-async function readExcerpt(body: Readable): Promise<string> {
+/** The first `bytes` bytes of a body. */
+async function readStart(body: Readable, bytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   // Leaving the loop early destroys the body (and its socket): acceptable on failures only.
   for await (const chunk of body) {
     chunks.push(chunk as Buffer);
     size += (chunk as Buffer).length;
-    if (size >= EXCERPT_BYTES) break;
+    if (size >= bytes) break;
   }
-  return Buffer.concat(chunks)
-    .subarray(0, EXCERPT_BYTES)
-    .toString('utf8')
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .trim();
+  return Buffer.concat(chunks).subarray(0, bytes);
 }
 
 const CONNECTED = 'undici:client:connected';

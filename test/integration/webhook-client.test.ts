@@ -108,6 +108,10 @@ describe('webhook client: authentication and headers', () => {
       const response = await send(client);
       assert.equal(response.status, 401);
       assert.equal(response.excerpt, 'refused Basic [redacted] [redacted] [redacted]');
+      // A secret across the end of the excerpt leaves no piece behind.
+      receiver.setFaults(() => ({ status: 500, body: `${'x'.repeat(505)}tenant-secret-2 and more` }));
+      const cut = await send(client);
+      assert.equal(cut.excerpt, `${'x'.repeat(505)}[redact`);
     } finally {
       receiver.setFaults(undefined);
     }
