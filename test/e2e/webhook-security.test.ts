@@ -56,7 +56,7 @@ describe('webhook security, end to end', () => {
     bed.emulator.publishMany(10, (i) => ({ event: i % 2 ? 'update' : 'create' }));
     bed.receiver.failNext(1, { status: 500 });
     // Retries at ≥ 1.2 s (1.5 s − 20 % jitter): always a later Unix second.
-    const env = bed.env({ WEBHOOK_SIGNING_SECRET: `${oldSecret} ${newSecret32}`, WEBHOOK_RETRY_BASE_DELAY_MS: '1500', CONNECTOR_CONSUMER_COUNT: '2' });
+    const env = bed.env({ WEBHOOK_SIGNING_SECRET: `${oldSecret} ${newSecret32}`, WEBHOOK_RETRY_BASE_DELAY_MS: '1500', WEBHOOK_RETRY_MAX_DELAY_MS: '3000', CONNECTOR_CONSUMER_COUNT: '2' });
     await startProcess('ingester', env);
     await startProcess('dispatcher', env);
     await bed.receiver.waitForCount(10, 20_000);
@@ -70,7 +70,10 @@ describe('webhook security, end to end', () => {
     const [failed, retry] = requests.filter((request) => request.headers['webhook-id'] === requests[0]!.headers['webhook-id']);
     assert.ok(failed && retry, 'the failed event was retried');
     assert.equal(failed.status, 500);
-    assert.ok(Number(retry.headers['webhook-timestamp']) > Number(failed.headers['webhook-timestamp']), 'the retry carries its own timestamp');
+    assert.ok(
+      Number(retry.headers['webhook-timestamp']) > Number(failed.headers['webhook-timestamp']),
+      `the retry carries its own timestamp: ${failed.headers['webhook-timestamp']} at ${failed.receivedAt}, then ${retry.headers['webhook-timestamp']} at ${retry.receivedAt}`,
+    );
     assert.notEqual(retry.headers['webhook-signature'], failed.headers['webhook-signature']);
   });
 
