@@ -3,17 +3,20 @@ import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../shared/queue.js';
+import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
+import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { USER_AGENT } from '../shared/version.js';
 import { IngesterConfigSchema, type IngesterConfig } from './config.js';
 import { CursorStore } from './cursor-store.js';
 import { Enqueuer } from './enqueuer.js';
+import type { RawFrame } from './frame.js';
 import { createFrameHandler } from './frame-handler.js';
 import { IngesterMetrics } from './metrics.js';
 import { StreamClient } from './stream-client.js';
-import { streamIdMs } from './stream-id.js';
+import { isStreamId, streamIdMs } from './stream-id.js';
 import { StreamPosition, type CursorSnapshot } from './stream-position.js';
 
 const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
@@ -63,8 +66,12 @@ const enqueuer = new Enqueuer({
   },
 });
 
+// Health: /readyz (Redis ready and stream connected) and opencti_webhook_redis_up.
+const readiness = new Readiness();
+registerRedisUpGauge(metrics.registry, redis);
+
 if (config.metrics.enable) {
-  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry });
+  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry, ready: () => readiness.status() });
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
 lifecycle.onShutdown('enqueuer', () => enqueuer.flushed(), 15_000);
@@ -79,7 +86,7 @@ const stream = new StreamClient({
     'user-agent': USER_AGENT,
   },
   lastEventId: () => position.resumeFrom,
-  onFrame: createFrameHandler({ position, enqueuer, metrics, logger }),
+  onFrame: withLagTracking(createFrameHandler({ position, enqueuer, metrics, logger })),
   waitForCapacity: () => enqueuer.waitForCapacity(),
   onConnected: () => metrics.connected(),
   onDisconnected: (reason) => metrics.disconnected(reason),
@@ -87,7 +94,18 @@ const stream = new StreamClient({
 });
 lifecycle.onShutdown('stream', () => stream.stop());
 stream.start();
+readiness.require(redisReadyCheck(redis));
+readiness.require(() => (stream.connected ? undefined : 'stream not connected'));
+readiness.started();
 logger.info('ingester.started');
+
+/** Feeds opencti_webhook_stream_lag_seconds with every id read, before the frame is handled. */
+function withLagTracking(handle: (frame: RawFrame) => void): (frame: RawFrame) => void {
+  return (frame) => {
+    if (isStreamId(frame.id)) metrics.idSeen(streamIdMs(frame.id));
+    handle(frame);
+  };
+}
 
 /** pycti's first run: the configured start timestamp, else the beginning of the retained stream. */
 function firstStartPosition(config: IngesterConfig): CursorSnapshot {

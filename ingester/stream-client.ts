@@ -44,10 +44,16 @@ export class StreamClient {
   #paused = false;
   #lastStatusText = '';
   #stopped = false;
+  #open = false;
 
   constructor(options: StreamClientOptions) {
     this.#options = options;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
+  }
+
+  /** True between the platform's 200 answer and the next disconnect. */
+  get connected(): boolean {
+    return this.#open;
   }
 
   start(): void {
@@ -69,6 +75,7 @@ export class StreamClient {
     const source = new FrameSource(this.#options.url, { fetch: this.#fetch }, (frame) => this.#onFrame(source, frame));
     source.addEventListener('open', () => {
       if (source !== this.#source) return;
+      this.#open = true;
       this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
       this.#options.onConnected?.();
     });
@@ -121,6 +128,7 @@ export class StreamClient {
   }
 
   #discardSource(): void {
+    this.#open = false;
     this.#source?.close();
     this.#source = undefined;
   }
