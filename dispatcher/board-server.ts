@@ -23,6 +23,24 @@ export interface BoardServerOptions {
   connectorName: string;
 }
 
+/**
+ * Same-origin only: the UI would otherwise fetch its fonts from Google, telling
+ * a third party who opens the board and when (it falls back to system fonts).
+ * Inline styles are the UI's own (React style attributes).
+ */
+const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
 /** The board's options from its configuration section (dispatcher or board-only process). */
 export function boardServerOptions(board: BoardConfig['bull_board'], connectorName: string): BoardServerOptions {
   const { username, password } = board;
@@ -48,7 +66,7 @@ export async function startBoardServer(options: BoardServerOptions, deps: { queu
   const basePath = options.basePath.replace(/\/+$/, '') || '/';
   const app = new Hono();
   if (options.credentials) app.use('*', basicAuth({ ...options.credentials, realm: 'opencti-webhook board' }));
-  app.use('*', secureHeaders({ strictTransportSecurity: false }));
+  app.use('*', secureHeaders({ strictTransportSecurity: false, contentSecurityPolicy: CONTENT_SECURITY_POLICY }));
   app.use('*', csrf());
   const api = `${basePath === '/' ? '' : basePath}/api/queues/:queueName`;
   app.post(`${api}/add`, refuseEventRewrite);
