@@ -45,6 +45,7 @@ describe('bull-board in a browser', { skip }, () => {
   let browser: Browser;
   let profileDir: string;
   let board: string;
+  let boardProcess: ManagedProcess;
 
   /** Publishes one event while the receiver answers 500, and waits until the dispatcher gives it up. */
   async function deadLetter(): Promise<{ frame: EmittedFrame; jobId: string }> {
@@ -70,7 +71,7 @@ describe('bull-board in a browser', { skip }, () => {
     dispatcher = await startProcess('dispatcher', env);
     const port = await freePort();
     board = `http://127.0.0.1:${port}${BASE}`;
-    await startProcess('board', { ...env, BULL_BOARD_PORT: String(port), BULL_BOARD_BASE_PATH: BASE, BULL_BOARD_USERNAME: USER, BULL_BOARD_PASSWORD: PASSWORD });
+    boardProcess = await startProcess('board', { ...env, BULL_BOARD_PORT: String(port), BULL_BOARD_BASE_PATH: BASE, BULL_BOARD_USERNAME: USER, BULL_BOARD_PASSWORD: PASSWORD });
     // A profile of its own, removed afterwards: nothing from a developer's browser leaks in.
     profileDir = await mkdtemp(join(tmpdir(), 'opencti-webhook-chromium-'));
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, `--disk-cache-dir=${profileDir}`] });
@@ -176,5 +177,9 @@ describe('bull-board in a browser', { skip }, () => {
     await answer.body.dump();
     assert.equal(answer.statusCode, 405);
     assert.ok(await bed.redis.client().zscore(`${queuePrefix(env.CONNECTOR_ID!)}:events:failed`, jobId), 'the event left the failed set');
+  });
+
+  it('never writes the board password to its output', () => {
+    assert.ok(!(boardProcess.stdout + boardProcess.stderr).includes(PASSWORD), 'the board password reached the logs');
   });
 });

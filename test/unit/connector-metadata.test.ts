@@ -4,7 +4,7 @@
  * follows the catalogue's format and the package version.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CONFIG_SCHEMA_PATH, renderConfigSchema } from '../../scripts/generate-config-schema.js';
 import { PRODUCT_VERSION } from '../../shared/version.js';
@@ -43,5 +43,6 @@ describe('__metadata__/connector_manifest.json', () => {
     assert.equal(manifest.container_type, 'STREAM');
     assert.equal(manifest.container_version, PRODUCT_VERSION, 'bump container_version with package.json');
     assert.match(String(manifest.slug), /^[a-z0-9-]+$/);
+    assert.ok(existsSync(new URL(`../../../${String(manifest.logo)}`, import.meta.url)), `missing ${String(manifest.logo)}`);
   });
 });
