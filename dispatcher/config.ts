@@ -11,7 +11,7 @@ import {
 
 /** The settings the dispatcher reads; nothing about OpenCTI. */
 export const DispatcherConfigSchema = z.object({
-  connector: ConnectorSection.pick({ id: true, name: true, log_level: true, consumer_count: true }),
+  connector: ConnectorSection.pick({ id: true, name: true, log_level: true, consumer_count: true, shutdown_timeout_ms: true }),
   webhook: WebhookSection,
   metrics: MetricsSection,
   redis: RedisSection,

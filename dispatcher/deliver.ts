@@ -1,49 +1,106 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
 import { EventJobSchema, type EventJob } from '../shared/queue.js';
+import type { RetryPolicy } from './backoff.js';
+import type { EndpointBreaker } from './endpoint-breaker.js';
 import type { DispatcherMetrics } from './metrics.js';
-import { classifyError, classifyStatus, isDelivered } from './outcome.js';
+import { classifyError, classifyStatus, judgeStatus, type AttemptResult } from './outcome.js';
 import type { WebhookClient } from './webhook-client.js';
 
 export interface DeliverDeps {
   client: WebhookClient;
+  breaker: EndpointBreaker;
+  retry: RetryPolicy;
   metrics: DispatcherMetrics;
   logger: Logger;
 }
 
-/** A failed attempt; BullMQ schedules the retry (see backoff.ts). */
+/** A failed attempt charged to the event; BullMQ schedules the retry (see backoff.ts). */
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
 }
 
+/** Events whose 4xx is awaiting proof that the endpoint works for others; bounded, oldest forgotten first. */
+const MAX_REJECTIONS_TRACKED = 10_000;
+
 /**
- * The BullMQ processor, the hot path: POST the stored body as is, return on
- * a 2xx, throw otherwise. The body is never parsed or re-serialised.
+ * The BullMQ processor, the hot path: POST the stored body as is (never
+ * parsed or re-serialised) and decide, in one place, what a failure costs:
+ * - the endpoint is down (breaker open): the event waits, attempts untouched;
+ * - 4xx: the event is dead-lettered only once this process has seen the
+ *   endpoint accept another event after the first refusal; until then the
+ *   refusal may be the endpoint's (401 on everything) and costs nothing;
+ * - anything else: a charged attempt, retried with backoff.
  */
-export function createDeliver({ client, metrics, logger }: DeliverDeps) {
-  return async (job: Job<EventJob>): Promise<void> => {
+export function createDeliver({ client, breaker, retry, metrics, logger }: DeliverDeps) {
+  const firstRejectedAt = new Map<string, number>();
+
+  return async (job: Job<EventJob>, token?: string): Promise<void> => {
     const parsed = EventJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
+    const jobId = job.id;
     const { event, streamId, body, receivedAt } = parsed.data;
     const attempt = job.attemptsMade + 1;
     const started = performance.now();
-    let status: number;
+
+    let result: AttemptResult;
+    let reason: string;
+    let verdict: ReturnType<typeof judgeStatus>;
     try {
-      status = await client.post(body, { 'webhook-id': job.id, 'x-opencti-event': event, 'x-opencti-event-id': streamId });
+      const response = await client.post(body, { 'webhook-id': jobId, 'x-opencti-event': event, 'x-opencti-event-id': streamId });
+      result = classifyStatus(response.status);
+      verdict = judgeStatus(response.status, response.retryAfter);
+      reason = `HTTP ${response.status}${response.excerpt ? `: ${response.excerpt}` : ''}`;
     } catch (error) {
-      const result = classifyError(error);
-      metrics.attempt(result, performance.now() - started);
-      const code = (error as { code?: string }).code;
-      logger.warn({ jobId: job.id, attempt, result, code }, 'delivery.failed');
-      throw new DeliveryError(result === 'timeout' ? 'webhook request timed out' : `webhook unreachable (${code ?? (error as Error).name})`);
+      result = classifyError(error);
+      verdict = { kind: 'retry' };
+      reason = result === 'timeout' ? 'request timed out' : `unreachable (${(error as { code?: string }).code ?? (error as Error).name})`;
     }
     const durationMs = performance.now() - started;
-    metrics.attempt(classifyStatus(status), durationMs);
-    if (!isDelivered(status)) {
-      logger.warn({ jobId: job.id, attempt, status }, 'delivery.failed');
-      throw new DeliveryError(`webhook answered HTTP ${status}`);
+    metrics.attempt(result, durationMs);
+
+    if (verdict.kind === 'delivered') {
+      breaker.recordSuccess();
+      firstRejectedAt.delete(jobId);
+      metrics.delivered(event, receivedAt);
+      logger.debug({ jobId, attempt, durationMs: Math.round(durationMs) }, 'delivery.succeeded');
+      return;
     }
-    metrics.delivered(event, receivedAt);
-    logger.debug({ jobId: job.id, attempt, status, durationMs: Math.round(durationMs) }, 'delivery.succeeded');
+
+    const retryAfterMs = verdict.kind === 'retry' ? verdict.retryAfterMs : undefined;
+    if (breaker.recordFailure(reason, retryAfterMs)) {
+      logger.debug({ jobId, attempt, reason }, 'delivery.postponed');
+      return postpone(job, token, 1_000, metrics);
+    }
+    if (verdict.kind === 'rejected') {
+      const since = firstRejectedAt.get(jobId);
+      if (since !== undefined && breaker.succeededSince(since)) {
+        firstRejectedAt.delete(jobId);
+        throw new UnrecoverableError(`webhook refused the event: ${reason}`);
+      }
+      if (since === undefined) remember(firstRejectedAt, jobId, Date.now());
+      logger.warn({ jobId, attempt, reason }, 'delivery.refused');
+      return postpone(job, token, retry.baseDelayMs, metrics);
+    }
+    logger.warn({ jobId, attempt, reason }, 'delivery.failed');
+    throw new DeliveryError(`webhook: ${reason}`, retryAfterMs);
   };
+}
+
+/** Back to the delayed set without spending an attempt (BullMQ counts DelayedError as no attempt). */
+async function postpone(job: Job<EventJob>, token: string | undefined, delayMs: number, metrics: DispatcherMetrics): Promise<never> {
+  metrics.postponed();
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
+}
+
+function remember(map: Map<string, number>, key: string, value: number): void {
+  if (map.size >= MAX_REJECTIONS_TRACKED) map.delete(map.keys().next().value as string);
+  map.set(key, value);
 }

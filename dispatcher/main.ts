@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
+import { QUEUE_NAME, endpointKey, queuePrefix } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
@@ -11,12 +11,10 @@ import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
 import { DispatcherConfigSchema } from './config.js';
 import { createDeliver } from './deliver.js';
+import { EndpointBreaker } from './endpoint-breaker.js';
 import { DispatcherMetrics } from './metrics.js';
 import { WebhookClient } from './webhook-client.js';
 import { createDeliveryWorker } from './worker.js';
-
-/** In-flight deliveries get this long to finish on SIGTERM; the rest are redelivered by another dispatcher. */
-const DRAIN_TIMEOUT_MS = 10_000;
 
 const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
 const { connector, webhook } = config;
@@ -34,6 +32,7 @@ logger.info(
     consumerCount: connector.consumer_count,
     requestTimeoutMs: webhook.request_timeout_ms,
     retry,
+    outage: { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
     redis: redactUrl(config.redis.url),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
   },
@@ -68,13 +67,30 @@ if (config.bull_board.enable) {
   lifecycle.onShutdown('board', () => closeServer(board));
 }
 
+const breaker = new EndpointBreaker(
+  {
+    redis,
+    queue,
+    key: endpointKey(connector.id),
+    logger,
+    onStateChange: (state) => {
+      metrics.endpointState(state);
+      // The shared pause reaches the other replicas within a poll; this one stops fetching at once.
+      if (state === 'paused') void worker.pause(true);
+      else void worker.resume();
+    },
+  },
+  { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
+);
 const worker = createDeliveryWorker(
   { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
-  { connection: redis, deliver: createDeliver({ client, metrics, logger }), metrics, logger },
+  { connection: redis, deliver: createDeliver({ client, breaker, retry, metrics, logger }), metrics, logger },
 );
 // Past the deadline the process exits with jobs still active; their locks
 // expire and another dispatcher redelivers them (at least once).
-lifecycle.onShutdown('worker', () => worker.close(), DRAIN_TIMEOUT_MS);
+lifecycle.onShutdown('worker', () => worker.close(), connector.shutdown_timeout_ms);
+breaker.start();
+lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
 void worker.run();
 await worker.waitUntilReady();
 readiness.require(redisReadyCheck(redis));

@@ -2,12 +2,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
+import type { EndpointState } from './endpoint-breaker.js';
 import type { AttemptResult } from './outcome.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network'];
 /** Past this, a scrape reports no queue depth rather than wait for Redis (see collect). */
 const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
+const ENDPOINT_STATES: readonly EndpointState[] = ['delivering', 'paused', 'probing'];
+export type FailureReason = 'exhausted' | 'rejected';
 
 /**
  * The dispatcher's metrics. `processed_messages_total{name,action}` keeps the
@@ -20,7 +23,10 @@ export class DispatcherMetrics {
   readonly #attempts: Counter<'result'>;
   readonly #attemptSeconds: Histogram;
   readonly #latencySeconds: Histogram;
-  readonly #gaveUp: Counter;
+  readonly #gaveUp: Counter<'reason'>;
+  readonly #retries: Counter;
+  readonly #postponed: Counter;
+  readonly #endpointState: Gauge<'state'>;
 
   constructor(
     private readonly connectorName: string,
@@ -42,7 +48,20 @@ export class DispatcherMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600, 3600],
       registers,
     });
-    this.#gaveUp = new Counter({ name: 'opencti_webhook_events_failed_total', help: 'Events moved to the failed set after their last attempt', registers });
+    this.#gaveUp = new Counter({
+      name: 'opencti_webhook_events_failed_total',
+      help: 'Events moved to the failed (dead-letter) set: attempts exhausted, or refused with a 4xx while the endpoint accepted others',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#retries = new Counter({ name: 'opencti_webhook_delivery_retries_total', help: 'Failed attempts charged to their event and scheduled again', registers });
+    this.#postponed = new Counter({
+      name: 'opencti_webhook_delivery_postponed_total',
+      help: 'Failed attempts not charged to their event (endpoint down, or a 4xx not yet proven to be the event\'s fault)',
+      registers,
+    });
+    this.#endpointState = new Gauge({ name: 'opencti_webhook_endpoint_state', help: '1 for the current endpoint state: delivering, paused (outage) or probing', labelNames: ['state'], registers });
+    this.endpointState('delivering');
     new Gauge({
       name: 'opencti_webhook_queue_jobs',
       help: 'Events in the queue, by state',
@@ -61,6 +80,7 @@ export class DispatcherMetrics {
     });
     for (const action of FORWARDED_EVENTS) this.#processed.labels(connectorName, action);
     for (const result of ATTEMPT_RESULTS) this.#attempts.labels(result);
+    for (const reason of ['exhausted', 'rejected'] as const) this.#gaveUp.labels(reason);
   }
 
   attempt(result: AttemptResult, durationMs: number): void {
@@ -73,7 +93,19 @@ export class DispatcherMetrics {
     this.#latencySeconds.observe(Math.max(0, Date.now() - receivedAt) / 1000);
   }
 
-  gaveUp(): void {
-    this.#gaveUp.inc();
+  gaveUp(reason: FailureReason): void {
+    this.#gaveUp.labels(reason).inc();
+  }
+
+  retried(): void {
+    this.#retries.inc();
+  }
+
+  postponed(): void {
+    this.#postponed.inc();
+  }
+
+  endpointState(current: EndpointState): void {
+    for (const state of ENDPOINT_STATES) this.#endpointState.labels(state).set(state === current ? 1 : 0);
   }
 }

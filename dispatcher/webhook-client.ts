@@ -1,5 +1,17 @@
 import { Pool } from 'undici';
+import type { Readable } from 'node:stream';
 import { USER_AGENT } from '../shared/version.js';
+
+/** Bytes of a failed answer kept for the logs and the failed set (Svix keeps 20 KB; a reason needs far less). */
+const EXCERPT_BYTES = 512;
+
+export interface WebhookResponse {
+  status: number;
+  /** The Retry-After header, when present. */
+  retryAfter?: string;
+  /** Start of the body of a non-2xx answer, printable, secrets removed. */
+  excerpt?: string;
+}
 
 export interface WebhookClientOptions {
   url: string;
@@ -22,11 +34,13 @@ export class WebhookClient {
   readonly #path: string;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
+  readonly #secret: string | undefined;
 
   constructor(options: WebhookClientOptions) {
     const url = new URL(options.url);
     this.#path = `${url.pathname}${url.search}`;
     this.#timeoutMs = options.timeoutMs;
+    this.#secret = options.authHeader?.value;
     this.#pool = new Pool(url.origin, {
       connections: options.connections,
       pipelining: 1,
@@ -42,8 +56,8 @@ export class WebhookClient {
     };
   }
 
-  /** Resolves with the status of any HTTP answer; rejects on network errors and timeouts. */
-  async post(body: string, headers: Record<string, string>): Promise<number> {
+  /** Resolves with any HTTP answer; rejects on network errors and timeouts. */
+  async post(body: string, headers: Record<string, string>): Promise<WebhookResponse> {
     const response = await this.#pool.request({
       path: this.#path,
       method: 'POST',
@@ -51,11 +65,38 @@ export class WebhookClient {
       body,
       signal: AbortSignal.timeout(this.#timeoutMs),
     });
-    await response.body.dump();
-    return response.statusCode;
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) {
+      await response.body.dump();
+      return { status };
+    }
+    const retryAfter = response.headers['retry-after'];
+    const excerpt = this.#redact(await readExcerpt(response.body));
+    return { status, excerpt, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+  }
+
+  // An endpoint may echo the credentials it refused; they must not reach logs or the failed set.
+  #redact(text: string): string {
+    return this.#secret ? text.replaceAll(this.#secret, '[redacted]') : text;
   }
 
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+async function readExcerpt(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Leaving the loop early destroys the body (and its socket): acceptable on failures only.
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= EXCERPT_BYTES) break;
+  }
+  return Buffer.concat(chunks)
+    .subarray(0, EXCERPT_BYTES)
+    .toString('utf8')
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
 }

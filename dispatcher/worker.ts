@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../shared/queue.js';
@@ -36,12 +36,20 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: Deliv
     maxStalledCount: MAX_STALLED,
     removeOnComplete: { count: KEEP_COMPLETED },
     autorun: false,
-    settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, options.retry) },
+    settings: {
+      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+        retryDelayMs(attemptsMade, options.retry, (error as { retryAfterMs?: number } | undefined)?.retryAfterMs),
+    },
   });
   worker.on('failed', (job, error) => {
-    if (job?.finishedOn === undefined) return;
-    deps.metrics.gaveUp();
-    deps.logger.error({ jobId: job.id, attempts: job.attemptsMade, reason: error.message }, 'delivery.gave_up');
+    if (!job) return;
+    if (job.finishedOn === undefined) {
+      deps.metrics.retried();
+      return;
+    }
+    const reason = error instanceof UnrecoverableError ? 'rejected' : 'exhausted';
+    deps.metrics.gaveUp(reason);
+    deps.logger.error({ jobId: job.id, attempts: job.attemptsMade, failure: reason, reason: error.message }, 'delivery.gave_up');
   });
   worker.on('stalled', (jobId) => deps.logger.warn({ jobId }, 'delivery.stalled'));
   worker.on('error', (error) => deps.logger.error({ err: { message: error.message } }, 'worker.error'));

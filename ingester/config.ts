@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectorSection, MetricsSection, OpenctiSection, RedisSection } from '../shared/config/schema.js';
+import { ConnectorSection, IngesterSection, MetricsSection, OpenctiSection, RedisSection } from '../shared/config/schema.js';
 
 /** The settings the ingester reads; nothing about the webhook. */
 export const IngesterConfigSchema = z.object({
@@ -13,8 +13,10 @@ export const IngesterConfigSchema = z.object({
     live_stream_listen_delete: true,
     live_stream_no_dependencies: true,
     live_stream_with_inferences: true,
+    shutdown_timeout_ms: true,
   }),
   metrics: MetricsSection,
   redis: RedisSection,
+  ingester: IngesterSection,
 });
 export type IngesterConfig = z.infer<typeof IngesterConfigSchema>;

@@ -1,7 +1,7 @@
 import { Job, type Queue } from 'bullmq';
 import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
-import type { CursorStore } from './cursor-store.js';
+import { parseCursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import type { CursorSnapshot } from './stream-position.js';
 
 export interface PendingEvent {
@@ -22,7 +22,23 @@ export interface EnqueuerDeps {
   /** The position to commit with each batch; read when the batch is taken. */
   snapshot: () => CursorSnapshot;
   logger: Logger;
+  /** Number of the commit that wrote the cursor the ingester started from (0: none). */
+  startCommit: number;
   onCommitted: (snapshot: CursorSnapshot, batch: readonly PendingEvent[], durationMs: number) => void;
+  /**
+   * Redis held an older cursor than the last one committed: it lost writes.
+   * The caller must stop reading, rewind to `stored` and read again; the
+   * enqueuer has already dropped what it buffered.
+   */
+  onLostWrites: (stored: StoredCursor | undefined) => void;
+}
+
+/** The cursor found in Redis before a write was not the one last written. */
+class LostWritesError extends Error {
+  override readonly name = 'LostWritesError';
+  constructor(readonly stored: StoredCursor | undefined) {
+    super('Redis lost the last committed writes');
+  }
 }
 
 /**
@@ -37,6 +53,7 @@ export interface EnqueuerDeps {
 export class Enqueuer {
   #pending: PendingEvent[] = [];
   #positionChanged = false;
+  #lastCommit: number;
   #running: Promise<void> | undefined;
   #capacityWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
@@ -49,6 +66,7 @@ export class Enqueuer {
   ) {
     this.#highWaterMark = options.highWaterMark ?? 2_000;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#lastCommit = deps.startCommit;
   }
 
   get backlog(): number {
@@ -94,6 +112,13 @@ export class Enqueuer {
         await this.#commit(batch, snapshot);
         failures = 0;
       } catch (error) {
+        if (error instanceof LostWritesError) {
+          // What was buffered lies past the position Redis kept; it will be read again.
+          this.#pending = [];
+          this.#lastCommit = error.stored?.commit ?? 0;
+          this.deps.onLostWrites(error.stored);
+          continue;
+        }
         // Put the batch back in front; the next attempt commits it with the newer position.
         this.#pending = batch.concat(this.#pending);
         this.#positionChanged = true;
@@ -122,11 +147,15 @@ export class Enqueuer {
         return backend.addJobToTransaction(transaction, json, eventId);
       }),
     );
-    cursor.write(transaction, snapshot);
+    const commit = this.#lastCommit + 1;
+    cursor.write(transaction, snapshot, commit);
     const results = await transaction.exec();
     if (!results) throw new Error('Redis transaction aborted');
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
+    const before = parseCursor(results[batch.length]?.[1]);
+    if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before);
+    this.#lastCommit = commit;
     this.deps.onCommitted(snapshot, batch, Date.now() - started);
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Enqueuer } from './enqueuer.js';
 import { classifyFrame, eventId, type RawFrame } from './frame.js';
 import type { IngesterMetrics } from './metrics.js';
-import { compareStreamIds } from './stream-id.js';
+import { compareStreamIds, isStreamId, streamIdMs } from './stream-id.js';
 import type { StreamPosition } from './stream-position.js';
 
 export interface FrameHandlerDeps {
@@ -35,7 +35,7 @@ export function createFrameHandler({ position, enqueuer, metrics, logger }: Fram
         return;
       case 'connected':
         metrics.frame('connected');
-        logConnected(frame.data, position.resumeFrom, logger);
+        reportConnected(frame.data, position.resumeFrom, logger, metrics);
         return;
       case 'ignored':
         metrics.frame('ignored');
@@ -50,7 +50,7 @@ export function createFrameHandler({ position, enqueuer, metrics, logger }: Fram
 }
 
 /** The connected frame is the only place the platform reveals that a resume point was trimmed away (reference §4.4). */
-function logConnected(data: string, resumeFrom: string, logger: Logger): void {
+function reportConnected(data: string, resumeFrom: string, logger: Logger, metrics: IngesterMetrics): void {
   let info: { firstEventId?: unknown; lastEventId?: unknown; streamSize?: unknown } = {};
   try {
     info = JSON.parse(data) as typeof info;
@@ -58,8 +58,16 @@ function logConnected(data: string, resumeFrom: string, logger: Logger): void {
     logger.warn({ dataLength: data.length }, 'frame.malformed: connected frame is not JSON');
   }
   logger.info({ resumeFrom, firstEventId: info.firstEventId, lastEventId: info.lastEventId, streamSize: info.streamSize }, 'stream.connected');
-  const first = typeof info.firstEventId === 'string' ? info.firstEventId : undefined;
-  if (first && resumeFrom !== '0-0' && /^\d+-\d+$/.test(first) && compareStreamIds(resumeFrom, first) < 0) {
-    logger.warn({ resumeFrom, firstEventId: first }, 'stream.position_trimmed: events between the stored position and the oldest retained event were trimmed by the platform and cannot be read');
-  }
+  const first = typeof info.firstEventId === 'string' && isStreamId(info.firstEventId) ? info.firstEventId : undefined;
+  // The platform sends what follows the resume id. When its oldest retained
+  // event is later, what lay in between was trimmed, unless that event
+  // happens to be the very next one: the platform cannot tell, so neither can we.
+  if (!first || resumeFrom === '0-0' || compareStreamIds(first, resumeFrom) <= 0) return;
+  const gapMs = streamIdMs(first) - streamIdMs(resumeFrom);
+  if (gapMs <= 0) return;
+  metrics.gapDetected(gapMs);
+  logger.warn(
+    { resumeFrom, firstEventId: first, gapMs },
+    'stream.gap: OpenCTI no longer retains the events right after the committed position; those between it and the oldest retained event are probably lost (raise the platform\'s redis:trimming, or use recover mode)',
+  );
 }

@@ -15,6 +15,7 @@ import { Enqueuer } from './enqueuer.js';
 import type { RawFrame } from './frame.js';
 import { createFrameHandler } from './frame-handler.js';
 import { IngesterMetrics } from './metrics.js';
+import { QueueDepthGate } from './queue-depth-gate.js';
 import { StreamClient } from './stream-client.js';
 import { isStreamId, streamIdMs } from './stream-id.js';
 import { StreamPosition, type CursorSnapshot } from './stream-position.js';
@@ -35,6 +36,7 @@ logger.info(
     noDependencies: connector.live_stream_no_dependencies,
     withInferences: connector.live_stream_with_inferences,
     startTimestamp: connector.live_stream_start_timestamp,
+    maxQueuedEvents: config.ingester.max_queued_events,
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
     tokenConfigured: true,
   },
@@ -48,7 +50,7 @@ lifecycle.onShutdown('queue', () => queue.close());
 
 const cursor = new CursorStore(redis, cursorKey(connector.id));
 const stored = await cursor.load();
-const position = new StreamPosition(stored ?? firstStartPosition(config));
+const position = new StreamPosition(stored?.snapshot ?? firstStartPosition(config));
 logger.info(
   { resumeFrom: position.resumeFrom, source: stored ? 'redis' : connector.live_stream_start_timestamp !== undefined ? 'start_timestamp' : 'beginning' },
   'ingester.position_loaded',
@@ -60,11 +62,30 @@ const enqueuer = new Enqueuer({
   cursor,
   snapshot: () => position.snapshot(),
   logger,
+  startCommit: stored?.commit ?? 0,
   onCommitted: (snapshot, batch, durationMs) => {
     metrics.committed(streamIdMs(snapshot.resumeFrom), batch.map(({ job }) => job.event), durationMs);
     if (batch.length > 0) logger.debug({ events: batch.length, resumeFrom: snapshot.resumeFrom, durationMs }, 'events.enqueued');
   },
+  onLostWrites: (kept) => {
+    const rewindTo = kept?.snapshot ?? firstStartPosition(config);
+    logger.error(
+      { lostFrom: position.resumeFrom, rewindTo: rewindTo.resumeFrom },
+      'position.lost_writes: Redis lost its latest writes (restarted without persistence, or within its last fsync); reading the stream again from the position it kept',
+    );
+    metrics.positionRewound();
+    // Both synchronous: no frame of the old connection can slip in between.
+    position.rewind(rewindTo);
+    stream.restart();
+    enqueuer.positionChanged();
+  },
 });
+const gate = new QueueDepthGate(
+  queue,
+  logger,
+  { highWaterMark: config.ingester.max_queued_events, lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8) },
+  (closed) => metrics.backpressure(closed),
+);
 
 // Health: /readyz (Redis ready and stream connected) and opencti_webhook_redis_up.
 const readiness = new Readiness();
@@ -74,7 +95,7 @@ if (config.metrics.enable) {
   const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry, ready: () => readiness.status() });
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
-lifecycle.onShutdown('enqueuer', () => enqueuer.flushed(), 15_000);
+lifecycle.onShutdown('enqueuer', () => enqueuer.flushed(), connector.shutdown_timeout_ms);
 
 const stream = new StreamClient({
   url: streamUrl,
@@ -87,12 +108,18 @@ const stream = new StreamClient({
   },
   lastEventId: () => position.resumeFrom,
   onFrame: withLagTracking(createFrameHandler({ position, enqueuer, metrics, logger })),
-  waitForCapacity: () => enqueuer.waitForCapacity(),
+  waitForCapacity: async () => {
+    await enqueuer.waitForCapacity();
+    await gate.waitForRoom();
+  },
   onConnected: () => metrics.connected(),
   onDisconnected: (reason) => metrics.disconnected(reason),
   logger,
 });
-lifecycle.onShutdown('stream', () => stream.stop());
+lifecycle.onShutdown('stream', () => {
+  gate.stop();
+  return stream.stop();
+});
 stream.start();
 readiness.require(redisReadyCheck(redis));
 readiness.require(() => (stream.connected ? undefined : 'stream not connected'));

@@ -17,6 +17,10 @@ export class IngesterMetrics {
   readonly #enqueueSeconds: Histogram;
   readonly #connected: Gauge;
   readonly #disconnects: Counter<'reason'>;
+  readonly #gaps: Counter;
+  readonly #gapSeconds: Counter;
+  readonly #rewinds: Counter;
+  readonly #backpressure: Gauge;
   #committedMs = 0;
   #newestIdMs: number | undefined;
 
@@ -37,6 +41,10 @@ export class IngesterMetrics {
     });
     this.#connected = new Gauge({ name: 'opencti_webhook_stream_connected', help: '1 while the live stream connection is open', registers });
     this.#disconnects = new Counter({ name: 'opencti_webhook_stream_disconnects_total', help: 'Stream connections lost or refused, by reason', labelNames: ['reason'], registers });
+    this.#gaps = new Counter({ name: 'opencti_webhook_stream_gaps_total', help: 'Reconnections where OpenCTI had trimmed events past the committed position', registers });
+    this.#gapSeconds = new Counter({ name: 'opencti_webhook_stream_gap_seconds_total', help: 'Stream time lost to trimming, summed over gaps', registers });
+    this.#rewinds = new Counter({ name: 'opencti_webhook_position_rewinds_total', help: 'Times Redis had lost committed writes and the stream was read again from the position it kept', registers });
+    this.#backpressure = new Gauge({ name: 'opencti_webhook_ingester_paused', help: '1 while reading is paused because the queue holds too many events', registers });
     new Gauge({
       name: 'opencti_webhook_ingester_buffered_events',
       help: 'Events read but not yet committed to Redis',
@@ -74,6 +82,19 @@ export class IngesterMetrics {
       this.#committedMs = positionMs;
       this.#currentState.labels(this.connectorName).set(positionMs);
     }
+  }
+
+  gapDetected(gapMs: number): void {
+    this.#gaps.inc();
+    this.#gapSeconds.inc(gapMs / 1000);
+  }
+
+  positionRewound(): void {
+    this.#rewinds.inc();
+  }
+
+  backpressure(paused: boolean): void {
+    this.#backpressure.set(paused ? 1 : 0);
   }
 
   connected(): void {

@@ -20,7 +20,7 @@ export interface StreamClientOptions {
   logger: Logger;
   /** No frame with an id for this long means a dead connection (pycti: 45 s). @defaultValue 45000 */
   idleTimeoutMs?: number;
-  /** Reconnect delay: doubles from `initial` up to `max`, ±20 % jitter. @defaultValue { initialMs: 1000, maxMs: 30000 } */
+  /** Reconnect delay: doubles from `initial` up to `max`, ±20 % jitter. @defaultValue { initialMs: 1000, maxMs: 15000 } */
   reconnectDelay?: { initialMs: number; maxMs: number };
 }
 
@@ -59,6 +59,14 @@ export class StreamClient {
   start(): void {
     this.#connect();
     this.#watchdog = setInterval(() => this.#checkIdle(), Math.min(5_000, this.#idleTimeoutMs / 5));
+  }
+
+  /** Drops the connection at once (no frame of it is handed over any more) and connects again from `lastEventId()`. */
+  restart(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#discardSource();
+    this.#connect();
   }
 
   async stop(): Promise<void> {
@@ -109,7 +117,7 @@ export class StreamClient {
   #scheduleReconnect(reason: DisconnectReason, details: Record<string, unknown>): void {
     this.#discardSource();
     this.#options.onDisconnected?.(reason);
-    const { initialMs, maxMs } = this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 30_000 };
+    const { initialMs, maxMs } = this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 15_000 };
     const delayMs = Math.round(Math.min(maxMs, initialMs * 2 ** this.#failures) * (0.8 + Math.random() * 0.4));
     this.#failures += 1;
     const { logger } = this.#options;

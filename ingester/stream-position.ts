@@ -19,11 +19,16 @@ export interface CursorSnapshot {
  * recognised by their event ids. Pure: no I/O.
  */
 export class StreamPosition {
-  #resumeFrom: string;
+  #resumeFrom = '0-0';
   #openId: string | undefined;
-  #openEventIds: Set<string>;
+  #openEventIds = new Set<string>();
 
   constructor(snapshot: CursorSnapshot) {
+    this.rewind(snapshot);
+  }
+
+  /** Goes back to a committed position, for when Redis lost the later ones. */
+  rewind(snapshot: CursorSnapshot): void {
     this.#resumeFrom = snapshot.resumeFrom;
     this.#openId = snapshot.openId;
     this.#openEventIds = new Set(snapshot.openEventIds);

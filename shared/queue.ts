@@ -18,6 +18,11 @@ export function cursorKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:stream-cursor`;
 }
 
+/** Redis hash holding the endpoint outage state shared by every dispatcher (see dispatcher/endpoint-breaker.ts). */
+export function endpointKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:endpoint`;
+}
+
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
 export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
 export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;

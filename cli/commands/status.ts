@@ -1,17 +1,26 @@
 import { isStreamId, streamIdMs } from '../../ingester/stream-id.js';
-import { cursorKey, queuePrefix } from '../../shared/queue.js';
+import type { EndpointState } from '../../dispatcher/endpoint-breaker.js';
+import { cursorKey, endpointKey } from '../../shared/queue.js';
 import { ago, isoTime, table } from '../format.js';
 import type { Command } from './command.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
 /**
- * The dispatcher's view of the webhook endpoint, a hash with at least a
- * `state` field; written by the dispatcher's outage handling. Absent means
- * nothing was ever recorded: the dispatchers deliver normally.
+ * The endpoint breaker's shared hash (dispatcher/endpoint-breaker.ts) in the
+ * words of its metric and logs: absent means delivering, `open` paused until
+ * `probeAt`, `half-open` probing, `closing` resuming (delivering again).
  */
-function endpointKey(connectorId: string): string {
-  return `${queuePrefix(connectorId)}:endpoint`;
+const ENDPOINT_STATES: Record<string, EndpointState> = { open: 'paused', 'half-open': 'probing', closing: 'delivering' };
+const ENDPOINT_TIMES = new Set(['openedAt', 'probeAt']);
+
+function describeEndpoint(shared: Record<string, string>): { state: EndpointState } & Record<string, string> {
+  const { state: sharedState, ...fields } = shared;
+  const details = Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => [key, ENDPOINT_TIMES.has(key) ? (isoTime(Number(value)) ?? value) : value]),
+  );
+  if (sharedState === undefined) return { state: 'delivering', ...details };
+  return { state: ENDPOINT_STATES[sharedState] ?? 'delivering', sharedState, ...details };
 }
 
 export const status: Command = async ({ queue, redis, connectorId, now }) => {
@@ -25,7 +34,7 @@ export const status: Command = async ({ queue, redis, connectorId, now }) => {
   const position = cursor.resumeFrom && isStreamId(cursor.resumeFrom) ? cursor.resumeFrom : undefined;
   const positionMs = position === undefined ? undefined : streamIdMs(position);
   const lastDeliveryMs = newestCompleted[0]?.finishedOn;
-  const { state = 'delivering', ...endpointDetails } = endpoint;
+  const { state, ...endpointDetails } = describeEndpoint(endpoint);
   const queueCounts = Object.fromEntries(STATES.map((s) => [s, counts[s] ?? 0]));
 
   const json = {

@@ -58,6 +58,11 @@ export const ConnectorSection = z.object({
   live_stream_listen_delete: booleanField(true, 'Receive delete events.'),
   live_stream_no_dependencies: booleanField(true, 'Ask the platform not to send relationship dependencies.'),
   live_stream_with_inferences: booleanField(false, 'Include inferred entities and relationships.'),
+  shutdown_timeout_ms: integerField(
+    { min: 0, max: 600_000 },
+    10_000,
+    'On SIGTERM, time allowed to finish in-flight work (deliveries, Redis writes); what is left is redone after the restart.',
+  ),
 });
 
 const WebhookFields = z.object({
@@ -73,10 +78,17 @@ const WebhookFields = z.object({
     accepted: 'a valid HTTP header value (no control characters)',
     secret: true,
   }),
-  request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included.'),
-  retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event before it is moved to the failed set.'),
-  retry_base_delay_ms: integerField({ min: 1, max: 3_600_000 }, 1_000, 'Delay before the first retry; doubles with each attempt.'),
-  retry_max_delay_ms: integerField({ min: 1, max: 86_400_000 }, 300_000, 'Upper bound of the delay between two attempts.'),
+  request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included (Standard Webhooks: 15–30 s).'),
+  retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event, the first included, before it moves to the failed set; time spent in an endpoint outage does not count.'),
+  retry_base_delay_ms: integerField({ min: 1, max: 3_600_000 }, 5_000, 'Delay before the first retry; doubles with each attempt (±20 % jitter).'),
+  retry_max_delay_ms: integerField({ min: 1, max: 86_400_000 }, 3_600_000, 'Longest delay between two attempts; also caps a Retry-After.'),
+  outage_failure_threshold: integerField(
+    { min: 1, max: 10_000 },
+    10,
+    'Consecutive failed attempts (in one dispatcher) after which the endpoint is considered down and delivery pauses for all dispatchers.',
+  ),
+  probe_initial_delay_ms: integerField({ min: 10, max: 3_600_000 }, 1_000, 'Pause before the first probe of a failing endpoint; doubles after each failed probe.'),
+  probe_max_delay_ms: integerField({ min: 10, max: 3_600_000 }, 60_000, 'Longest pause between two probes of a failing endpoint.'),
 });
 
 // `when` runs these checks even if another webhook key is invalid, so one
@@ -100,6 +112,14 @@ export const MetricsSection = z.object({
 
 export const RedisSection = z.object({
   url: urlField(['redis:', 'rediss:'], 'Redis holding the queue and the stream position.', 'redis://127.0.0.1:6379'),
+});
+
+export const IngesterSection = z.object({
+  max_queued_events: integerField(
+    { min: 100, max: 100_000_000 },
+    100_000,
+    'Events waiting in the queue above which the ingester stops reading the stream (it resumes below 80 % of this); bounds Redis memory during an outage.',
+  ),
 });
 
 export const DispatcherSection = z.object({
@@ -169,6 +189,7 @@ export const ConfigSchema = z.object({
   webhook: WebhookSection,
   metrics: MetricsSection,
   redis: RedisSection,
+  ingester: IngesterSection,
   dispatcher: DispatcherSection,
   bull_board: BullBoardSection,
 });

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QUEUE_NAME, endpointKey, queuePrefix } from '../../shared/queue.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { freePort } from '../helpers/free-port.js';
-import { startProcess } from '../helpers/processes.js';
+import { startProcess, type ManagedProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,6 +37,7 @@ describe('operator CLI', () => {
   let env: Record<string, string>;
   let cli: Record<string, string>;
   let failedIds: string[];
+  let dispatcher: ManagedProcess;
 
   before(async () => {
     bed = await startTestBed();
@@ -45,7 +46,7 @@ describe('operator CLI', () => {
     bed.receiver.setFaults(() => ({ status: 500 }));
     bed.emulator.publishMany(3, (i) => ({ event: (['create', 'update', 'delete'] as const)[i] }));
     await startProcess('ingester', env);
-    const dispatcher = await startProcess('dispatcher', env);
+    dispatcher = await startProcess('dispatcher', env);
     const gaveUp = await waitFor(() => {
       const lines = dispatcher.logs.filter((line) => line.msg === 'delivery.gave_up');
       return lines.length === 3 ? lines : undefined;
@@ -75,7 +76,7 @@ describe('operator CLI', () => {
     assert.deepEqual(failed.events.map((e) => e.event).sort(), ['create', 'delete', 'update']);
     for (const event of failed.events) {
       assert.equal(event.attempts, 1);
-      assert.equal(event.failedReason, 'webhook answered HTTP 500');
+      assert.match(event.failedReason, /^webhook: HTTP 500/);
       assert.ok(!Number.isNaN(Date.parse(event.failedAt)));
       assert.ok(event.id.startsWith(`${event.streamId}-`), 'the id is the webhook-id');
     }
@@ -112,14 +113,24 @@ describe('operator CLI', () => {
     assert.match(text.stdout, /no-such-id: no such event/);
   });
 
-  it('status shows the last delivery and the endpoint state the dispatchers record', async () => {
+  it('status shows the last delivery and the endpoint outage state the dispatchers share', async () => {
+    // A live dispatcher would act on the outage state written below (pause the queue, probe).
+    await dispatcher.kill('SIGTERM');
     const redis = bed.redis.client();
-    await redis.hset(`${queuePrefix(cli.CONNECTOR_ID!)}:endpoint`, { state: 'paused', since: '2025-01-01T00:00:00Z' });
+    const openedAt = Date.UTC(2025, 0, 1);
+    await redis.hset(endpointKey(cli.CONNECTOR_ID!), { state: 'open', openedAt: String(openedAt), probeAt: String(openedAt + 60_000), backoffMs: '60000', reason: 'HTTP 503' });
     const status = await runCliJson<Status & { endpoint: Record<string, string> }>(['status'], cli);
-    assert.deepEqual(status.endpoint, { state: 'paused', since: '2025-01-01T00:00:00Z' });
+    assert.deepEqual(status.endpoint, {
+      state: 'paused',
+      sharedState: 'open',
+      openedAt: '2025-01-01T00:00:00.000Z',
+      probeAt: '2025-01-01T00:01:00.000Z',
+      backoffMs: '60000',
+      reason: 'HTTP 503',
+    });
     assert.equal(status.queue.failed, 0);
     assert.ok(status.lastDelivery && status.lastDelivery.ageSeconds < 60);
-    await redis.del(`${queuePrefix(cli.CONNECTOR_ID!)}:endpoint`);
+    await redis.del(endpointKey(cli.CONNECTOR_ID!));
   });
 
   it('purge: removes the delivered history only', async () => {

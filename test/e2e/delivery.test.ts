@@ -63,13 +63,16 @@ describe('delivery outcomes', () => {
     try {
       await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
       const dispatcher = await startProcess('dispatcher', env);
-      await dispatcher.waitForLog((line) => line.msg === 'delivery.gave_up', 20_000, 'delivery.gave_up');
+      const gaveUp = await dispatcher.waitForLog((line) => line.msg === 'delivery.gave_up', 20_000, 'delivery.gave_up');
+      // The failed set keeps the last status and the start of the answer.
+      assert.match(String(gaveUp.reason), /^webhook: HTTP 500: \{"ok":false\}$/);
+      assert.equal(gaveUp.failure, 'exhausted');
       const deliveredNow = new Set(bed.receiver.delivered().map((r) => String(r.headers['x-opencti-event-id'])));
       for (const frame of bed.emulator.mainFrames().slice(poisonAfter)) {
         if (frame.id !== poison.id) assert.ok(deliveredNow.has(frame.id), `${frame.id} was blocked by the poison event`);
       }
       assert.equal(bed.receiver.requests.filter((r) => r.headers['x-opencti-event-id'] === poison.id).length, 3);
-      assert.equal(metricValue(await scrapeMetrics(metricsPort), 'opencti_webhook_events_failed_total'), 1);
+      assert.equal(metricValue(await scrapeMetrics(metricsPort), 'opencti_webhook_events_failed_total{reason="exhausted"}'), 1);
     } finally {
       bed.receiver.setFaults(undefined);
     }

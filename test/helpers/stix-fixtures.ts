@@ -89,33 +89,52 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 // Text pools (non-ASCII, escapes, U+2028 …) so byte-for-byte forwarding is really exercised
 // ---------------------------------------------------------------------------------------------
 
-const NAMES: readonly string[] = [
+// Mostly Latin-1 (V8 then stores payloads as one-byte strings: half the memory for 100k events);
+// about one event in five gets a non-Latin-1 name or description.
+const LATIN1_NAMES: readonly string[] = [
   'Paradise Ransomware',
-  'Zaporizhzhia — Кибератака 攻撃 🛡',
   'Emotet',
-  'Ночной Волк',
   'QakBot',
-  'ドラゴン・ローダー',
-  'Ñandú Stealer',
-  'Café Botnet ☕',
+  'Cobalt Strike',
+  'BlackCat',
   'APT "Quoted" \\ Backslash',
+  'Caf\u00e9 Botnet',
+];
+
+const UNICODE_NAMES: readonly string[] = [
+  'Zaporizhzhia — Кибератака 攻撃 🛡',
+  'Ночной Волк',
+  'ドラゴン・ローダー',
+  'Ñandú Stealer ☕',
   'Lazarus 라자루스',
   'Operation Ελλάδα',
   'حملة الصقر',
-  'Cobalt Strike',
-  'BlackCat',
 ];
 
-const DESCRIPTIONS: readonly string[] = [
+const LATIN1_DESCRIPTIONS: readonly string[] = [
   'Description',
-  'Observed targeting «energy» operators — Кибератака на инфраструктуру; 攻撃キャンペーン 🛡',
   'Dropped to C:\\Windows\\Temp\\svc.exe via "invoice.pdf.lnk" <script>alert(1)</script> & co',
   'Multi-line\nanalyst note\twith tabs',
-  'Campaign against Zaporizhzhia — Кибератака 攻撃 🛡 (see report)',
   'Plain ASCII description of a well known threat.',
 ];
 
-const LABELS: readonly string[] = ['ransomware', 'apt', 'crimeware', 'финансы', '金融', 'phishing', 'c2'];
+const UNICODE_DESCRIPTIONS: readonly string[] = [
+  'Observed targeting «energy» operators — Кибератака на инфраструктуру; 攻撃キャンペーン 🛡',
+  'Campaign against Zaporizhzhia — Кибератака 攻撃 🛡 (see report)',
+];
+
+const pickName = (rng: () => number, unicode: boolean): string => pick(rng, unicode && rng() < 0.7 ? UNICODE_NAMES : LATIN1_NAMES);
+const pickDescription = (rng: () => number, unicode: boolean): string => {
+  if (!unicode) return pick(rng, LATIN1_DESCRIPTIONS);
+  // Half of the "unicode" objects carry raw U+2028/U+2029 (JSON.stringify leaves them unescaped).
+  return rng() < 0.5 ? pick(rng, UNICODE_DESCRIPTIONS) : pick(rng, LATIN1_DESCRIPTIONS) + LINE_SEPARATOR_SNIPPET;
+};
+/** One event in five gets non-Latin-1 text (Cyrillic, CJK, emoji, U+2028 …). */
+const UNICODE_SHARE = 0.2;
+
+const LATIN1_LABELS: readonly string[] = ['ransomware', 'apt', 'crimeware', 'phishing', 'c2', 'énergie'];
+const UNICODE_LABELS: readonly string[] = ['финансы', '金融'];
+const pickLabel = (rng: () => number, unicode: boolean): string => pick(rng, unicode && rng() < 0.5 ? UNICODE_LABELS : LATIN1_LABELS);
 
 const LINE_SEPARATOR_SNIPPET = ' line\u2028separator and paragraph\u2029separator';
 const FILLER_SOURCE =
@@ -226,7 +245,11 @@ export interface DependencyObject {
   readonly envelope: string;
 }
 
-function buildDependency(seed: string, key: string, kind: DependencyKind, ordinal: number): DependencyObject {
+/**
+ * `key` identifies the object (same key → same STIX id and bytes); `label` is its human name
+ * ("tlp-green" → "TLP:GREEN").
+ */
+function buildDependency(seed: string, key: string, kind: DependencyKind, label: string): DependencyObject {
   const rng = createRng(seed, 'dependency', key);
   const createdMs = Date.UTC(2023, 0, 1) + Math.floor(rng() * 365 * 86_400_000);
   const created = iso(createdMs);
@@ -235,8 +258,9 @@ function buildDependency(seed: string, key: string, kind: DependencyKind, ordina
   let message: string;
   if (kind === 'marking-definition') {
     const stixId = `marking-definition--${deterministicUuid(5, seed, 'marking', key)}`;
-    const tlp = pick(rng, ['clear', 'green', 'amber', 'amber+strict', 'red'] as const);
-    const name = /^tlp/i.test(key) ? `TLP:${tlp.toUpperCase()}` : `PAP:${tlp.toUpperCase()} — статус ${ordinal}`;
+    const tlpMatch = /^tlp[-:_ ]?(.+)$/i.exec(label);
+    const tlp = tlpMatch?.[1]?.toLowerCase() ?? pick(rng, ['clear', 'green', 'amber', 'amber+strict', 'red'] as const);
+    const name = tlpMatch !== null ? `TLP:${tlp.toUpperCase()}` : `PAP:${tlp.toUpperCase()} ${rng() < 0.2 ? '— статус ' : '- status '}${label}`;
     data = {
       id: stixId,
       spec_version: '2.1',
@@ -254,7 +278,7 @@ function buildDependency(seed: string, key: string, kind: DependencyKind, ordina
       },
       created,
       modified: created,
-      definition_type: /^tlp/i.test(key) ? 'TLP' : 'PAP',
+      definition_type: tlpMatch !== null ? 'TLP' : 'PAP',
       definition: { tlp },
       name,
       x_opencti_order: Math.floor(rng() * 4),
@@ -263,7 +287,7 @@ function buildDependency(seed: string, key: string, kind: DependencyKind, ordina
     message = `creates a Marking-Definition \`${name}\``;
   } else {
     const stixId = `identity--${deterministicUuid(5, seed, 'identity', key)}`;
-    const name = `${pick(rng, ['ACME Corp', 'Filigran', 'Ministère de l’Énergie', '株式会社サイバー', 'ЦЕРТ-UA'])} ${ordinal}`;
+    const name = `${rng() < 0.2 ? pick(rng, ['株式会社サイバー', 'ЦЕРТ-UA', 'Ministère de l’Énergie']) : pick(rng, ['ACME Corp', 'Filigran', 'Ministère de l\'Énergie'])} ${label}`;
     data = {
       id: stixId,
       spec_version: '2.1',
@@ -323,10 +347,10 @@ function buildEntity(input: EntityBuildInput): JsonObject {
   const createdAt = iso(input.createdAtMs);
   const updatedAt = iso(input.updatedAtMs);
   const stixCreated = iso(Date.UTC(2019, 0, 1) + Math.floor(rng() * 5 * 365 * 86_400_000));
-  const name = `${pick(rng, NAMES)} #${index}`;
-  let description = pick(rng, DESCRIPTIONS);
-  if (rng() < 0.2) description += LINE_SEPARATOR_SNIPPET;
-  const labels = rng() < 0.5 ? [pick(rng, LABELS)] : [];
+  const unicode = rng() < UNICODE_SHARE;
+  const name = `${pickName(rng, unicode)} #${index}`;
+  const description = pickDescription(rng, unicode);
+  const labels = rng() < 0.5 ? [pickLabel(rng, unicode)] : [];
   const confidence = 10 * (1 + Math.floor(rng() * 9));
   const extension: JsonObject = {
     extension_type: 'property-extension',
@@ -356,8 +380,8 @@ function buildEntity(input: EntityBuildInput): JsonObject {
     case 'relationship': {
       const sourceRef = `malware--${deterministicUuid(5, seed, 'rel-source', index)}`;
       const targetRef = `attack-pattern--${deterministicUuid(5, seed, 'rel-target', index)}`;
-      const sourceName = `${pick(rng, NAMES)} source`;
-      const targetName = pick(rng, ['Phishing', 'Spearphishing Attachment', 'Исполнение команд', 'コマンド実行']);
+      const sourceName = `${pickName(rng, unicode)} source`;
+      const targetName = unicode ? pick(rng, ['Исполнение команд', 'コマンド実行']) : pick(rng, ['Phishing', 'Spearphishing Attachment']);
       Object.assign(extension, {
         source_value: sourceName,
         source_ref: deterministicUuid(4, seed, 'rel-source-internal', index),
@@ -377,9 +401,9 @@ function buildEntity(input: EntityBuildInput): JsonObject {
       break;
     }
     case 'indicator': {
-      const octet = 1 + (index % 254);
+      const octet = 1 + (Math.abs(index) % 254);
       const pattern =
-        rng() < 0.3
+        unicode && rng() < 0.5
           ? `[domain-name:value = 'пример-${index}.испытание']`
           : `[ipv4-addr:value = '203.0.113.${octet}']`;
       Object.assign(obj, {
@@ -418,7 +442,7 @@ function buildEntity(input: EntityBuildInput): JsonObject {
       break;
     case 'vulnerability':
       Object.assign(obj, {
-        name: `CVE-2024-${String(10000 + index).padStart(5, '0')}`,
+        name: `CVE-2024-${String(10000 + Math.abs(index)).padStart(5, '0')}`,
         description: description + filler(units),
         x_opencti_cvss_base_score: Math.round(rng() * 100) / 10,
         x_opencti_cvss_base_severity: 'HIGH',
@@ -428,7 +452,7 @@ function buildEntity(input: EntityBuildInput): JsonObject {
       Object.assign(obj, {
         name,
         description: description + filler(units),
-        x_mitre_id: `T${1000 + (index % 600)}`,
+        x_mitre_id: `T${1000 + (Math.abs(index) % 600)}`,
         kill_chain_phases: [{ kill_chain_name: 'mitre-attack', phase_name: 'execution' }],
       });
       break;
@@ -592,14 +616,14 @@ export class EventFactory {
       let dep = this.sharedDeps.get(key);
       if (dep === undefined) {
         const kind: DependencyKind = /^(tlp|pap|marking)/i.test(key) ? 'marking-definition' : 'identity';
-        dep = buildDependency(this.seed, `shared:${key}`, kind, this.sharedDeps.size);
+        dep = buildDependency(this.seed, `shared:${key}`, kind, key);
         this.sharedDeps.set(key, dep);
       }
       deps.push(dep);
     }
     for (let d = 0; d < spec.freshDependencies; d += 1) {
       const kind: DependencyKind = d % 2 === 0 ? 'marking-definition' : 'identity';
-      deps.push(buildDependency(this.seed, `event:${index}:${d}`, kind, d));
+      deps.push(buildDependency(this.seed, `event:${index}:${d}`, kind, `${index}.${d}`));
     }
     return deps;
   }
@@ -690,8 +714,9 @@ export class EventFactory {
     const prevConfidence = typeof prev['confidence'] === 'number' ? prev['confidence'] : 50;
     const rng = createRng(this.seed, 'update', index);
     const newConfidence = ((prevConfidence + 10 + Math.floor(rng() * 8) * 10) % 100) || 5;
-    const addLabel = rng() < 0.35 ? pick(rng, LABELS) : undefined;
-    const baseDescription = pick(rng, DESCRIPTIONS);
+    const unicode = rng() < UNICODE_SHARE;
+    const addLabel = rng() < 0.35 ? pickLabel(rng, unicode) : undefined;
+    const baseDescription = pickDescription(rng, unicode);
     const built = fitToSize(spec.explicitSize ? spec.size : undefined, (units) => {
       const next = clone(prev);
       this.touch(next, ms, deps);
@@ -748,7 +773,8 @@ export class EventFactory {
     }
     if (sources.length === 0) {
       const createdMs = ms - 3_600_000;
-      sources.push(this.freshObject(index + 1_000_000_000, kind, createdMs, createdMs, false, 0, []));
+      // Synthetic source: an object that existed before the emulated log started.
+      sources.push(this.freshObject(-1 - index, kind, createdMs, createdMs, false, 0, []));
     }
     for (const s of sources) this.remove(String(s['id']));
     const next = clone(prev);

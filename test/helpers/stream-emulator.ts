@@ -427,14 +427,15 @@ export class StreamEmulator {
   }
 
   /**
-   * Every currently open connection is destroyed after writing n more data frames (dependency
-   * frames count individually, so a drop can fall inside a group sharing one id). If no
-   * connection is open, the next accepted connection gets the budget instead. The socket is
-   * destroyed only after the n-th frame has been flushed to the kernel, so it reaches the client.
+   * Destroys connections after they write n more data frames (dependency frames count
+   * individually, so a drop can fall inside a group sharing one id). The socket is destroyed
+   * only after the n-th frame has been flushed to the kernel, so that frame reaches the client.
+   * target 'open': every currently open connection; 'next': the next accepted connection;
+   * 'auto' (default): the open ones if any, else the next accepted one.
    */
-  dropAfterFrames(n: number): void {
+  dropAfterFrames(n: number, target: 'auto' | 'open' | 'next' = 'auto'): void {
     const budget = Math.max(0, Math.floor(n));
-    if (this.connections.size === 0) {
+    if (target === 'next' || (target === 'auto' && this.connections.size === 0)) {
       this.pendingDropForNext = budget;
       return;
     }
@@ -653,9 +654,8 @@ export class StreamEmulator {
     res.write(frameText(undefined, 'connected', JSON.stringify({ ...this.streamInfo(), connectionId: conn.connectionId })));
     this.connections.add(conn);
     this.accepted += 1;
-    const onClose = (): void => this.cleanup(conn);
-    res.once('close', onClose);
-    req.once('close', onClose);
+    // ServerResponse 'close': response ended or underlying socket closed (client gone).
+    res.once('close', () => this.cleanup(conn));
     conn.timer = setInterval(() => this.heartbeatTick(conn), this.heartbeatIntervalMs);
     conn.timer.unref();
     this.notify();

@@ -1,11 +1,39 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyError, classifyStatus, isDelivered } from '../../dispatcher/outcome.js';
+import { classifyError, classifyStatus, judgeStatus, parseRetryAfter } from '../../dispatcher/outcome.js';
 
-describe('isDelivered', () => {
+describe('judgeStatus', () => {
+  const NOW = Date.parse('2026-11-29T12:00:00Z');
+
   it('counts only 200–299 as delivered', () => {
-    for (const status of [200, 201, 202, 204, 299]) assert.equal(isDelivered(status), true, String(status));
-    for (const status of [0, 100, 199, 300, 301, 304, 400, 404, 429, 500, 503]) assert.equal(isDelivered(status), false, String(status));
+    for (const status of [200, 201, 202, 204, 299]) assert.deepEqual(judgeStatus(status, undefined, NOW), { kind: 'delivered' }, String(status));
+    for (const status of [100, 199, 300, 301, 304, 400, 404, 429, 500, 503]) assert.notEqual(judgeStatus(status, undefined, NOW).kind, 'delivered', String(status));
+  });
+
+  it('retries 3xx, 408, 429 and 5xx', () => {
+    for (const status of [301, 302, 307, 408, 429, 500, 502, 503, 504, 599]) assert.equal(judgeStatus(status, undefined, NOW).kind, 'retry', String(status));
+  });
+
+  it('treats any other 4xx as the endpoint refusing the event', () => {
+    for (const status of [400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 451]) assert.equal(judgeStatus(status, undefined, NOW).kind, 'rejected', String(status));
+  });
+
+  it('honours Retry-After on 429 and 503 only', () => {
+    assert.deepEqual(judgeStatus(429, '7', NOW), { kind: 'retry', retryAfterMs: 7_000 });
+    assert.deepEqual(judgeStatus(503, 'Sun, 29 Nov 2026 12:01:00 GMT', NOW), { kind: 'retry', retryAfterMs: 60_000 });
+    assert.deepEqual(judgeStatus(500, '7', NOW), { kind: 'retry' });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const NOW = Date.parse('2026-11-29T12:00:00Z');
+  it('reads delay-seconds and HTTP dates, and ignores garbage', () => {
+    assert.equal(parseRetryAfter('0', NOW), 0);
+    assert.equal(parseRetryAfter(' 120 ', NOW), 120_000);
+    assert.equal(parseRetryAfter('Sun, 29 Nov 2026 11:00:00 GMT', NOW), 0);
+    assert.equal(parseRetryAfter('soon', NOW), undefined);
+    assert.equal(parseRetryAfter('-5', NOW), undefined);
+    assert.equal(parseRetryAfter(undefined, NOW), undefined);
   });
 });
 
