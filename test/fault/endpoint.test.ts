@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, type TestContext } from 'node:test';
 import { describeReport, Pipeline } from './harness.js';
+import { createRng } from '../helpers/stix-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 let pipeline: Pipeline | undefined;
@@ -20,16 +21,6 @@ async function start(t: TestContext, env: Record<string, string> = {}, dispatche
   for (let i = 0; i < dispatchers; i += 1) await pipeline.spawn('dispatcher');
   t.diagnostic(`connector ${pipeline.env.CONNECTOR_ID}`);
   return pipeline;
-}
-
-/** Deterministic pseudo-random numbers, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('endpoint faults', () => {
@@ -69,12 +60,16 @@ describe('endpoint faults', () => {
     let misconfigured = true;
     receiver.setFaults(() => (misconfigured ? { status: 401, body: '{"error":"bad token"}' } : undefined));
     await p.publishDuring(1_000, 20, async () => {
-      await waitFor(() => receiver.requests.length >= 100 || undefined, { timeoutMs: 30_000, what: '100 refused requests' });
-      await new Promise((resolve) => setTimeout(resolve, 3_000)); // keep refusing while probes run
+      await waitFor(() => p.running('dispatcher').some((d) => d.logs.some((l) => l.msg === 'endpoint.paused')) || undefined, {
+        timeoutMs: 30_000,
+        what: 'the refusals to pause delivery',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3_000)); // keep refusing while probes run: a fault window
       misconfigured = false;
     });
     const report = await p.expectAllDelivered({ failedAllowed: 0 });
     t.diagnostic(`401 outage: ${describeReport(report)}`);
+    assert.ok(receiver.requests.some((r) => r.status === 401), 'the fault was not injected');
   });
 
   it('a 429 storm with Retry-After is waited out, not hammered', async (t) => {
@@ -100,7 +95,7 @@ describe('endpoint faults', () => {
 
   it('30 % random 500s: every event arrives, none is dead-lettered', async (t) => {
     const p = await start(t);
-    const random = seeded(42);
+    const random = createRng('random 500s'); // seeded: a failing run can be replayed
     p.bed.receiver.setFaults(() => (random() < 0.3 ? { status: 500 } : undefined));
     await p.publishDuring(3_000, 30, async () => undefined);
     const report = await p.expectAllDelivered({ failedAllowed: 0 });
