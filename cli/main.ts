@@ -2,74 +2,10 @@
  * Operator CLI (`npm run cli -- <command>`): look at a connector's queue and
  * act on its dead-lettered events without the board. See USAGE in args.ts.
  */
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../shared/config/load.js';
-import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
-import { redactUrl } from '../shared/redact.js';
-import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
-import type { Command } from './commands/command.js';
-import { failed } from './commands/failed.js';
-import { purge } from './commands/purge.js';
-import { replay } from './commands/replay.js';
-import { status } from './commands/status.js';
-import { CliConfigSchema, type CliConfig } from './config.js';
+import { runCli } from './run.js';
 
-const COMMANDS: Record<CommandName, Command> = { status, failed, replay, purge };
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-const CONNECT_TIMEOUT_MS = 5_000;
-
-process.exitCode = await main(process.argv.slice(2));
-
-async function main(argv: string[]): Promise<number> {
-  let args: CliArgs;
-  let config: CliConfig;
-  try {
-    const parsed = parseArgs(argv);
-    if (parsed.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return EXIT.ok;
-    }
-    args = parsed.args;
-    config = loadConfig(CliConfigSchema, { env: process.env });
-  } catch (error) {
-    if (error instanceof UsageError) return fail(EXIT.usage, `${error.message}\n\n${USAGE}`);
-    if (error instanceof ConfigError) return fail(EXIT.usage, `invalid configuration:\n${error.problems.map((p) => `  ${p.variable} (${p.key}) ${p.message}`).join('\n')}`);
-    throw error;
-  }
-
-  // Fail fast: a person is waiting, unlike the services, which wait for Redis forever.
-  const redis = new Redis(config.redis.url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'opencti-webhook:cli' });
-  // Failures surface as rejected commands; the event only keeps the socket's reason,
-  // which connect() replaces with a bare "Connection is closed".
-  let socketError: unknown;
-  redis.on('error', (error: unknown) => {
-    socketError = error;
-  });
-  try {
-    await redis.connect();
-  } catch (error) {
-    return fail(EXIT.failed, `cannot reach Redis at ${redactUrl(config.redis.url)}: ${describeError(socketError ?? error)}`);
-  }
-  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(config.connector.id) });
-  try {
-    const result = await COMMANDS[args.command]({ queue, redis, connectorId: config.connector.id, args, now: Date.now() });
-    process.stdout.write(args.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
-    return result.ok ? EXIT.ok : EXIT.failed;
-  } catch (error) {
-    return fail(EXIT.failed, `${args.command} failed: ${describeError(error)}`);
-  } finally {
-    await queue.close().catch(() => undefined);
-    redis.disconnect();
-  }
-}
-
-function fail(code: number, message: string): number {
-  process.stderr.write(`opencti-webhook cli: ${message}\n`);
-  return code;
-}
-
-function describeError(error: unknown): string {
-  const { message, code } = error as { message?: string; code?: string };
-  return code && !message?.includes(code) ? `${message} (${code})` : (message ?? String(error));
-}
+process.exitCode = await runCli(process.argv.slice(2), {
+  config: { env: process.env },
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+});

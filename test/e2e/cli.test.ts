@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { QUEUE_NAME, endpointKey, queuePrefix } from '../../shared/queue.js';
-import { runCli, runCliJson } from '../helpers/cli.js';
+import { runCliInProcess as runCli, runCliJson, runCliProcess } from '../helpers/cli.js';
 import { freePort } from '../helpers/free-port.js';
 import { startProcess, type ManagedProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
@@ -55,7 +55,6 @@ describe('operator CLI', () => {
   });
   after(() => bed?.close());
 
-  // Each CLI run is a Node.js process start (~0.5 s); independent runs go in parallel.
   it('status: counts by state, stream position and age, endpoint state, no delivery yet', async () => {
     const [status, text] = await Promise.all([runCliJson<Status>(['status'], cli), runCli(['status'], cli)]);
     assert.equal(status.connectorId, cli.CONNECTOR_ID);
@@ -140,7 +139,7 @@ describe('operator CLI', () => {
     assert.equal(status.queue.completed, 0);
   });
 
-  it('exits 1 when Redis is unreachable and 2 on a usage or configuration error', async () => {
+  it('exits 1 when Redis is unreachable and 2 on a usage or configuration error, saying why on stderr', async () => {
     const closedPort = await freePort();
     const [unreachable, usage, config] = await Promise.all([
       runCli(['status'], { ...cli, REDIS_URL: `redis://127.0.0.1:${closedPort}` }),
@@ -153,5 +152,14 @@ describe('operator CLI', () => {
     assert.match(usage.stderr, /Usage: npm run cli/);
     assert.equal(config.code, 2);
     assert.match(config.stderr, /CONNECTOR_ID \(connector\.id\) is required/);
+  });
+
+  // Each process run is a Node.js start (~0.5 s): only what the process wiring adds.
+  it('as a process, writes the report to stdout and sets the exit code', async () => {
+    const [ok, failed] = await Promise.all([runCliProcess(['status'], cli), runCliProcess(['replay', 'no-such-id'], cli)]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^connector\s+/);
+    assert.equal(ok.stderr, '');
+    assert.equal(failed.code, 1);
   });
 });
