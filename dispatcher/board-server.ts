@@ -6,6 +6,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import type { Queue } from 'bullmq';
 import { Hono, type Context } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import { HTTPException } from 'hono/http-exception';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from '../shared/logger.js';
@@ -65,6 +66,12 @@ export function boardServerOptions(board: BoardConfig['bull_board'], connectorNa
 export async function startBoardServer(options: BoardServerOptions, deps: { queue: Queue; logger: Logger }): Promise<Server> {
   const basePath = options.basePath.replace(/\/+$/, '') || '/';
   const app = new Hono();
+  // Hono would print the stack to stderr; keep the logs JSON, and the answer free of internals.
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    deps.logger.warn({ path: c.req.path, err: { message: error.message } }, 'board.request_failed');
+    return c.json({ error: 'internal error' }, 500);
+  });
   if (options.credentials) app.use('*', basicAuth({ ...options.credentials, realm: 'opencti-webhook board' }));
   app.use('*', secureHeaders({ strictTransportSecurity: false, contentSecurityPolicy: CONTENT_SECURITY_POLICY }));
   app.use('*', csrf());
