@@ -43,7 +43,7 @@ export interface GraphqlRecord {
   readonly headers: Record<string, string | string[] | undefined>;
   readonly remotePort: number | undefined;
   readonly at: number;
-  /** errors[0].name of the answer, when it was an error. */
+  /** errors[0].name of the answer when it was an error, or the injected fault. */
   error?: string;
 }
 
@@ -130,23 +130,11 @@ export class PlatformApiEmulator {
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, text: string): void {
-    const fault = this.faults.shift();
-    if (fault?.kind === 'destroy') {
-      res.socket?.destroy();
-      this.options.notify();
-      return;
-    }
-    if (fault) {
-      res.writeHead(fault.status, { 'content-type': 'text/plain' }).end('emulated failure\n');
-      this.options.notify();
-      return;
-    }
-    let body: { query?: unknown; variables?: unknown };
+    let body: { query?: unknown; variables?: unknown } = {};
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
-      res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":[{"message":"POST body missing, invalid Content-Type, or JSON object has no keys."}]}');
-      return;
+      // Recorded with an empty operation; answered below.
     }
     const query = typeof body.query === 'string' ? body.query : '';
     const variables = typeof body.variables === 'object' && body.variables !== null ? (body.variables as Record<string, unknown>) : {};
@@ -159,6 +147,18 @@ export class PlatformApiEmulator {
       at: Date.now(),
     };
     this.requests.push(record);
+    const fault = this.faults.shift();
+    if (fault) {
+      record.error = fault.kind === 'destroy' ? 'socket destroyed' : `HTTP ${fault.status}`;
+      if (fault.kind === 'destroy') res.socket?.destroy();
+      else res.writeHead(fault.status, { 'content-type': 'text/plain' }).end('emulated failure\n');
+      this.options.notify();
+      return;
+    }
+    if (query === '') {
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":[{"message":"POST body missing, invalid Content-Type, or JSON object has no keys."}]}');
+      return;
+    }
     let payload: unknown;
     try {
       payload = { data: { [record.operation]: this.execute(record.operation, variables, this.authenticated(req)) } };
