@@ -13,7 +13,7 @@ export interface ConnectorPresenceOptions {
   /** A ping was answered with an empty state: someone reset it in OpenCTI. */
   onReset: () => void;
   logger: Logger;
-  /** Registration retries. @defaultValue { initialMs: 1000, maxMs: 60000 } */
+  /** Registration retries (refusals back off ten times further). @defaultValue { initialMs: 1000, maxMs: 60000 } */
   retryDelay?: BackoffDelays;
 }
 
@@ -76,13 +76,16 @@ export class ConnectorPresence {
       if (this.#pinging) this.#schedule(() => this.#ping(), 0);
     } catch (error) {
       if (this.#stopped) return;
-      const retryInMs = backoffDelayMs(this.#failures, this.#options.retryDelay ?? { initialMs: 1_000, maxMs: 60_000 });
+      const delays = this.#options.retryDelay ?? { initialMs: 1_000, maxMs: 60_000 };
+      // A refusal (missing capability) is fixed by a person, not by the next attempt: ask less often.
+      const refused = error instanceof GraphqlError;
+      const retryInMs = backoffDelayMs(this.#failures, refused ? { ...delays, maxMs: delays.maxMs * 10 } : delays);
       this.#failures += 1;
       if (error instanceof GraphqlError) {
         logger.error({ code: error.code, platformMessage: error.message, retryInMs }, `platform.registration_refused: ${refusalHint(error)}`);
         this.#answer({ refused: error });
       } else {
-        logPlatformFailure(logger, 'platform.registration_failed: OpenCTI is unreachable; the stream is read from the stored position meanwhile', error, { retryInMs });
+        logPlatformFailure(logger, 'platform.registration_failed: cannot reach OpenCTI to register the connector; retrying', error, { retryInMs });
       }
       this.#schedule(() => this.#register(), retryInMs);
     }

@@ -91,7 +91,9 @@ const presence = new ConnectorPresence({
 lifecycle.onShutdown('platform', () => presence.stop());
 const registration = presence.register();
 // Without a cursor in Redis, the platform's state decides where to start
-// (the Python connector's position carries over): wait for its answer.
+// (the Python connector's position carries over): wait for its answer. With
+// one, reading starts now and registration goes on in the background.
+if (!stored) logger.info('position.none_stored: no position in Redis yet; asking OpenCTI for the connector state');
 const answer = stored ? undefined : await registration;
 const start = chooseStart(stored, answer && 'state' in answer ? answer.state : undefined, startSettings, Date.now());
 /** Read with the position; changed only by a rewind. */

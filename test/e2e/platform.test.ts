@@ -14,12 +14,12 @@ import { cursorKey, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/
 import { pipelineEnv } from '../helpers/factories.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
+import { PYCTI_CONNECTOR_INFO, pyctiRegisterInput } from '../helpers/platform-emulator.js';
 import { runToExit, startProcess, stopAll, type LogLine } from '../helpers/processes.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { StreamEmulator, type StreamEmulatorOptions } from '../helpers/stream-emulator.js';
 import { waitFor } from '../helpers/wait.js';
 
-const PYCTI_CONNECTOR_INFO = { run_and_terminate: false, buffering: false, queue_threshold: 500, queue_messages_size: 0, next_run_datetime: null, last_run_datetime: null };
 
 describe('platform: registration, pings, state, stream checks', () => {
   let redis: RedisServer;
@@ -64,20 +64,7 @@ describe('platform: registration, pings, state, stream checks', () => {
     const registrations = emulator.platform.requestsFor('registerConnector');
     assert.equal(registrations.length, 1);
     const [registration] = registrations;
-    assert.deepEqual(registration!.variables, {
-      input: {
-        id,
-        name: 'Webhook test',
-        type: 'STREAM',
-        scope: ['webhook', 'soar'],
-        auto: false,
-        auto_update: false,
-        enrichment_resolution: 'none',
-        only_contextual: false,
-        playbook_compatible: false,
-        listen_callback_uri: null,
-      },
-    });
+    assert.deepEqual(registration!.variables, { input: pyctiRegisterInput(id, 'Webhook test', ['webhook', 'soar']) });
     assert.match(registration!.query, /mutation RegisterConnector\(\$input: RegisterConnectorInput\)\s*\{\s*registerConnector\(input: \$input\)/);
     for (const field of ['connector_state', 'host', 'vhost', 'use_ssl', 'port', 'user', 'pass', 'listen_routing', 'push_exchange', 'connector_user_id']) {
       assert.match(registration!.query, new RegExp(`\\b${field}\\b`), field);
@@ -127,6 +114,11 @@ describe('platform: registration, pings, state, stream checks', () => {
     assert.equal((await redis.client().hget(cursorKey(id), 'generation')), '1');
     // The next pings store the new position again.
     await waitFor(() => /^\{"start_from": "\d+-\d+"/.test(emulator.platform.connectors.get(id)?.connector_state ?? ''), { timeoutMs: 5_000, what: 'a state in the platform again' });
+
+    // A connector deleted in the UI is registered again by the next ping.
+    emulator.platform.connectors.delete(id);
+    await ingester.waitForLog(msgStartsWith('platform.connector_missing'), 5_000, 'platform.connector_missing');
+    await waitFor(() => (emulator.platform.connectors.get(id)?.connector_state ?? '').startsWith('{"start_from"'), { timeoutMs: 5_000, what: 'registered and pinged again' });
   });
 
   it("starts from the Python connector's state when Redis holds no position (legacy keys first)", async () => {

@@ -56,6 +56,35 @@ export interface PlatformApiOptions {
   notify: () => void;
 }
 
+/**
+ * What pycti sends (reference §6.2, §6.3), written out independently of the product's code so
+ * that tests can compare the two: registerConnector's `input` for a stream connector, and the
+ * ConnectorInfo of every ping.
+ */
+export function pyctiRegisterInput(id: string, name: string, scope: string[]): Record<string, unknown> {
+  return {
+    id,
+    name,
+    type: 'STREAM',
+    scope,
+    auto: false,
+    auto_update: false,
+    enrichment_resolution: 'none',
+    only_contextual: false,
+    playbook_compatible: false,
+    listen_callback_uri: null,
+  };
+}
+
+export const PYCTI_CONNECTOR_INFO = {
+  run_and_terminate: false,
+  buffering: false,
+  queue_threshold: 500,
+  queue_messages_size: 0,
+  next_run_datetime: null,
+  last_run_datetime: null,
+} as const;
+
 type Fault = { kind: 'status'; status: number } | { kind: 'destroy' };
 
 const CONNECTOR_TYPES = new Set(['EXTERNAL_IMPORT', 'INTERNAL_IMPORT_FILE', 'INTERNAL_ENRICHMENT', 'INTERNAL_ANALYSIS', 'INTERNAL_EXPORT_FILE', 'STREAM']);

@@ -6,24 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { PYCTI_CONNECTOR_INFO, pyctiRegisterInput } from '../helpers/platform-emulator.js';
 import { StreamEmulator } from '../helpers/stream-emulator.js';
 
 const TOKEN = 'emulator-token';
 const REGISTER = 'mutation RegisterConnector($input: RegisterConnectorInput) { registerConnector(input: $input) { id connector_state config { connection { host } } } }';
 const PING = 'mutation PingConnector($id: ID!, $state: String, $connectorInfo: ConnectorInfoInput ) { pingConnector(id: $id, state: $state, connectorInfo: $connectorInfo) { id connector_state } }';
-const INFO = { run_and_terminate: false, buffering: false, queue_threshold: 500, queue_messages_size: 0, next_run_datetime: null, last_run_datetime: null };
-const INPUT = {
-  id: 'c-1',
-  name: 'Webhook',
-  type: 'STREAM',
-  scope: ['webhook'],
-  auto: false,
-  auto_update: false,
-  enrichment_resolution: 'none',
-  only_contextual: false,
-  playbook_compatible: false,
-  listen_callback_uri: null,
-};
+const INFO = PYCTI_CONNECTOR_INFO;
+const INPUT = pyctiRegisterInput('c-1', 'Webhook', ['webhook']);
 
 describe('emulator: GraphQL API', () => {
   let emulator: StreamEmulator;
