@@ -56,12 +56,20 @@ if (config.metrics.enable) {
 }
 
 const breaker = new EndpointBreaker(
-  { redis, queue, key: endpointKey(connector.id), logger, onStateChange: (state) => metrics.endpointState(state) },
+  {
+    redis,
+    queue,
+    key: endpointKey(connector.id),
+    logger,
+    onStateChange: (state) => {
+      metrics.endpointState(state);
+      // The shared pause reaches the other replicas within a poll; this one stops fetching at once.
+      if (state === 'paused') void worker.pause(true);
+      else void worker.resume();
+    },
+  },
   { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
 );
-breaker.start();
-lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
-
 const worker = createDeliveryWorker(
   { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
   { connection: redis, deliver: createDeliver({ client, breaker, retry, metrics, logger }), metrics, logger },
@@ -69,6 +77,8 @@ const worker = createDeliveryWorker(
 // Past the deadline the process exits with jobs still active; their locks
 // expire and another dispatcher redelivers them (at least once).
 lifecycle.onShutdown('worker', () => worker.close(), connector.shutdown_timeout_ms);
+breaker.start();
+lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
 void worker.run();
 await worker.waitUntilReady();
 logger.info('dispatcher.started');

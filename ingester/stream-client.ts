@@ -24,7 +24,7 @@ export interface StreamClientOptions {
   logger: Logger;
   /** No frame with an id for this long means a dead connection (pycti: 45 s). @defaultValue 45000 */
   idleTimeoutMs?: number;
-  /** Reconnect delay: doubles from `initial` up to `max`, ±20 % jitter. @defaultValue { initialMs: 1000, maxMs: 30000 } */
+  /** Reconnect delay: doubles from `initial` up to `max`, ±20 % jitter. @defaultValue { initialMs: 1000, maxMs: 15000 } */
   reconnectDelay?: { initialMs: number; maxMs: number };
 }
 
@@ -124,7 +124,7 @@ export class StreamClient {
   #scheduleReconnect(reason: DisconnectReason, details: Record<string, unknown>): void {
     this.#discardSource();
     this.#options.onDisconnected?.(reason);
-    const delayMs = backoffDelayMs(this.#failures, this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 30_000 });
+    const delayMs = backoffDelayMs(this.#failures, this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 15_000 });
     this.#failures += 1;
     const { logger } = this.#options;
     const fields = { ...details, reason, retryInMs: delayMs };

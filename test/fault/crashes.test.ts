@@ -1,0 +1,69 @@
+/**
+ * Fault suite, process and infrastructure crashes: SIGKILL of the ingester,
+ * of dispatchers and of both, repeatedly; SIGKILL and restart of Redis (AOF,
+ * fsync every second, so Redis itself may lose its last second of writes).
+ * Harness and oracles: see harness.ts.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { describeReport, Pipeline } from './harness.js';
+
+let pipeline: Pipeline | undefined;
+afterEach(async () => {
+  await pipeline?.close();
+  pipeline = undefined;
+});
+
+describe('crash faults', () => {
+  it('SIGKILL of the ingester, of a dispatcher and of both, several times in one run', async (t) => {
+    const p = (pipeline = await Pipeline.start());
+    const { receiver } = p.bed;
+    receiver.setFaults(() => ({ delayMs: 5 }));
+    await p.spawn('ingester');
+    await p.spawn('dispatcher');
+    await p.spawn('dispatcher');
+    let kills = 0;
+    // 500 events/s for 8 s: the kills all land while frames are still coming.
+    await p.publishDuring(4_000, 5, async () => {
+      for (const victims of [['ingester'], ['dispatcher'], ['ingester', 'dispatcher'], ['dispatcher'], ['ingester', 'dispatcher']] as const) {
+        const target = receiver.delivered().length + 150;
+        await receiver.waitForCount(target, 60_000);
+        for (const kind of victims) {
+          await p.kill(p.running(kind)[0]!);
+          kills += 1;
+        }
+        for (const kind of victims) await p.spawn(kind);
+      }
+    }, (i) => ({ dependencies: i % 4 === 0 ? 2 : 0 }));
+    const report = await p.expectAllDelivered();
+    t.diagnostic(`${kills} SIGKILLs: ${describeReport(report)}`);
+    // Only events in flight at a dispatcher's death may arrive twice: 20 per kill at most.
+    assert.ok(report.duplicated <= 20 * kills, `${report.duplicated} duplicates`);
+  });
+
+  it('SIGKILL and restart of Redis loses nothing; both processes stay up and resume', async (t) => {
+    const p = (pipeline = await Pipeline.start());
+    const { receiver, redis } = p.bed;
+    const ingester = await p.spawn('ingester');
+    const dispatcher = await p.spawn('dispatcher');
+    let downAt = 0;
+    let upAt = 0;
+    await p.publishDuring(3_000, 20, async () => {
+      for (let round = 0; round < 2; round += 1) {
+        await receiver.waitForCount(receiver.delivered().length + 500, 60_000);
+        downAt = Date.now();
+        await redis.kill('SIGKILL');
+        await new Promise((resolve) => setTimeout(resolve, 1_500)); // Redis stays down for a while: a fault window
+        await redis.restart();
+        upAt = Date.now();
+      }
+    });
+    const report = await p.expectAllDelivered();
+    report.recoverMs = Date.now() - upAt;
+    t.diagnostic(`2 Redis SIGKILLs (down ${upAt - downAt} ms each): ${describeReport(report)}`);
+    for (const child of [ingester, dispatcher]) {
+      assert.ok(child.logs.some((line) => line.msg === 'redis.unavailable'), `${child.kind} did not notice`);
+      assert.ok(child.logs.some((line) => line.msg === 'redis.recovered'), `${child.kind} did not recover`);
+    }
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * Shared harness of the fault suite. Doubles: the OpenCTI stream emulator
+ * (optionally behind a TCP relay that can play "platform down"), a
+ * recording receiver scripted with faults, a throwaway redis-server with AOF;
+ * the ingester and dispatchers are the real built processes.
+ *
+ * The only oracles a scenario asserts on:
+ * - every event published on the emulator, and every distinct dependency
+ *   frame it wrote, reached the receiver with a 2xx at least once, byte for
+ *   byte (`expectAllDelivered`);
+ * - a frame delivered twice always carried the same webhook-id, and no frame
+ *   ever got two webhook-ids;
+ * - the queue is empty afterwards (nothing waiting, active, delayed or failed
+ *   unless the scenario dead-letters on purpose);
+ * - no product process exited on its own (no crash loop).
+ */
+import assert from 'node:assert/strict';
+import { Queue } from 'bullmq';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { expectedDeliveries } from '../helpers/oracle.js';
+import { startProcess, type ManagedProcess, type ProcessKind } from '../helpers/processes.js';
+import type { PublishSpec } from '../helpers/stream-emulator.js';
+import { startTestBed, type TestBed } from '../helpers/test-bed.js';
+import { waitFor } from '../helpers/wait.js';
+
+export interface ScenarioReport {
+  emitted: number;
+  delivered: number;
+  duplicated: number;
+  requests: number;
+  recoverMs?: number;
+}
+
+/** Faster settings than production, same code paths. */
+export const FAULT_ENV = {
+  WEBHOOK_RETRY_BASE_DELAY_MS: '100',
+  WEBHOOK_RETRY_MAX_DELAY_MS: '1000',
+  WEBHOOK_REQUEST_TIMEOUT_MS: '3000',
+  WEBHOOK_PROBE_INITIAL_DELAY_MS: '200',
+  WEBHOOK_PROBE_MAX_DELAY_MS: '1000',
+  DISPATCHER_LOCK_DURATION_MS: '2000',
+  CONNECTOR_CONSUMER_COUNT: '20',
+};
+
+export class Pipeline {
+  readonly bed: TestBed;
+  readonly env: Record<string, string>;
+  readonly queue: Queue;
+  readonly #processes = new Set<ManagedProcess>();
+  readonly #killed = new Set<ManagedProcess>();
+
+  private constructor(bed: TestBed, env: Record<string, string>) {
+    this.bed = bed;
+    this.env = env;
+    this.queue = new Queue(QUEUE_NAME, { connection: { url: bed.redis.url, maxRetriesPerRequest: null }, prefix: queuePrefix(env.CONNECTOR_ID!) });
+    this.queue.on('error', () => undefined);
+  }
+
+  static async start(options: { env?: Record<string, string>; heartbeatIntervalMs?: number } = {}): Promise<Pipeline> {
+    const bed = await startTestBed({ redis: { appendonly: true }, emulator: { heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200 } });
+    return new Pipeline(bed, bed.env({ ...FAULT_ENV, ...options.env }));
+  }
+
+  async spawn(kind: ProcessKind, env: Record<string, string> = {}): Promise<ManagedProcess> {
+    const child = await startProcess(kind, { ...this.env, ...env });
+    this.#processes.add(child);
+    return child;
+  }
+
+  async kill(child: ManagedProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.#killed.add(child);
+    await child.kill(signal);
+  }
+
+  running(kind: ProcessKind): ManagedProcess[] {
+    return [...this.#processes].filter((child) => child.kind === kind && !this.#killed.has(child));
+  }
+
+  /** Publishes `total` events in slices while `work` runs, so faults land mid-stream. */
+  async publishDuring(total: number, perTick: number, work: () => Promise<void>, spec: (i: number) => PublishSpec = () => ({})): Promise<void> {
+    let published = 0;
+    const timer = setInterval(() => {
+      const n = Math.min(perTick, total - published);
+      if (n <= 0) return clearInterval(timer);
+      this.bed.emulator.publishMany(n, (i) => spec(published + i));
+      published += n;
+    }, 10);
+    try {
+      await work();
+      await waitFor(() => published >= total, { timeoutMs: 60_000, what: `${total} events published` });
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Waits until every frame the emulator wrote was acknowledged, then checks the oracles. */
+  async expectAllDelivered(
+    options: { timeoutMs?: number; failedAllowed?: number; undeliverable?: (streamId: string) => boolean } = {},
+  ): Promise<ScenarioReport> {
+    const { emulator, receiver } = this.bed;
+    // Every published event, and every dependency frame the platform wrote:
+    // an event never written (the platform was away) must still arrive.
+    const deliverable = () => {
+      const all = expectedDeliveries([...emulator.sentFrames(), ...emulator.mainFrames()]);
+      for (const [key, frame] of all) if (options.undeliverable?.(frame.id)) all.delete(key);
+      return all;
+    };
+    const keyOf = (id: unknown, event: unknown, body: string) => `${String(id)}\n${String(event)}\n${body}`;
+    await waitFor(
+      () => {
+        const delivered = new Set(receiver.delivered().map((r) => keyOf(r.headers['x-opencti-event-id'], r.headers['x-opencti-event'], r.body)));
+        const expected = deliverable();
+        let missing = 0;
+        for (const key of expected.keys()) if (!delivered.has(key)) missing += 1;
+        return missing === 0 && expected.size > 0 ? true : undefined;
+      },
+      { timeoutMs: options.timeoutMs ?? 90_000, intervalMs: 200, what: 'every emitted frame delivered with a 2xx' },
+    );
+    const expected = expectedDeliveries([...emulator.sentFrames(), ...emulator.mainFrames()]);
+    const idsByFrame = new Map<string, Set<string>>();
+    const deliveriesById = new Map<string, number>();
+    for (const request of receiver.delivered()) {
+      const key = keyOf(request.headers['x-opencti-event-id'], request.headers['x-opencti-event'], request.body);
+      assert.ok(expected.has(key), `delivered a frame the platform never sent: ${String(request.headers['webhook-id'])}`);
+      assert.deepEqual(request.bodyBytes, Buffer.from(expected.get(key)!.data, 'utf8'));
+      const id = String(request.headers['webhook-id']);
+      const ids = idsByFrame.get(key) ?? new Set<string>();
+      idsByFrame.set(key, ids.add(id));
+      deliveriesById.set(id, (deliveriesById.get(id) ?? 0) + 1);
+    }
+    for (const ids of idsByFrame.values()) assert.equal(ids.size, 1, `one frame delivered under several webhook-ids: ${[...ids].join(', ')}`);
+    await waitFor(
+      async () => {
+        const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+        const left = (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0);
+        return left === 0 && (counts.failed ?? 0) === (options.failedAllowed ?? 0);
+      },
+      { timeoutMs: 20_000, what: 'an empty queue' },
+    );
+    for (const child of this.#processes) {
+      if (!this.#killed.has(child)) assert.equal(await Promise.race([child.exit.then(() => 'exited'), Promise.resolve('running')]), 'running', `${child.kind} ${child.pid} exited by itself`);
+    }
+    return {
+      emitted: expected.size,
+      delivered: deliveriesById.size,
+      duplicated: [...deliveriesById.values()].filter((n) => n > 1).length,
+      requests: receiver.requests.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+    await this.bed.close();
+  }
+}
+
+export function describeReport(report: ScenarioReport): string {
+  const recovered = report.recoverMs === undefined ? '' : `, recovered in ${(report.recoverMs / 1000).toFixed(1)} s`;
+  return `emitted ${report.emitted}, delivered ${report.delivered}, duplicated ${report.duplicated}, requests ${report.requests}${recovered}`;
+}
