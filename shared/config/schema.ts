@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import {
   booleanField,
+  booleanOrPathField,
   choiceField,
   defaultedTextField,
   integerField,
+  optionalDateOrOffField,
   optionalIntegerField,
   optionalTextField,
   textField,
@@ -27,13 +29,26 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const SAFE_ID_TEXT = 'letters, digits, ".", "_" or "-" (at most 128)';
 
-export const OpenctiSection = z.object({
-  url: urlField(['http:', 'https:'], 'URL of the OpenCTI platform.'),
-  token: textField('API token of the OpenCTI user the connector reads the live stream as.', {
-    rejectPlaceholder: true,
-    secret: true,
-  }),
-});
+export const OpenctiSection = z
+  .object({
+    url: urlField(['http:', 'https:'], 'URL of the OpenCTI platform.'),
+    token: textField('API token of the OpenCTI user the connector reads the live stream as.', {
+      rejectPlaceholder: true,
+      secret: true,
+    }),
+    ssl_verify: booleanOrPathField(
+      true,
+      "Verify OpenCTI's TLS certificate (true/false), or the path of a PEM CA bundle to verify it with (pycti style).",
+    ),
+    ca_file: optionalTextField("PEM file of the CA certificate(s) that signed OpenCTI's TLS certificate, trusted in addition to the usual ones.", {
+      accepted: 'the path of a PEM file',
+    }),
+  })
+  .refine((opencti) => !(opencti.ssl_verify === false && opencti.ca_file), {
+    path: ['ca_file'],
+    message: 'is set while OPENCTI_SSL_VERIFY=false turns certificate verification off: unset one of them',
+    when: () => true,
+  });
 
 export const ConnectorSection = z.object({
   id: textField('Unique id of this connector instance (a UUIDv4); also namespaces its Redis keys.', {
@@ -42,7 +57,7 @@ export const ConnectorSection = z.object({
     rejectPlaceholder: true,
   }),
   name: textField('Name of the connector; the `name` label of the metrics.', { pattern: /^.{2,}$/s, accepted: 'at least 2 characters' }),
-  scope: defaultedTextField('webhook', 'Connector scope, kept for compatibility (unused).'),
+  scope: defaultedTextField('webhook', 'Connector scope sent when registering with OpenCTI; comma-separated.'),
   confidence_level: optionalIntegerField({ min: 0, max: 100 }, 'Kept for compatibility with the original connector (unused).'),
   log_level: choiceField(['debug', 'info', 'warn', 'warning', 'error'], 'info', 'Log verbosity.'),
   consumer_count: integerField({ min: 1, max: 1000 }, 10, 'Concurrent webhook deliveries per dispatcher process.'),
@@ -54,6 +69,9 @@ export const ConnectorSection = z.object({
   live_stream_start_timestamp: optionalIntegerField(
     { min: 0, max: 8_640_000_000_000_000 },
     'Epoch milliseconds to start from on the very first start (no position stored yet); unset means the beginning of the retained stream.',
+  ),
+  live_stream_recover_iso_date: optionalDateOrOffField(
+    'Recover mode, first start only: objects changed between the start and this date are sent as a snapshot of their current state, then live events follow; unset means "now" (pycti), false turns it off.',
   ),
   live_stream_listen_delete: booleanField(true, 'Receive delete events.'),
   live_stream_no_dependencies: booleanField(true, 'Ask the platform not to send relationship dependencies.'),
@@ -119,6 +137,11 @@ export const IngesterSection = z.object({
     { min: 100, max: 100_000_000 },
     100_000,
     'Events waiting in the queue above which the ingester stops reading the stream (it resumes below 80 % of this); bounds Redis memory during an outage.',
+  ),
+  ping_interval_ms: integerField(
+    { min: 100, max: 240_000 },
+    40_000,
+    'How often the connector pings OpenCTI with its state; OpenCTI shows it alive for 5 minutes after a ping.',
   ),
 });
 
