@@ -25,7 +25,8 @@ interface ComposeService {
 
 const compose = parseYaml(repoFile('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
 const ourServices = Object.entries(compose.services).filter(([, service]) => service.build?.dockerfile?.startsWith('Dockerfile.'));
-const knownVariables = new Set(['CONFIG_FILE']);
+// Proxy variables are read by undici's EnvHttpProxyAgent, not by the schema.
+const knownVariables = new Set(['CONFIG_FILE', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']);
 for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape)) {
   for (const key of Object.keys(sectionSchema.shape)) knownVariables.add(envName(section, key));
 }
