@@ -7,9 +7,11 @@ export const IngesterConfigSchema = z.object({
   connector: ConnectorSection.pick({
     id: true,
     name: true,
+    scope: true,
     log_level: true,
     live_stream_id: true,
     live_stream_start_timestamp: true,
+    live_stream_recover_iso_date: true,
     live_stream_listen_delete: true,
     live_stream_no_dependencies: true,
     live_stream_with_inferences: true,

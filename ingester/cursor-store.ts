@@ -1,9 +1,24 @@
 import type { Redis } from 'ioredis';
 import type { CursorSnapshot } from './stream-position.js';
 
-/** The position as Redis holds it, with the number of the commit that wrote it. */
+/** How the stream is read, besides the position; changes only when the position is reset. */
+export interface ReadingSettings {
+  /** pycti's recover_until: the `?recover=` date sent on every connection, or false. */
+  recoverUntil: string | false;
+  /**
+   * How many times the connector state was reset in OpenCTI. It is part of
+   * every event id (see frame.ts), so events read again after a reset are
+   * queued and delivered again instead of being taken for duplicates.
+   */
+  generation: number;
+}
+
+/** Everything committed with each batch of jobs. */
+export interface Cursor extends CursorSnapshot, ReadingSettings {}
+
+/** The cursor as Redis holds it, with the number of the commit that wrote it. */
 export interface StoredCursor {
-  snapshot: CursorSnapshot;
+  cursor: Cursor;
   commit: number;
 }
 
@@ -31,13 +46,15 @@ export class CursorStore {
     return parseCursor(await this.redis.hgetall(this.key));
   }
 
-  /** Adds "read the stored cursor, then write `snapshot` as commit `commit`" to a transaction; the read is its first reply. */
-  write(transaction: CursorTransaction, snapshot: CursorSnapshot, commit: number): void {
+  /** Adds "read the stored cursor, then write `cursor` as commit `commit`" to a transaction; the read is its first reply. */
+  write(transaction: CursorTransaction, cursor: Cursor, commit: number): void {
     transaction.hgetall(this.key);
     transaction.hset(this.key, {
-      resumeFrom: snapshot.resumeFrom,
-      openId: snapshot.openId ?? '',
-      openEventIds: snapshot.openEventIds.join(' '),
+      resumeFrom: cursor.resumeFrom,
+      openId: cursor.openId ?? '',
+      openEventIds: cursor.openEventIds.join(' '),
+      recoverUntil: cursor.recoverUntil === false ? 'false' : cursor.recoverUntil,
+      generation: String(cursor.generation),
       commit: String(commit),
     });
   }
@@ -47,10 +64,13 @@ export function parseCursor(stored: unknown): StoredCursor | undefined {
   const fields = (stored ?? {}) as Record<string, string | undefined>;
   if (!fields.resumeFrom) return undefined;
   return {
-    snapshot: {
+    cursor: {
       resumeFrom: fields.resumeFrom,
       ...(fields.openId ? { openId: fields.openId } : {}),
       openEventIds: fields.openEventIds ? fields.openEventIds.split(' ') : [],
+      // Cursors written before recover mode existed never recovered.
+      recoverUntil: fields.recoverUntil && fields.recoverUntil !== 'false' ? fields.recoverUntil : false,
+      generation: Number(fields.generation ?? 0),
     },
     commit: Number(fields.commit ?? 0),
   };

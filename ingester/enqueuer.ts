@@ -1,8 +1,7 @@
 import { Job, type Queue } from 'bullmq';
 import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
-import { parseCursor, type CursorStore, type StoredCursor } from './cursor-store.js';
-import type { CursorSnapshot } from './stream-position.js';
+import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 
 export interface PendingEvent {
   eventId: string;
@@ -19,12 +18,12 @@ export interface EnqueuerOptions {
 export interface EnqueuerDeps {
   queue: Queue<EventJob>;
   cursor: CursorStore;
-  /** The position to commit with each batch; read when the batch is taken. */
-  snapshot: () => CursorSnapshot;
+  /** The cursor to commit with each batch; read when the batch is taken. */
+  snapshot: () => Cursor;
   logger: Logger;
   /** Number of the commit that wrote the cursor the ingester started from (0: none). */
   startCommit: number;
-  onCommitted: (snapshot: CursorSnapshot, batch: readonly PendingEvent[], durationMs: number) => void;
+  onCommitted: (snapshot: Cursor, batch: readonly PendingEvent[], durationMs: number) => void;
   /**
    * Redis held an older cursor than the last one committed: it lost writes.
    * The caller must stop reading, rewind to `stored` and read again; the
@@ -133,7 +132,7 @@ export class Enqueuer {
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
-  async #commit(batch: PendingEvent[], snapshot: CursorSnapshot): Promise<void> {
+  async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
     const started = Date.now();
     const { queue, cursor } = this.deps;
     const backend = queue.getBackend();

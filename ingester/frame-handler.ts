@@ -2,6 +2,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Enqueuer } from './enqueuer.js';
 import { classifyFrame, eventId, type RawFrame } from './frame.js';
 import type { IngesterMetrics } from './metrics.js';
+import type { PlatformFrames } from './platform-frames.js';
 import { compareStreamIds, isStreamId, streamIdMs } from './stream-id.js';
 import type { StreamPosition } from './stream-position.js';
 
@@ -9,16 +10,19 @@ export interface FrameHandlerDeps {
   position: StreamPosition;
   enqueuer: Enqueuer;
   metrics: IngesterMetrics;
+  platformFrames: PlatformFrames;
+  /** Connector state resets so far; part of every event id (see eventId). */
+  generation: () => number;
   logger: Logger;
 }
 
 /** What the ingester does with each frame: enqueue it, move the position, or log and skip it. Never throws. */
-export function createFrameHandler({ position, enqueuer, metrics, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
+export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
   return (raw) => {
     const frame = classifyFrame(raw);
     switch (frame.kind) {
       case 'event': {
-        const id = eventId(frame.event, frame.streamId, frame.data);
+        const id = eventId(frame.event, frame.streamId, frame.data, generation());
         if (!position.admit(frame.streamId, id)) {
           metrics.frame('replayed');
           logger.debug({ eventId: id }, 'event.replay_skipped');
@@ -36,6 +40,10 @@ export function createFrameHandler({ position, enqueuer, metrics, logger }: Fram
       case 'connected':
         metrics.frame('connected');
         reportConnected(frame.data, position.resumeFrom, logger, metrics);
+        return;
+      case 'platform':
+        metrics.frame('ignored');
+        platformFrames.handle(frame.event, frame.data);
         return;
       case 'ignored':
         metrics.frame('ignored');

@@ -9,14 +9,20 @@ export interface RawFrame {
   data: string;
 }
 
+/** Frames newer platforms send about the stream itself (reference §3.6); never forwarded. */
+export const PLATFORM_FRAMES = ['consumer_metrics', 'no-recover', 'error'] as const;
+export type PlatformFrameName = (typeof PLATFORM_FRAMES)[number];
+
 export type Frame =
   | { kind: 'event'; event: ForwardedEvent; streamId: string; data: string }
   | { kind: 'heartbeat'; streamId: string }
   | { kind: 'connected'; data: string }
+  | { kind: 'platform'; event: PlatformFrameName; data: string }
   | { kind: 'ignored'; reason: 'no-id' | 'not-data'; event: string }
   | { kind: 'malformed'; reason: string; event: string; id: string };
 
 const FORWARDED = new Set<string>(FORWARDED_EVENTS);
+const PLATFORM = new Set<string>(PLATFORM_FRAMES);
 
 /**
  * Decides what a frame means (reference §3.2, §5.4). Dispatches on the SSE
@@ -26,6 +32,8 @@ const FORWARDED = new Set<string>(FORWARDED_EVENTS);
  */
 export function classifyFrame(frame: RawFrame): Frame {
   if (frame.event === 'connected') return { kind: 'connected', data: frame.data };
+  // Before the id checks: `error` has no id, and the others' ids are no resume point.
+  if (PLATFORM.has(frame.event)) return { kind: 'platform', event: frame.event as PlatformFrameName, data: frame.data };
   if (frame.id === '') return { kind: 'ignored', reason: 'no-id', event: frame.event };
   if (!isStreamId(frame.id)) return { kind: 'malformed', reason: 'id is not <ms>-<seq>', event: frame.event, id: frame.id };
   if (frame.event === 'heartbeat') return { kind: 'heartbeat', streamId: frame.id };
@@ -47,9 +55,13 @@ function looksLikeJsonObject(data: string): boolean {
  * SSE ids are not unique (dependency frames reuse the id of the event that
  * caused them, and the platform may send a different set of them after a
  * reconnect), so the id also carries a digest of the frame. The same frame
- * replayed after a reconnect or restart gets the same id.
+ * replayed after a reconnect or restart gets the same id. `generation`
+ * counts the connector state resets done in OpenCTI: after one, the same
+ * frame is a new delivery and gets a new id (generation 0 adds nothing, so
+ * ids from before resets existed are unchanged).
  */
-export function eventId(event: string, streamId: string, data: string): string {
-  const digest = createHash('sha1').update(event).update('\n').update(data).digest('hex').slice(0, 16);
-  return `${streamId}-${digest}`;
+export function eventId(event: string, streamId: string, data: string, generation = 0): string {
+  const hash = createHash('sha1').update(event).update('\n').update(data);
+  if (generation > 0) hash.update(`\n${generation}`);
+  return `${streamId}-${hash.digest('hex').slice(0, 16)}`;
 }

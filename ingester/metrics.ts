@@ -22,6 +22,7 @@ export class IngesterMetrics {
   readonly #rewinds: Counter;
   readonly #backpressure: Gauge;
   #committedMs = 0;
+  #newestIdMs: number | undefined;
 
   constructor(
     private readonly connectorName: string,
@@ -42,7 +43,7 @@ export class IngesterMetrics {
     this.#disconnects = new Counter({ name: 'opencti_webhook_stream_disconnects_total', help: 'Stream connections lost or refused, by reason', labelNames: ['reason'], registers });
     this.#gaps = new Counter({ name: 'opencti_webhook_stream_gaps_total', help: 'Reconnections where OpenCTI had trimmed events past the committed position', registers });
     this.#gapSeconds = new Counter({ name: 'opencti_webhook_stream_gap_seconds_total', help: 'Stream time lost to trimming, summed over gaps', registers });
-    this.#rewinds = new Counter({ name: 'opencti_webhook_position_rewinds_total', help: 'Times Redis had lost committed writes and the stream was read again from the position it kept', registers });
+    this.#rewinds = new Counter({ name: 'opencti_webhook_position_rewinds_total', help: 'Times the stream was read again from an earlier position: Redis had lost committed writes, or the state was reset in OpenCTI', registers });
     this.#backpressure = new Gauge({ name: 'opencti_webhook_ingester_paused', help: '1 while reading is paused because the queue holds too many events', registers });
     new Gauge({
       name: 'opencti_webhook_ingester_buffered_events',
@@ -52,7 +53,22 @@ export class IngesterMetrics {
         this.set(backlog());
       },
     });
+    const newestIdMs = () => this.#newestIdMs;
+    new Gauge({
+      name: 'opencti_webhook_stream_lag_seconds',
+      help: 'Now minus the time of the newest stream id read (events and heartbeats); NaN until the first one',
+      registers,
+      collect() {
+        const newest = newestIdMs();
+        this.set(newest === undefined ? Number.NaN : Math.max(0, Date.now() - newest) / 1000);
+      },
+    });
     for (const action of FORWARDED_EVENTS) this.#enqueued.labels(action);
+  }
+
+  /** A frame carried this stream id's milliseconds; replays after a reconnect never move it back. */
+  idSeen(idMs: number): void {
+    if (this.#newestIdMs === undefined || idMs > this.#newestIdMs) this.#newestIdMs = idMs;
   }
 
   frame(kind: FrameKind): void {

@@ -1,13 +1,17 @@
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
-import { Agent, fetch, Response } from 'undici';
+import { Agent, fetch, Response, type Dispatcher } from 'undici';
 import type { Logger } from '../shared/logger.js';
+import { backoffDelayMs } from './backoff.js';
 import type { RawFrame } from './frame.js';
+import { TLS_HINT, tlsVerifyFailure } from './platform-http.js';
 
 export type DisconnectReason = 'network' | 'idle' | 'http_401' | 'http_410' | 'http_other';
 
 export interface StreamClientOptions {
-  /** `${OPENCTI_URL}/stream/${CONNECTOR_LIVE_STREAM_ID}` */
-  url: string;
+  /** `${OPENCTI_URL}/stream/${CONNECTOR_LIVE_STREAM_ID}[?recover=…]`; a function is read at every (re)connection. */
+  url: string | (() => string);
+  /** The platform's dispatcher (TLS, proxy), shared with GraphQL and closed by its owner. @defaultValue an own Agent */
+  dispatcher?: Dispatcher;
   /** authorization, listen-delete, no-dependencies, with-inferences, user-agent. */
   headers: Record<string, string>;
   /** Read at every (re)connection: the position to resume strictly after. */
@@ -34,7 +38,8 @@ export interface StreamClientOptions {
  */
 export class StreamClient {
   readonly #options: StreamClientOptions;
-  readonly #agent = new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+  readonly #agent: Dispatcher;
+  readonly #ownsAgent: boolean;
   readonly #idleTimeoutMs: number;
   #source: FrameSource | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -43,20 +48,32 @@ export class StreamClient {
   #lastActivityAt = 0;
   #paused = false;
   #lastStatusText = '';
+  #lastFetchError: unknown;
+  #started = false;
   #stopped = false;
+  #open = false;
 
   constructor(options: StreamClientOptions) {
     this.#options = options;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
+    this.#ownsAgent = !options.dispatcher;
+    this.#agent = options.dispatcher ?? new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+  }
+
+  /** True between the platform's 200 answer and the next disconnect. */
+  get connected(): boolean {
+    return this.#open;
   }
 
   start(): void {
+    this.#started = true;
     this.#connect();
     this.#watchdog = setInterval(() => this.#checkIdle(), Math.min(5_000, this.#idleTimeoutMs / 5));
   }
 
-  /** Drops the connection at once (no frame of it is handed over any more) and connects again from `lastEventId()`. */
+  /** Drops the connection at once (no frame of it is handed over any more) and connects again from `lastEventId()`; nothing before start(). */
   restart(): void {
+    if (!this.#started) return;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     this.#discardSource();
@@ -68,15 +85,17 @@ export class StreamClient {
     clearInterval(this.#watchdog);
     clearTimeout(this.#reconnectTimer);
     this.#discardSource();
-    await this.#agent.close().catch(() => undefined);
+    if (this.#ownsAgent) await this.#agent.close().catch(() => undefined);
   }
 
   #connect(): void {
     if (this.#stopped) return;
     this.#lastActivityAt = Date.now();
-    const source = new FrameSource(this.#options.url, { fetch: this.#fetch }, (frame) => this.#onFrame(source, frame));
+    const { url } = this.#options;
+    const source = new FrameSource(typeof url === 'string' ? url : url(), { fetch: this.#fetch }, (frame) => this.#onFrame(source, frame));
     source.addEventListener('open', () => {
       if (source !== this.#source) return;
+      this.#open = true;
       this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
       this.#options.onConnected?.();
     });
@@ -98,7 +117,9 @@ export class StreamClient {
     const status = event.code;
     const reason: DisconnectReason =
       status === undefined ? 'network' : status === 401 ? 'http_401' : status === 410 ? 'http_410' : 'http_other';
-    this.#scheduleReconnect(reason, { status, statusText: status === undefined ? undefined : this.#lastStatusText, error: event.message });
+    const tlsError = status === undefined ? tlsVerifyFailure(this.#lastFetchError) : undefined;
+    this.#lastFetchError = undefined;
+    this.#scheduleReconnect(reason, { status, statusText: status === undefined ? undefined : this.#lastStatusText, error: event.message, tlsError });
   }
 
   #checkIdle(): void {
@@ -110,12 +131,13 @@ export class StreamClient {
   #scheduleReconnect(reason: DisconnectReason, details: Record<string, unknown>): void {
     this.#discardSource();
     this.#options.onDisconnected?.(reason);
-    const { initialMs, maxMs } = this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 15_000 };
-    const delayMs = Math.round(Math.min(maxMs, initialMs * 2 ** this.#failures) * (0.8 + Math.random() * 0.4));
+    const delayMs = backoffDelayMs(this.#failures, this.#options.reconnectDelay ?? { initialMs: 1_000, maxMs: 15_000 });
     this.#failures += 1;
     const { logger } = this.#options;
     const fields = { ...details, reason, retryInMs: delayMs };
-    if (reason === 'http_401') {
+    if (details.tlsError) {
+      logger.error(fields, `stream.tls_failed: ${TLS_HINT}`);
+    } else if (reason === 'http_401') {
       logger.error(fields, 'stream.rejected: OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)');
     } else if (reason === 'http_410') {
       logger.warn(fields, 'stream.stopped: the live stream is stopped in OpenCTI; waiting for it to be started');
@@ -129,6 +151,7 @@ export class StreamClient {
   }
 
   #discardSource(): void {
+    this.#open = false;
     this.#source?.close();
     this.#source = undefined;
   }
@@ -145,6 +168,10 @@ export class StreamClient {
         'last-event-id': this.#options.lastEventId(),
       },
       dispatcher: this.#agent,
+    }).catch((error: unknown) => {
+      // eventsource keeps only the message; the code tells a certificate problem apart.
+      this.#lastFetchError = error;
+      throw error;
     });
     this.#lastStatusText = response.statusText;
     if (response.status !== 200 || !response.body) return response;

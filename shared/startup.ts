@@ -8,8 +8,13 @@ import { createLogger } from './logger.js';
  * what it accepts, and the process exits 1.
  */
 export function loadConfigOrExit<S extends Parameters<typeof loadConfig>[0]>(schema: S, service: string): Readonly<z.infer<S>> {
+  return exitOnConfigError(service, () => loadConfig(schema, { env: process.env }));
+}
+
+/** Runs a check of the configuration that needs more than the schema (a file to read); a ConfigError is reported the same way. */
+export function exitOnConfigError<T>(service: string, check: () => T): T {
   try {
-    return loadConfig(schema, { env: process.env });
+    return check();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     createLogger(service).fatal({ problems: error.problems }, error.message);

@@ -15,6 +15,8 @@ export interface FieldMeta {
   accepted: string;
   /** Secret values are never echoed in error messages or logs. */
   secret?: boolean;
+  /** JSON Schema `format` of the value, for the generated connector config schema. */
+  format?: 'uri';
 }
 
 const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
@@ -118,7 +120,7 @@ export function choiceField<const T extends readonly [string, ...string[]]>(
 export function urlField(protocols: readonly string[], description: string, defaultValue?: string) {
   const schema = z.preprocess(toText, z.string().refine((text) => hasProtocol(text, protocols)));
   const accepted = `an absolute URL with scheme ${protocols.map((p) => p.replace(/:$/, '')).join(' or ')}`;
-  return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted });
+  return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted, format: 'uri' });
 }
 
 function hasProtocol(text: string, protocols: readonly string[]): boolean {
@@ -127,6 +129,49 @@ function hasProtocol(text: string, protocols: readonly string[]): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * pycti's OPENCTI_SSL_VERIFY: a boolean word, or else the path of a PEM CA
+ * bundle (which also means "verify", with that bundle).
+ */
+export function booleanOrPathField(defaultValue: boolean, description: string) {
+  const normalise = (value: unknown): unknown => {
+    const word = toBoolean(value);
+    return typeof word === 'boolean' ? word : toText(word);
+  };
+  return withMeta(z.preprocess(normalise, z.union([z.boolean(), z.string().min(1)])).default(defaultValue), {
+    description,
+    accepted: 'true/false, yes/no or 1/0 in any case, or the path of a PEM CA bundle',
+  });
+}
+
+const OFF_WORDS = new Set(['false', 'no', 'none', '0']);
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** An ISO 8601 date, normalised to UTC with a `Z` (whole seconds when it has no milliseconds). */
+export function isoUtc(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * An ISO 8601 date normalised to UTC (`2025-02-12T11:55:10Z`), `false` when
+ * turned off with false/no/none/0 (any case), or unset.
+ */
+export function optionalDateOrOffField(description: string) {
+  const normalise = (value: unknown): unknown => {
+    if (value === false) return false;
+    if (value instanceof Date) return isoUtc(value.getTime());
+    const text = toText(value);
+    if (typeof text !== 'string') return text;
+    if (OFF_WORDS.has(text.toLowerCase())) return false;
+    const ms = ISO_DATE.test(text) ? Date.parse(text) : Number.NaN;
+    return Number.isFinite(ms) ? isoUtc(ms) : text;
+  };
+  return withMeta(z.preprocess(normalise, z.union([z.literal(false), z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/)])).optional(), {
+    description,
+    accepted: 'an ISO 8601 date such as 2025-02-12T11:55:10Z, or false/no/none to turn it off, or unset',
+  });
 }
 
 function toNumber(value: unknown): unknown {

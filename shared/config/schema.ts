@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import {
   booleanField,
+  booleanOrPathField,
   choiceField,
   defaultedTextField,
   integerField,
+  optionalDateOrOffField,
   optionalIntegerField,
   optionalListField,
   optionalNumberField,
@@ -28,13 +30,26 @@ import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const SAFE_ID_TEXT = 'letters, digits, ".", "_" or "-" (at most 128)';
 
-export const OpenctiSection = z.object({
-  url: urlField(['http:', 'https:'], 'URL of the OpenCTI platform.'),
-  token: textField('API token of the OpenCTI user the connector reads the live stream as.', {
-    rejectPlaceholder: true,
-    secret: true,
-  }),
-});
+export const OpenctiSection = z
+  .object({
+    url: urlField(['http:', 'https:'], 'URL of the OpenCTI platform.'),
+    token: textField('API token of the OpenCTI user the connector reads the live stream as.', {
+      rejectPlaceholder: true,
+      secret: true,
+    }),
+    ssl_verify: booleanOrPathField(
+      true,
+      "Verify OpenCTI's TLS certificate (true/false), or the path of a PEM CA bundle to verify it with (pycti style).",
+    ),
+    ca_file: optionalTextField("PEM file of the CA certificate(s) that signed OpenCTI's TLS certificate, trusted in addition to the usual ones.", {
+      accepted: 'the path of a PEM file',
+    }),
+  })
+  .refine((opencti) => !(opencti.ssl_verify === false && opencti.ca_file), {
+    path: ['ca_file'],
+    message: 'is set while OPENCTI_SSL_VERIFY=false turns certificate verification off: unset one of them',
+    when: () => true,
+  });
 
 export const ConnectorSection = z.object({
   id: textField('Unique id of this connector instance (a UUIDv4); also namespaces its Redis keys.', {
@@ -43,7 +58,7 @@ export const ConnectorSection = z.object({
     rejectPlaceholder: true,
   }),
   name: textField('Name of the connector; the `name` label of the metrics.', { pattern: /^.{2,}$/s, accepted: 'at least 2 characters' }),
-  scope: defaultedTextField('webhook', 'Connector scope, kept for compatibility (unused).'),
+  scope: defaultedTextField('webhook', 'Connector scope sent when registering with OpenCTI; comma-separated.'),
   confidence_level: optionalIntegerField({ min: 0, max: 100 }, 'Kept for compatibility with the original connector (unused).'),
   log_level: choiceField(['debug', 'info', 'warn', 'warning', 'error'], 'info', 'Log verbosity.'),
   consumer_count: integerField({ min: 1, max: 1000 }, 10, 'Concurrent webhook deliveries per dispatcher process.'),
@@ -55,6 +70,9 @@ export const ConnectorSection = z.object({
   live_stream_start_timestamp: optionalIntegerField(
     { min: 0, max: 8_640_000_000_000_000 },
     'Epoch milliseconds to start from on the very first start (no position stored yet); unset means the beginning of the retained stream.',
+  ),
+  live_stream_recover_iso_date: optionalDateOrOffField(
+    'Recover mode, first start only: objects changed between the start and this date are sent as a snapshot of their current state, then live events follow; unset means "now" (pycti), false turns it off.',
   ),
   live_stream_listen_delete: booleanField(true, 'Receive delete events.'),
   live_stream_no_dependencies: booleanField(true, 'Ask the platform not to send relationship dependencies.'),
@@ -136,6 +154,11 @@ export const IngesterSection = z.object({
     100_000,
     'Events waiting in the queue above which the ingester stops reading the stream (it resumes below 80 % of this); bounds Redis memory during an outage.',
   ),
+  ping_interval_ms: integerField(
+    { min: 100, max: 240_000 },
+    40_000,
+    'How often the connector pings OpenCTI with its state; OpenCTI shows it alive for 5 minutes after a ping.',
+  ),
 });
 
 export const DispatcherSection = z.object({
@@ -146,6 +169,59 @@ export const DispatcherSection = z.object({
   ),
 });
 
+/** A basic-auth user-id may not contain ':' (RFC 7617) nor control characters. */
+const BASIC_AUTH_USER = /^[\x21-\x39\x3b-\x7e]+$/;
+const URL_PATH = /^\/(?:[A-Za-z0-9._~-]+\/?)*$/;
+const LOOPBACK = /^(?:127(?:\.\d{1,3}){3}|::1|localhost)$/i;
+
+const BullBoardFields = z.object({
+  enable: booleanField(false, 'Serve the bull-board web UI from the dispatcher (the board-only process always serves it).'),
+  addr: defaultedTextField('127.0.0.1', 'Address the board binds to; any address other than loopback requires BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD.'),
+  port: integerField({ min: 1, max: 65_535 }, 3000, 'Port of the board.'),
+  base_path: defaultedTextField('/', 'URL path the board is served under, e.g. /board behind a reverse proxy.', {
+    pattern: URL_PATH,
+    accepted: 'a URL path starting with "/" (letters, digits, ".", "_", "~", "-" and "/")',
+  }),
+  username: optionalTextField('Basic-auth user name of the board.', {
+    pattern: BASIC_AUTH_USER,
+    accepted: 'printable ASCII without spaces or ":"',
+  }),
+  password: optionalTextField('Basic-auth password of the board.', { secret: true }),
+  read_only: booleanField(false, 'Show the board without any action: no retry, remove, clean, pause.'),
+});
+
+export function isLoopback(addr: string): boolean {
+  return LOOPBACK.test(addr);
+}
+
+type BoardCredentials = { addr?: string; username?: string; password?: string };
+
+/**
+ * Anyone who reaches the board can read every event and retry or delete
+ * them, so it listens beyond loopback only with credentials, and credentials
+ * come in pairs. `served` tells whether this process serves the board at all.
+ * `when` runs the checks even when another key is invalid, so one message
+ * lists every problem.
+ */
+function credentialChecks<T extends z.ZodType<BoardCredentials>>(section: T, served: (board: z.output<T>) => boolean): T {
+  const missing = (board: z.output<T>, key: 'username' | 'password'): boolean => {
+    if (!served(board) || board[key]) return false;
+    const other = key === 'username' ? board.password : board.username;
+    return Boolean(other) || !isLoopback(board.addr ?? '127.0.0.1');
+  };
+  const check = (key: 'username' | 'password') => ({
+    path: [key],
+    message: `is required when the board listens beyond loopback (BULL_BOARD_ADDR) or BULL_BOARD_${key === 'username' ? 'PASSWORD' : 'USERNAME'} is set: set both BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD`,
+    when: () => true,
+  });
+  return section.refine((board) => !missing(board, 'username'), check('username')).refine((board) => !missing(board, 'password'), check('password')) as T;
+}
+
+export const BullBoardSection = credentialChecks(BullBoardFields, (board) => board.enable);
+
+/** For the board-only process: serving the board is its whole job, so BULL_BOARD_ENABLE is not read. */
+export const BoardOnlySection = credentialChecks(BullBoardFields.omit({ enable: true }), () => true);
+
 export const ConfigSchema = z.object({
   opencti: OpenctiSection,
   connector: ConnectorSection,
@@ -154,5 +230,6 @@ export const ConfigSchema = z.object({
   redis: RedisSection,
   ingester: IngesterSection,
   dispatcher: DispatcherSection,
+  bull_board: BullBoardSection,
 });
 export type Config = z.infer<typeof ConfigSchema>;

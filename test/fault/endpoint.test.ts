@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, type TestContext } from 'node:test';
 import { describeReport, Pipeline } from './harness.js';
+import { createRng } from '../helpers/stix-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 let pipeline: Pipeline | undefined;
@@ -20,16 +21,6 @@ async function start(t: TestContext, env: Record<string, string> = {}, dispatche
   for (let i = 0; i < dispatchers; i += 1) await pipeline.spawn('dispatcher');
   t.diagnostic(`connector ${pipeline.env.CONNECTOR_ID}`);
   return pipeline;
-}
-
-/** Deterministic pseudo-random numbers, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('endpoint faults', () => {
@@ -104,7 +95,7 @@ describe('endpoint faults', () => {
 
   it('30 % random 500s: every event arrives, none is dead-lettered', async (t) => {
     const p = await start(t);
-    const random = seeded(42);
+    const random = createRng('random 500s'); // seeded: a failing run can be replayed
     p.bed.receiver.setFaults(() => (random() < 0.3 ? { status: 500 } : undefined));
     await p.publishDuring(3_000, 30, async () => undefined);
     const report = await p.expectAllDelivered({ failedAllowed: 0 });

@@ -21,6 +21,9 @@ export function pipelineEnv(endpoints: PipelineEndpoints, overrides: Record<stri
     CONNECTOR_ID: randomUUID(),
     CONNECTOR_NAME: 'Webhook test',
     CONNECTOR_LIVE_STREAM_ID: STREAM_ID,
+    // Replay the emulator's log rather than recover a snapshot (the product's default);
+    // recover mode has its own tests.
+    CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE: 'false',
     CONNECTOR_LOG_LEVEL: 'info',
     CONNECTOR_CONSUMER_COUNT: '10',
     WEBHOOK_URL: endpoints.webhookUrl,

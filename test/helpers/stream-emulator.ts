@@ -15,7 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { PlatformApiEmulator } from './platform-emulator.js';
 import { EventFactory, type EntityKind, type ObjectState } from './stix-fixtures.js';
 
 export type { EntityKind } from './stix-fixtures.js';
@@ -62,12 +64,23 @@ export interface StreamEmulatorOptions {
   retention?: number;
   /** Whether the token's user has BYPASS (needed for /stream and /stream/live). Default true. */
   bypass?: boolean;
-  /** Newer-upstream `consumer_metrics` frame after every heartbeat check (§3.6). Default false. */
-  consumerMetrics?: boolean;
+  /** Newer-upstream `consumer_metrics` frame after every heartbeat check (§3.6), with these values (true: zeros). Default false. */
+  consumerMetrics?: boolean | Partial<ConsumerMetricsValues>;
+  /** Serve HTTPS with this key and certificate (PEM) instead of HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
   /** Per-connection dependency cache size (server default 5000). */
   dependencyCacheSize?: number;
   /** Seed of the deterministic payload generator. */
   seed?: string;
+}
+
+export interface ConsumerMetricsValues {
+  deliveryRate: number;
+  processingRate: number;
+  resolutionRate: number;
+  productionRate: number;
+  timeLag: number;
+  estimatedOutOfDepth: number;
 }
 
 export interface RequestRecord {
@@ -81,6 +94,8 @@ export interface RequestRecord {
   reason?: string;
   /** Raw `last-event-id` request header. */
   readonly lastEventId?: string;
+  /** The client's port, to match a request with the connection that carried it (e.g. through a proxy). */
+  readonly remotePort?: number;
   /** Start position actually used (after §2.1 parsing), for accepted connections; undefined = live. */
   startId?: string;
   /** connectionId sent in the `connected` frame, for accepted connections. */
@@ -224,7 +239,10 @@ function frameText(id: string | undefined, event: string, data: string): string 
 
 export class StreamEmulator {
   readonly url: string;
+  /** GET/POST /stream… requests; GraphQL requests are in `platform.requests`. */
   readonly requests: RequestRecord[] = [];
+  /** The GraphQL API (POST /graphql) on the same server. */
+  readonly platform: PlatformApiEmulator;
 
   private readonly server: Server;
   private readonly token: string;
@@ -232,7 +250,7 @@ export class StreamEmulator {
   private readonly streams: Map<string, StreamConfig>;
   private readonly heartbeatIntervalMs: number;
   private readonly retention: number | undefined;
-  private readonly consumerMetrics: boolean;
+  private readonly consumerMetrics: ConsumerMetricsValues | undefined;
   private readonly cacheSize: number;
   private readonly factory: EventFactory;
   private readonly emitter = new EventEmitter();
@@ -260,7 +278,9 @@ export class StreamEmulator {
     this.streams = new Map(Object.entries(opts.streams ?? { 'live-stream-1': { live: true } }).map(([k, v]) => [k, { ...v }]));
     this.heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 5000;
     this.retention = opts.retention;
-    this.consumerMetrics = opts.consumerMetrics ?? false;
+    const zeros: ConsumerMetricsValues = { deliveryRate: 0, processingRate: 0, resolutionRate: 0, productionRate: 0, timeLag: 0, estimatedOutOfDepth: 0 };
+    this.consumerMetrics = opts.consumerMetrics ? { ...zeros, ...(opts.consumerMetrics === true ? {} : opts.consumerMetrics) } : undefined;
+    this.platform = new PlatformApiEmulator({ token: this.token, streams: () => this.streams, notify: () => this.notify() });
     this.cacheSize = opts.dependencyCacheSize ?? 5000;
     this.factory = new EventFactory(opts.seed ?? 'opencti-stream-emulator');
     this.emitter.setMaxListeners(0);
@@ -271,14 +291,15 @@ export class StreamEmulator {
 
   static async start(opts: StreamEmulatorOptions = {}): Promise<StreamEmulator> {
     let self: StreamEmulator | undefined;
-    const server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
       if (self === undefined) {
         res.statusCode = 503;
         res.end();
         return;
       }
       self.handle(req, res);
-    });
+    };
+    const server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, listener) : createServer(listener);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
@@ -287,7 +308,7 @@ export class StreamEmulator {
       });
     });
     const address = server.address() as AddressInfo;
-    self = new StreamEmulator(server, `http://127.0.0.1:${address.port}`, opts);
+    self = new StreamEmulator(server, `${opts.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`, opts);
     return self;
   }
 
@@ -497,12 +518,17 @@ export class StreamEmulator {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const target = req.url ?? '/';
+    if (req.method === 'POST' && new URL(target, 'http://emulator.invalid').pathname === '/graphql') {
+      this.platform.handle(req, res);
+      return;
+    }
     const record: RequestRecord = {
       path: target,
       method: req.method ?? 'GET',
       headers: { ...req.headers },
       status: 0,
       ...(firstHeader(req, 'last-event-id') !== undefined ? { lastEventId: firstHeader(req, 'last-event-id') } : {}),
+      ...(req.socket.remotePort !== undefined ? { remotePort: req.socket.remotePort } : {}),
       at: Date.now(),
     };
     this.requests.push(record);
@@ -892,8 +918,7 @@ export class StreamEmulator {
       this.heartbeats += 1;
     }
     if (this.consumerMetrics) {
-      const metrics = { deliveryRate: 0, processingRate: 0, resolutionRate: 0, productionRate: 0, timeLag: 0, estimatedOutOfDepth: 0 };
-      conn.res.write(frameText(conn.lastEventId, 'consumer_metrics', JSON.stringify(metrics)));
+      conn.res.write(frameText(conn.lastEventId, 'consumer_metrics', JSON.stringify(this.consumerMetrics)));
     }
     this.notify();
   }

@@ -38,9 +38,17 @@ describe('classifyFrame', () => {
     assert.equal(frame.kind === 'event' && frame.event, 'create');
   });
 
-  it('does not forward consumer_metrics, no-recover, error or unknown event names', () => {
-    for (const event of ['consumer_metrics', 'no-recover', 'error', 'something-new', 'CREATE']) {
+  it('does not forward unknown event names', () => {
+    for (const event of ['something-new', 'CREATE', 'message']) {
       assert.deepEqual(classifyFrame({ event, id: '7-1', data: '{}' }), { kind: 'ignored', reason: 'not-data', event }, event);
+    }
+  });
+
+  it('sets consumer_metrics, no-recover and error apart as platform frames, with or without an id', () => {
+    for (const event of ['consumer_metrics', 'no-recover', 'error']) {
+      for (const id of ['7-1', '']) {
+        assert.deepEqual(classifyFrame({ event, id, data: '{"a":1}' }), { kind: 'platform', event, data: '{"a":1}' }, `${event} ${id}`);
+      }
     }
   });
 
@@ -63,6 +71,13 @@ describe('eventId', () => {
 
   it('differs for a different event name with the same body', () => {
     assert.notEqual(eventId('create', '7-1', BODY), eventId('update', '7-1', BODY));
+  });
+
+  it('changes with each state reset (generation), and generation 0 keeps the ids of before', () => {
+    assert.equal(eventId('create', '7-1', BODY, 0), eventId('create', '7-1', BODY));
+    const ids = new Set([0, 1, 2].map((generation) => eventId('create', '7-1', BODY, generation)));
+    assert.equal(ids.size, 3);
+    assert.equal(eventId('create', '7-1', BODY, 2), eventId('create', '7-1', BODY, 2));
   });
 
   it('has the form <ms>-<seq>-<16 hex> without "." or ":"', () => {

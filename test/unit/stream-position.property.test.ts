@@ -2,19 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compareStreamIds } from '../../ingester/stream-id.js';
 import { StreamPosition, type CursorSnapshot } from '../../ingester/stream-position.js';
+import { createRng } from '../helpers/stix-fixtures.js';
 
 type Item = { kind: 'frame'; id: string; eventId: string } | { kind: 'heartbeat'; id: string };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A live stream as the platform sends it: groups of frames sharing an id
@@ -61,7 +51,7 @@ describe('StreamPosition under a crash at any point of a random stream', () => {
   it('admits every event exactly once across the crash and the replay', () => {
     let scenarios = 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const stream = generateStream(mulberry32(seed));
+      const stream = generateStream(createRng(seed));
       const all = stream.flatMap((item) => (item.kind === 'frame' ? [item.eventId] : []));
       assert.deepEqual(feed(new StreamPosition(START), stream), all, `seed ${seed}: no crash`);
 

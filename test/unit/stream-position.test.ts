@@ -127,3 +127,25 @@ describe('StreamPosition: an out-of-order older id', () => {
     assert.deepEqual(position.snapshot(), { resumeFrom: '5-0', openId: '8-0', openEventIds: ['b'] });
   });
 });
+
+describe('StreamPosition: recover mode', () => {
+  it('handles snapshot groups sharing an <updated_at>-0 id, a resume in the middle of them, then live ids', () => {
+    const position = fresh();
+    // The snapshot: objects updated in the same millisecond share one id.
+    for (const [id, event] of [['100-0', 'a'], ['100-0', 'b'], ['105-0', 'c'], ['105-0', 'd']] as const) assert.equal(position.admit(id, event), true);
+    // A heartbeat repeats the id of the last frame sent: the group stays open.
+    assert.equal(position.heartbeat('105-0'), false);
+    const kept = position.snapshot();
+    assert.deepEqual(kept, { resumeFrom: '100-0', openId: '105-0', openEventIds: ['c', 'd'] });
+
+    // After a reconnect the platform queries again from the date of the resume
+    // id (updated_at >= it): the closed group comes back, and the open one with
+    // an object that was not sent before the drop.
+    const resumed = new StreamPosition(kept);
+    for (const [id, event] of [['100-0', 'a'], ['100-0', 'b'], ['105-0', 'c'], ['105-0', 'd']] as const) assert.equal(resumed.admit(id, event), false, `${id} ${event}`);
+    assert.equal(resumed.admit('105-0', 'e'), true);
+    // Live events come from Redis, after the recover date.
+    assert.equal(resumed.admit('200-3', 'f'), true);
+    assert.equal(resumed.resumeFrom, '105-0');
+  });
+});
