@@ -17,6 +17,9 @@ local nextSlot = slot + interval
 redis.call('SET', KEYS[1], string.format('%.0f', nextSlot), 'PX', string.format('%.0f', math.ceil((nextSlot - now) / 1000) + 1000))
 return {1, slot - now}`;
 
+const COMMAND = 'openctiWebhookReserveSlot';
+type ReserveCommand = (key: string, intervalUs: number, horizonUs: number) => Promise<[reserved: number, waitUs: number]>;
+
 /**
  * The most requests per second all dispatchers together send to the
  * endpoint. Every request takes a slot from one schedule in Redis, slots one
@@ -33,6 +36,8 @@ export class RateLimiter {
   readonly #horizonUs: number;
 
   constructor(redis: Redis, key: string, perSecond: number) {
+    // A defined command runs by EVALSHA: the script is not sent with every request.
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: RESERVE });
     this.#redis = redis;
     this.#key = key;
     this.#intervalUs = Math.max(1, Math.round(1_000_000 / perSecond));
@@ -43,7 +48,8 @@ export class RateLimiter {
   async acquire(): Promise<number> {
     const started = performance.now();
     for (;;) {
-      const [reserved, waitUs] = (await this.#redis.eval(RESERVE, 1, this.#key, this.#intervalUs, this.#horizonUs)) as [number, number];
+      const reserve = (this.#redis as unknown as Record<typeof COMMAND, ReserveCommand>)[COMMAND];
+      const [reserved, waitUs] = await reserve.call(this.#redis, this.#key, this.#intervalUs, this.#horizonUs);
       if (waitUs > 0) await sleep(waitUs / 1000);
       if (reserved === 1) return performance.now() - started;
     }
