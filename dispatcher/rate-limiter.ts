@@ -28,6 +28,11 @@ type ReserveCommand = (key: string, intervalUs: number, horizonUs: number) => Pr
  * A caller waits for its slot; slots are handed out at most `horizon`
  * ahead (1 s, or one interval when that is longer), so a dispatcher that
  * stops leaves at most that much of the schedule unused.
+ *
+ * Not BullMQ's limiter (Worker `limiter`, `queue.setGlobalRateLimit`): in
+ * 6.7 it is one fixed window per queue, counted as jobs become active
+ * (moveToActive.lua), so filtered events and postponed jobs would spend it,
+ * and each window's quota leaves in one burst at the window's start.
  */
 export class RateLimiter {
   readonly #redis: Redis;
