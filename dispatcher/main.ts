@@ -3,9 +3,12 @@ import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, endpointKey, queuePrefix } from '../shared/queue.js';
+import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
+import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
+import { boardServerOptions, startBoardServer } from './board-server.js';
 import { DispatcherConfigSchema } from './config.js';
 import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
@@ -50,9 +53,18 @@ const client = new WebhookClient({
 lifecycle.onShutdown('webhook-client', () => client.close(), 2_000);
 
 const metrics = new DispatcherMetrics(connector.name, queue);
+// Health: /readyz (Redis ready and worker running) and opencti_webhook_redis_up.
+const readiness = new Readiness();
+registerRedisUpGauge(metrics.registry, redis);
 if (config.metrics.enable) {
-  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry });
+  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry, ready: () => readiness.status() });
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
+}
+
+// bull-board (BULL_BOARD_ENABLE); `npm run board` serves it without workers.
+if (config.bull_board.enable) {
+  const board = await startBoardServer(boardServerOptions(config.bull_board, connector.name), { queue, logger });
+  lifecycle.onShutdown('board', () => closeServer(board));
 }
 
 const breaker = new EndpointBreaker(
@@ -81,4 +93,7 @@ breaker.start();
 lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
 void worker.run();
 await worker.waitUntilReady();
+readiness.require(redisReadyCheck(redis));
+readiness.require(() => (worker.isRunning() ? undefined : 'worker not running'));
+readiness.started();
 logger.info('dispatcher.started');

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
@@ -6,6 +7,8 @@ import type { AttemptResult } from './outcome.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network'];
+/** Past this, a scrape reports no queue depth rather than wait for Redis (see collect). */
+const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
 const ENDPOINT_STATES: readonly EndpointState[] = ['delivering', 'paused', 'probing'];
 export type FailureReason = 'exhausted' | 'rejected';
 
@@ -65,7 +68,13 @@ export class DispatcherMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await queue.getJobCounts(...QUEUE_STATES);
+        // While Redis is down the count waits for the reconnect; it must not hang
+        // the whole scrape, which would hide opencti_webhook_redis_up=0 with it.
+        const counts = await Promise.race([queue.getJobCounts(...QUEUE_STATES), delay(QUEUE_COUNTS_TIMEOUT_MS, undefined, { ref: false })]);
+        if (!counts) {
+          this.reset();
+          return;
+        }
         for (const state of QUEUE_STATES) this.labels(state).set(counts[state] ?? 0);
       },
     });

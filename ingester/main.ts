@@ -3,8 +3,10 @@ import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../shared/queue.js';
+import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
+import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { exitOnConfigError, loadConfigOrExit } from '../shared/startup.js';
 import { USER_AGENT } from '../shared/version.js';
 import { IngesterConfigSchema } from './config.js';
@@ -12,6 +14,7 @@ import { formatPyctiState } from './connector-state.js';
 import { ConnectorPresence } from './connector-presence.js';
 import { CursorStore, type Cursor, type ReadingSettings } from './cursor-store.js';
 import { Enqueuer } from './enqueuer.js';
+import type { RawFrame } from './frame.js';
 import { createFrameHandler } from './frame-handler.js';
 import { IngesterMetrics } from './metrics.js';
 import { OpenctiApi } from './opencti-api.js';
@@ -21,7 +24,7 @@ import { QueueDepthGate } from './queue-depth-gate.js';
 import { chooseStart, configuredStart, type StartSettings } from './start-point.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream-check.js';
 import { StreamClient } from './stream-client.js';
-import { streamIdMs } from './stream-id.js';
+import { isStreamId, streamIdMs } from './stream-id.js';
 import { StreamPosition } from './stream-position.js';
 
 const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
@@ -132,8 +135,12 @@ const gate = new QueueDepthGate(
   (closed) => metrics.backpressure(closed),
 );
 
+// Health: /readyz (Redis ready and stream connected) and opencti_webhook_redis_up.
+const readiness = new Readiness();
+registerRedisUpGauge(metrics.registry, redis);
+
 if (config.metrics.enable) {
-  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry });
+  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry: metrics.registry, ready: () => readiness.status() });
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
 lifecycle.onShutdown('enqueuer', () => enqueuer.flushed(), connector.shutdown_timeout_ms);
@@ -150,14 +157,16 @@ const stream = new StreamClient({
     'user-agent': USER_AGENT,
   },
   lastEventId: () => position.resumeFrom,
-  onFrame: createFrameHandler({
-    position,
-    enqueuer,
-    metrics,
-    platformFrames: new PlatformFrames(metrics.registry, logger),
-    generation: () => reading.generation,
-    logger,
-  }),
+  onFrame: withLagTracking(
+    createFrameHandler({
+      position,
+      enqueuer,
+      metrics,
+      platformFrames: new PlatformFrames(metrics.registry, logger),
+      generation: () => reading.generation,
+      logger,
+    }),
+  ),
   waitForCapacity: async () => {
     await enqueuer.waitForCapacity();
     await gate.waitForRoom();
@@ -173,7 +182,18 @@ lifecycle.onShutdown('stream', () => {
 presence.startPinging();
 if (streamCheck === 'stopped') await waitUntilStarted({ api, streamId: connector.live_stream_id, logger, signal: startup.signal }).catch(exitOrShutDown);
 stream.start();
+readiness.require(redisReadyCheck(redis));
+readiness.require(() => (stream.connected ? undefined : 'stream not connected'));
+readiness.started();
 logger.info('ingester.started');
+
+/** Feeds opencti_webhook_stream_lag_seconds with every id read, before the frame is handled. */
+function withLagTracking(handle: (frame: RawFrame) => void): (frame: RawFrame) => void {
+  return (frame) => {
+    if (isStreamId(frame.id)) metrics.idSeen(streamIdMs(frame.id));
+    handle(frame);
+  };
+}
 
 /**
  * Reads the stream again from `to`: after Redis lost writes, or a state reset

@@ -22,6 +22,7 @@ export class IngesterMetrics {
   readonly #rewinds: Counter;
   readonly #backpressure: Gauge;
   #committedMs = 0;
+  #newestIdMs: number | undefined;
 
   constructor(
     private readonly connectorName: string,
@@ -52,7 +53,22 @@ export class IngesterMetrics {
         this.set(backlog());
       },
     });
+    const newestIdMs = () => this.#newestIdMs;
+    new Gauge({
+      name: 'opencti_webhook_stream_lag_seconds',
+      help: 'Now minus the time of the newest stream id read (events and heartbeats); NaN until the first one',
+      registers,
+      collect() {
+        const newest = newestIdMs();
+        this.set(newest === undefined ? Number.NaN : Math.max(0, Date.now() - newest) / 1000);
+      },
+    });
     for (const action of FORWARDED_EVENTS) this.#enqueued.labels(action);
+  }
+
+  /** A frame carried this stream id's milliseconds; replays after a reconnect never move it back. */
+  idSeen(idMs: number): void {
+    if (this.#newestIdMs === undefined || idMs > this.#newestIdMs) this.#newestIdMs = idMs;
   }
 
   frame(kind: FrameKind): void {

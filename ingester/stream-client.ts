@@ -51,12 +51,18 @@ export class StreamClient {
   #lastFetchError: unknown;
   #started = false;
   #stopped = false;
+  #open = false;
 
   constructor(options: StreamClientOptions) {
     this.#options = options;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
     this.#ownsAgent = !options.dispatcher;
     this.#agent = options.dispatcher ?? new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+  }
+
+  /** True between the platform's 200 answer and the next disconnect. */
+  get connected(): boolean {
+    return this.#open;
   }
 
   start(): void {
@@ -89,6 +95,7 @@ export class StreamClient {
     const source = new FrameSource(typeof url === 'string' ? url : url(), { fetch: this.#fetch }, (frame) => this.#onFrame(source, frame));
     source.addEventListener('open', () => {
       if (source !== this.#source) return;
+      this.#open = true;
       this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
       this.#options.onConnected?.();
     });
@@ -144,6 +151,7 @@ export class StreamClient {
   }
 
   #discardSource(): void {
+    this.#open = false;
     this.#source?.close();
     this.#source = undefined;
   }

@@ -1,3 +1,4 @@
+import type { RetryOptions } from 'bullmq';
 import { z } from 'zod';
 
 /**
@@ -47,3 +48,10 @@ export const EVENT_JOB_OPTIONS = {
   attempts: Number.MAX_SAFE_INTEGER,
   backoff: { type: 'webhook' },
 } as const;
+
+/**
+ * An event an operator sends again (board or CLI) starts over with its full
+ * retry budget: its attempts so far were spent on an outage that is, by the
+ * operator's judgement, over. The job id, hence the webhook-id, stays.
+ */
+export const FULL_RETRY_BUDGET: RetryOptions = { resetAttemptsMade: true, resetAttemptsStarted: true };

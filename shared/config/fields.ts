@@ -13,6 +13,8 @@ export interface FieldMeta {
   accepted: string;
   /** Secret values are never echoed in error messages or logs. */
   secret?: boolean;
+  /** JSON Schema `format` of the value, for the generated connector config schema. */
+  format?: 'uri';
 }
 
 const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
@@ -116,7 +118,7 @@ export function choiceField<const T extends readonly [string, ...string[]]>(
 export function urlField(protocols: readonly string[], description: string, defaultValue?: string) {
   const schema = z.preprocess(toText, z.string().refine((text) => hasProtocol(text, protocols)));
   const accepted = `an absolute URL with scheme ${protocols.map((p) => p.replace(/:$/, '')).join(' or ')}`;
-  return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted });
+  return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted, format: 'uri' });
 }
 
 function hasProtocol(text: string, protocols: readonly string[]): boolean {

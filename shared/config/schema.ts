@@ -153,6 +153,59 @@ export const DispatcherSection = z.object({
   ),
 });
 
+/** A basic-auth user-id may not contain ':' (RFC 7617) nor control characters. */
+const BASIC_AUTH_USER = /^[\x21-\x39\x3b-\x7e]+$/;
+const URL_PATH = /^\/(?:[A-Za-z0-9._~-]+\/?)*$/;
+const LOOPBACK = /^(?:127(?:\.\d{1,3}){3}|::1|localhost)$/i;
+
+const BullBoardFields = z.object({
+  enable: booleanField(false, 'Serve the bull-board web UI from the dispatcher (the board-only process always serves it).'),
+  addr: defaultedTextField('127.0.0.1', 'Address the board binds to; any address other than loopback requires BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD.'),
+  port: integerField({ min: 1, max: 65_535 }, 3000, 'Port of the board.'),
+  base_path: defaultedTextField('/', 'URL path the board is served under, e.g. /board behind a reverse proxy.', {
+    pattern: URL_PATH,
+    accepted: 'a URL path starting with "/" (letters, digits, ".", "_", "~", "-" and "/")',
+  }),
+  username: optionalTextField('Basic-auth user name of the board.', {
+    pattern: BASIC_AUTH_USER,
+    accepted: 'printable ASCII without spaces or ":"',
+  }),
+  password: optionalTextField('Basic-auth password of the board.', { secret: true }),
+  read_only: booleanField(false, 'Show the board without any action: no retry, remove, clean, pause.'),
+});
+
+export function isLoopback(addr: string): boolean {
+  return LOOPBACK.test(addr);
+}
+
+type BoardCredentials = { addr?: string; username?: string; password?: string };
+
+/**
+ * Anyone who reaches the board can read every event and retry or delete
+ * them, so it listens beyond loopback only with credentials, and credentials
+ * come in pairs. `served` tells whether this process serves the board at all.
+ * `when` runs the checks even when another key is invalid, so one message
+ * lists every problem.
+ */
+function credentialChecks<T extends z.ZodType<BoardCredentials>>(section: T, served: (board: z.output<T>) => boolean): T {
+  const missing = (board: z.output<T>, key: 'username' | 'password'): boolean => {
+    if (!served(board) || board[key]) return false;
+    const other = key === 'username' ? board.password : board.username;
+    return Boolean(other) || !isLoopback(board.addr ?? '127.0.0.1');
+  };
+  const check = (key: 'username' | 'password') => ({
+    path: [key],
+    message: `is required when the board listens beyond loopback (BULL_BOARD_ADDR) or BULL_BOARD_${key === 'username' ? 'PASSWORD' : 'USERNAME'} is set: set both BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD`,
+    when: () => true,
+  });
+  return section.refine((board) => !missing(board, 'username'), check('username')).refine((board) => !missing(board, 'password'), check('password')) as T;
+}
+
+export const BullBoardSection = credentialChecks(BullBoardFields, (board) => board.enable);
+
+/** For the board-only process: serving the board is its whole job, so BULL_BOARD_ENABLE is not read. */
+export const BoardOnlySection = credentialChecks(BullBoardFields.omit({ enable: true }), () => true);
+
 export const ConfigSchema = z.object({
   opencti: OpenctiSection,
   connector: ConnectorSection,
@@ -161,5 +214,6 @@ export const ConfigSchema = z.object({
   redis: RedisSection,
   ingester: IngesterSection,
   dispatcher: DispatcherSection,
+  bull_board: BullBoardSection,
 });
 export type Config = z.infer<typeof ConfigSchema>;

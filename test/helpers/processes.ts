@@ -1,6 +1,6 @@
 /**
- * Runs the built product (`dist/ingester/main.js`, `dist/dispatcher/main.js`) as real child
- * processes, so fault tests can SIGKILL and restart them.
+ * Runs the built product (`dist/ingester/main.js`, `dist/dispatcher/main.js`, the board-only
+ * `dist/dispatcher/board-main.js`) as real child processes, so fault tests can SIGKILL and restart them.
  *
  * Isolation: the child gets only `PATH` plus the env the test passes (never the test's own
  * environment, which may hold a developer's OPENCTI_* or REDIS_URL), and by default a fresh
@@ -20,7 +20,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { scaled, withTimeout } from './wait.js';
 
-export type ProcessKind = 'ingester' | 'dispatcher';
+export type ProcessKind = 'ingester' | 'dispatcher' | 'board';
 
 export interface ExitInfo {
   code: number | null;
@@ -57,7 +57,7 @@ export interface StartProcessOptions {
   waitForStart?: boolean;
   /** Unscaled start timeout in ms. @defaultValue 15000 */
   timeoutMs?: number;
-  /** Script to run instead of `dist/<kind>/main.js`; for the helpers' own self-test. */
+  /** Script to run instead of the entry point of `kind`; for the helpers' own self-test. */
   script?: string;
 }
 
@@ -74,9 +74,15 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const KILL_GRACE_MS = 10_000;
 const TAIL_LINES = 15;
 
+const ENTRY_POINTS: Record<ProcessKind, string> = {
+  ingester: 'ingester/main.js',
+  dispatcher: 'dispatcher/main.js',
+  board: 'dispatcher/board-main.js',
+};
+
 /** Absolute path of the built entry point for `kind`. */
 export function productScript(kind: ProcessKind): string {
-  return join(REPO_ROOT, 'dist', kind, 'main.js');
+  return join(REPO_ROOT, 'dist', ENTRY_POINTS[kind]);
 }
 
 const live = new Set<Child>();
@@ -276,7 +282,7 @@ async function spawnChild(kind: ProcessKind, env: Record<string, string>, opts: 
 }
 
 /**
- * Spawns `dist/<kind>/main.js` with exactly `{ PATH, ...env }` and (by default) waits for its
+ * Spawns the entry point of `kind` with exactly `{ PATH, ...env }` and (by default) waits for its
  * `<kind>.started` log line. If it exits or times out first, it is killed and the promise
  * rejects with its exit status and output tail.
  */

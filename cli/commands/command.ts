@@ -1,0 +1,22 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { CliArgs } from '../args.js';
+
+export interface CommandContext {
+  queue: Queue;
+  redis: Redis;
+  connectorId: string;
+  args: CliArgs;
+  now: number;
+}
+
+export interface CommandResult {
+  /** What `--json` prints. */
+  json: unknown;
+  /** What a person reads. */
+  text: string;
+  /** False makes the CLI exit 1 (something asked for was not done). */
+  ok: boolean;
+}
+
+export type Command = (context: CommandContext) => Promise<CommandResult>;

@@ -1,0 +1,66 @@
+import { isStreamId, streamIdMs } from '../../ingester/stream-id.js';
+import type { EndpointState } from '../../dispatcher/endpoint-breaker.js';
+import { cursorKey, endpointKey } from '../../shared/queue.js';
+import { ago, isoTime, table } from '../format.js';
+import type { Command } from './command.js';
+
+const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+
+/**
+ * The endpoint breaker's shared hash (dispatcher/endpoint-breaker.ts) in the
+ * words of its metric and logs: absent means delivering, `open` paused until
+ * `probeAt`, `half-open` probing, `closing` resuming (delivering again).
+ */
+const ENDPOINT_STATES: Record<string, EndpointState> = { open: 'paused', 'half-open': 'probing', closing: 'delivering' };
+const ENDPOINT_TIMES = new Set(['openedAt', 'probeAt']);
+
+function describeEndpoint(shared: Record<string, string>): { state: EndpointState } & Record<string, string> {
+  const { state: sharedState, ...fields } = shared;
+  const details = Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => [key, ENDPOINT_TIMES.has(key) ? (isoTime(Number(value)) ?? value) : value]),
+  );
+  if (sharedState === undefined) return { state: 'delivering', ...details };
+  return { state: ENDPOINT_STATES[sharedState] ?? 'delivering', sharedState, ...details };
+}
+
+export const status: Command = async ({ queue, redis, connectorId, now }) => {
+  const [counts, paused, cursor, endpoint, newestCompleted] = await Promise.all([
+    queue.getJobCounts(...STATES),
+    queue.isPaused(),
+    redis.hgetall(cursorKey(connectorId)),
+    redis.hgetall(endpointKey(connectorId)),
+    queue.getJobs(['completed'], 0, 0),
+  ]);
+  const position = cursor.resumeFrom && isStreamId(cursor.resumeFrom) ? cursor.resumeFrom : undefined;
+  const positionMs = position === undefined ? undefined : streamIdMs(position);
+  const lastDeliveryMs = newestCompleted[0]?.finishedOn;
+  const { state, ...endpointDetails } = describeEndpoint(endpoint);
+  const queueCounts = Object.fromEntries(STATES.map((s) => [s, counts[s] ?? 0]));
+
+  const json = {
+    connectorId,
+    queue: { ...queueCounts, paused },
+    stream: position === undefined ? null : { position, positionAt: isoTime(positionMs), ageSeconds: ageSeconds(positionMs, now) },
+    endpoint: { state, ...endpointDetails },
+    lastDelivery: lastDeliveryMs === undefined ? null : { at: isoTime(lastDeliveryMs), ageSeconds: ageSeconds(lastDeliveryMs, now) },
+  };
+  const details = Object.entries(endpointDetails).map(([key, value]) => `${key}=${value}`).join(', ');
+  const text = table(['', ''], [
+    ['connector', connectorId],
+    ['queue', `${STATES.map((s) => `${s} ${queueCounts[s]}`).join(', ')}${paused ? ' (PAUSED)' : ''}`],
+    ['stream', describePosition(position, positionMs, now)],
+    ['endpoint', details ? `${state} (${details})` : state],
+    ['last delivery', lastDeliveryMs === undefined ? 'none in the kept history' : ago(lastDeliveryMs, now)],
+  ]).replace(/^\s*\n/, '');
+  return { json, text, ok: true };
+};
+
+function describePosition(position: string | undefined, positionMs: number | undefined, now: number): string {
+  if (position === undefined) return 'no position stored yet (the ingester has committed nothing)';
+  if (!positionMs) return `${position} (beginning of the stream)`;
+  return `${position}, ${ago(positionMs, now)}`;
+}
+
+function ageSeconds(epochMs: number | undefined, now: number): number | null {
+  return epochMs ? Math.max(0, Math.round((now - epochMs) / 1000)) : null;
+}

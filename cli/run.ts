@@ -1,0 +1,81 @@
+/**
+ * The operator CLI as a function of its arguments, configuration sources and
+ * output streams, so tests run it in-process; main.ts binds it to the real
+ * process. See USAGE in args.ts.
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig, type ConfigSources } from '../shared/config/load.js';
+import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
+import { redactUrl } from '../shared/redact.js';
+import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
+import type { Command } from './commands/command.js';
+import { failed } from './commands/failed.js';
+import { purge } from './commands/purge.js';
+import { replay } from './commands/replay.js';
+import { status } from './commands/status.js';
+import { CliConfigSchema, type CliConfig } from './config.js';
+
+const COMMANDS: Record<CommandName, Command> = { status, failed, replay, purge };
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export interface CliIo {
+  /** Where the configuration comes from: the environment, config.yml. */
+  config: ConfigSources;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** Runs one CLI command; resolves with the exit code (0 done, 1 failed, 2 usage or configuration). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const fail = (code: number, message: string): number => {
+    io.stderr(`opencti-webhook cli: ${message}\n`);
+    return code;
+  };
+  let args: CliArgs;
+  let config: CliConfig;
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed.help) {
+      io.stdout(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    args = parsed.args;
+    config = loadConfig(CliConfigSchema, io.config);
+  } catch (error) {
+    if (error instanceof UsageError) return fail(EXIT.usage, `${error.message}\n\n${USAGE}`);
+    if (error instanceof ConfigError) return fail(EXIT.usage, `invalid configuration:\n${error.problems.map((p) => `  ${p.variable} (${p.key}) ${p.message}`).join('\n')}`);
+    throw error;
+  }
+
+  // Fail fast: a person is waiting, unlike the services, which wait for Redis forever.
+  const redis = new Redis(config.redis.url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'opencti-webhook:cli' });
+  // Failures surface as rejected commands; the event only keeps the socket's reason,
+  // which connect() replaces with a bare "Connection is closed".
+  let socketError: unknown;
+  redis.on('error', (error: unknown) => {
+    socketError = error;
+  });
+  try {
+    await redis.connect();
+  } catch (error) {
+    return fail(EXIT.failed, `cannot reach Redis at ${redactUrl(config.redis.url)}: ${describeError(socketError ?? error)}`);
+  }
+  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(config.connector.id) });
+  try {
+    const result = await COMMANDS[args.command]({ queue, redis, connectorId: config.connector.id, args, now: Date.now() });
+    io.stdout(args.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
+    return result.ok ? EXIT.ok : EXIT.failed;
+  } catch (error) {
+    return fail(EXIT.failed, `${args.command} failed: ${describeError(error)}`);
+  } finally {
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+function describeError(error: unknown): string {
+  const { message, code } = error as { message?: string; code?: string };
+  return code && !message?.includes(code) ? `${message} (${code})` : (message ?? String(error));
+}

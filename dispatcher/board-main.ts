@@ -1,0 +1,53 @@
+/**
+ * The board without the workers (`npm run board`): one process serving
+ * bull-board for a connector's queue, so a deployment publishes a single
+ * board while dispatchers scale. It needs no webhook settings and delivers
+ * nothing; BULL_BOARD_ENABLE is not read (serving the board is its job).
+ */
+import { Queue } from 'bullmq';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createLogger } from '../shared/logger.js';
+import { Lifecycle } from '../shared/lifecycle.js';
+import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
+import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
+import { Readiness } from '../shared/readiness.js';
+import { redactUrl } from '../shared/redact.js';
+import { createRedis } from '../shared/redis.js';
+import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
+import { loadConfigOrExit } from '../shared/startup.js';
+import { boardServerOptions, startBoardServer } from './board-server.js';
+import { BoardConfigSchema } from './config.js';
+
+const config = loadConfigOrExit(BoardConfigSchema, 'board');
+const { connector } = config;
+const logger = createLogger('board', connector.log_level);
+const lifecycle = new Lifecycle(logger);
+lifecycle.handleSignals();
+logger.info(
+  {
+    connectorId: connector.id,
+    redis: redactUrl(config.redis.url),
+    metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
+  },
+  'board.configured',
+);
+
+const redis = createRedis(config.redis.url, 'board', logger);
+lifecycle.onShutdown('redis', () => redis.quit());
+const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
+lifecycle.onShutdown('queue', () => queue.close());
+
+const readiness = new Readiness();
+readiness.require(redisReadyCheck(redis));
+if (config.metrics.enable) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerRedisUpGauge(registry, redis);
+  const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry, ready: () => readiness.status() });
+  lifecycle.onShutdown('metrics-server', () => closeServer(server));
+}
+
+const board = await startBoardServer(boardServerOptions(config.bull_board, connector.name), { queue, logger });
+lifecycle.onShutdown('board', () => closeServer(board));
+readiness.started();
+logger.info('board.started');

@@ -1,0 +1,36 @@
+/**
+ * What `/readyz` answers. A process is ready once it finished starting and
+ * every registered check passes; each failing check contributes one reason,
+ * so an operator (or a Kubernetes readiness probe's event) sees why.
+ */
+export interface ReadinessStatus {
+  ready: boolean;
+  reasons: string[];
+}
+
+/** A check returns undefined when fine, else the reason it is not. */
+export type ReadinessCheck = () => string | undefined;
+
+export class Readiness {
+  readonly #checks: ReadinessCheck[] = [];
+  #started = false;
+
+  /** Adds a condition; checks are evaluated on every probe, never cached. */
+  require(check: ReadinessCheck): void {
+    this.#checks.push(check);
+  }
+
+  /** Called once startup is complete; until then the process reports `starting`. */
+  started(): void {
+    this.#started = true;
+  }
+
+  status(): ReadinessStatus {
+    const reasons = this.#started ? [] : ['starting'];
+    for (const check of this.#checks) {
+      const reason = check();
+      if (reason !== undefined) reasons.push(reason);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+}

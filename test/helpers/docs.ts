@@ -1,0 +1,39 @@
+/**
+ * The repository's own documents as test oracles: what the README promises
+ * operators must be what the processes and deployment files do.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// Compiled, this file is <repo>/dist/test/helpers/docs.js.
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export function repoFile(path: string): string {
+  return readFileSync(`${REPO_ROOT}${path}`, 'utf8');
+}
+
+export type MetricProcess = 'ingester' | 'dispatcher' | 'board';
+
+export interface DocumentedMetric {
+  name: string;
+  processes: MetricProcess[];
+}
+
+/**
+ * Rows of the README's metrics table (`| \`name{labels}\` | type | processes | meaning |`),
+ * read from the "### Metrics" section.
+ */
+export function documentedMetrics(): DocumentedMetric[] {
+  const readme = repoFile('README.md');
+  const start = readme.indexOf('\n### Metrics');
+  if (start < 0) throw new Error('README.md has no "### Metrics" section');
+  const section = readme.slice(start + 1).split(/\n#{1,3} /)[0] ?? '';
+  const metrics: DocumentedMetric[] = [];
+  for (const line of section.split('\n')) {
+    const row = /^\| `([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})?` \| [a-z]+ \| ([a-z, ]+) \|/.exec(line);
+    if (!row) continue;
+    metrics.push({ name: row[1] as string, processes: (row[2] as string).split(',').map((p) => p.trim() as MetricProcess) });
+  }
+  if (metrics.length === 0) throw new Error('no metric rows found in the README metrics table');
+  return metrics;
+}

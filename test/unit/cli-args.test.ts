@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseArgs, UsageError } from '../../cli/args.js';
+
+const args = (...argv: string[]) => {
+  const parsed = parseArgs(argv);
+  assert.equal(parsed.help, false);
+  return parsed.help ? undefined : parsed.args;
+};
+
+describe('CLI arguments', () => {
+  it('parse each command with its options', () => {
+    assert.deepEqual(args('status', '--json'), { command: 'status', json: true, all: false, ids: [], limit: 50 });
+    assert.equal(args('failed', '--limit', '5')?.limit, 5);
+    assert.equal(args('failed', '--limit=7')?.limit, 7);
+    assert.deepEqual(args('replay', 'a-1', 'b-2')?.ids, ['a-1', 'b-2']);
+    assert.equal(args('replay', '--all', '--json')?.all, true);
+  });
+
+  it('answer help for -h, --help and help', () => {
+    for (const flag of ['-h', '--help', 'help']) assert.deepEqual(parseArgs([flag]), { help: true });
+  });
+
+  it('reject what they do not understand, saying what', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [[], /missing command/],
+      [['stats'], /unknown command "stats"/],
+      [['status', '--all'], /unknown option --all for status/],
+      [['status', 'extra'], /status takes no argument/],
+      [['replay'], /either --all or one or more event ids/],
+      [['replay', '--all', 'id-1'], /either --all or/],
+      [['failed', '--limit', '0'], /positive integer/],
+      [['failed', '--limit'], /positive integer/],
+    ];
+    for (const [argv, message] of cases) assert.throws(() => parseArgs(argv), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * docker-compose.yml, the Dockerfiles, the Prometheus config and the Grafana
+ * dashboard checked against the configuration schema and the README: a
+ * variable the product does not read, a port published beyond loopback or a
+ * panel on an undocumented metric is a deployment bug nobody would see
+ * until production.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { envName } from '../../shared/config/load.js';
+import { ConfigSchema } from '../../shared/config/schema.js';
+import { documentedMetrics, repoFile } from '../helpers/docs.js';
+
+interface ComposeService {
+  build?: { dockerfile?: string };
+  image?: string;
+  command?: string[];
+  environment?: Record<string, unknown>;
+  ports?: string[];
+  profiles?: string[];
+}
+
+const compose = parseYaml(repoFile('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
+const ourServices = Object.entries(compose.services).filter(([, service]) => service.build?.dockerfile?.startsWith('Dockerfile.'));
+const knownVariables = new Set(['CONFIG_FILE']);
+for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape)) {
+  for (const key of Object.keys(sectionSchema.shape)) knownVariables.add(envName(section, key));
+}
+
+describe('docker-compose.yml', () => {
+  it('runs the ingester, the dispatcher and, in profiles, the board and monitoring', () => {
+    assert.deepEqual(ourServices.map(([name]) => name).sort(), ['board', 'dispatcher', 'ingester']);
+    assert.deepEqual(compose.services.board?.profiles, ['board']);
+    assert.deepEqual(compose.services.prometheus?.profiles, ['monitoring']);
+    assert.deepEqual(compose.services.grafana?.profiles, ['monitoring']);
+  });
+
+  it('sets only variables the product reads', () => {
+    for (const [name, service] of ourServices) {
+      const unknown = Object.keys(service.environment ?? {}).filter((variable) => !knownVariables.has(variable));
+      assert.deepEqual(unknown, [], `${name} sets variables no process reads`);
+    }
+  });
+
+  it('publishes every port on 127.0.0.1 only', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const port of service.ports ?? []) assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port}`);
+    }
+  });
+
+  it('runs the board in board-only mode with credentials from the environment', () => {
+    const board = compose.services.board!;
+    const entry = board.command?.find((arg) => arg.endsWith('.js'));
+    assert.equal(entry, 'dist/dispatcher/board-main.js');
+    assert.ok(existsSync(fileURLToPath(new URL(`../../../${entry}`, import.meta.url))), `${entry} is not built`);
+    assert.match(String(board.environment?.BULL_BOARD_USERNAME), /^\$\{BULL_BOARD_USERNAME/);
+    assert.match(String(board.environment?.BULL_BOARD_PASSWORD), /^\$\{BULL_BOARD_PASSWORD/);
+  });
+
+  it('pins the images it does not build and mounts files that exist', () => {
+    for (const name of ['prometheus', 'grafana', 'redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
+    for (const mount of ['deploy/prometheus/prometheus.yml', 'deploy/grafana/provisioning', 'docs/grafana-dashboard.json']) {
+      assert.ok(existsSync(fileURLToPath(new URL(`../../../${mount}`, import.meta.url))), mount);
+    }
+  });
+});
+
+for (const kind of ['ingester', 'dispatcher']) {
+  describe(`Dockerfile.${kind}`, () => {
+    const lines = repoFile(`Dockerfile.${kind}`).split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const instructions = (name: string) => lines.filter((line) => line.toUpperCase().startsWith(`${name} `));
+
+    it('builds every stage on Node.js 20 (LTS)', () => {
+      const bases = instructions('FROM');
+      assert.ok(bases.length > 0);
+      for (const base of bases) assert.match(base, /^FROM node:20(?:[.-][\w.-]+)?(?:\s+AS\s+\w+)?$/i);
+    });
+
+    it('runs as a non-root user', () => {
+      const user = instructions('USER').at(-1);
+      assert.ok(user, 'no USER');
+      assert.doesNotMatch(user, /^USER\s+(root|0)(:|$)/i);
+    });
+
+    it('has a HEALTHCHECK probing /healthz and a CMD', () => {
+      const healthcheck = lines.findIndex((line) => line.startsWith('HEALTHCHECK'));
+      assert.ok(healthcheck >= 0, 'no HEALTHCHECK');
+      assert.match(lines.slice(healthcheck, healthcheck + 2).join(' '), /\/healthz/);
+      assert.match(instructions('CMD').at(-1) ?? '', new RegExp(`dist/${kind}/main\\.js`));
+    });
+  });
+}
+
+describe('monitoring files', () => {
+  const documented = new Set(documentedMetrics().map((metric) => metric.name));
+
+  it('the Grafana dashboard only queries documented metrics, through its data source variable', () => {
+    const dashboard = JSON.parse(repoFile('docs/grafana-dashboard.json')) as { uid: string; panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }> };
+    assert.equal(dashboard.uid, 'opencti-webhook');
+    const queried = new Set<string>();
+    for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
+      assert.ok(panel.targets && panel.targets.length > 0, `panel ${panel.title} has no query`);
+      for (const { expr } of panel.targets) {
+        for (const [name] of expr.matchAll(/\b(?:opencti_webhook_[a-z_]+|processed_messages_total|current_state)\b/g)) queried.add(name.replace(/_(bucket|count|sum)$/, ''));
+      }
+    }
+    assert.deepEqual([...queried].filter((name) => !documented.has(name)), [], 'undocumented metrics in the dashboard');
+    for (const wanted of ['processed_messages_total', 'opencti_webhook_event_latency_seconds', 'opencti_webhook_queue_jobs', 'opencti_webhook_events_failed_total',
+      'current_state', 'opencti_webhook_stream_lag_seconds', 'opencti_webhook_stream_disconnects_total', 'opencti_webhook_redis_up']) {
+      assert.ok(queried.has(wanted), `the dashboard does not show ${wanted}`);
+    }
+  });
+
+  it('Prometheus scrapes the ingester, every dispatcher replica and the board on the metrics port', () => {
+    const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
+    const targets = config.scrape_configs.flatMap((job) => [
+      ...(job.static_configs ?? []).flatMap((c) => c.targets),
+      ...(job.dns_sd_configs ?? []).flatMap((c) => c.names.map((name) => `${name}:${c.port}`)),
+    ]);
+    assert.deepEqual(targets.sort(), ['board:9113', 'dispatcher:9113', 'ingester:9113']);
+  });
+});
