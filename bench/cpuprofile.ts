@@ -18,6 +18,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -36,6 +37,8 @@ export interface ProfileEntry {
   selfMs: number;
   /** Share of the profile's busy time (idle excluded), percent. */
   percent: number;
+  /** The caller that accounts for most of this self time (helps with native frames such as writev). */
+  mainCaller: string;
 }
 
 export interface ProfileSummary {
@@ -62,6 +65,11 @@ export function areaOf(frame: CallFrame): string {
   return url;
 }
 
+function frameName(frame: CallFrame): string {
+  const fn = frame.functionName || '(anonymous)';
+  return frame.url === '' ? fn : `${fn} (${shortUrl(frame.url)}:${frame.lineNumber + 1})`;
+}
+
 function shortUrl(url: string): string {
   const pkg = /node_modules\/(.+)$/.exec(url);
   if (pkg?.[1] !== undefined) return pkg[1];
@@ -81,7 +89,9 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     const id = samples[i] as number;
     selfByNode.set(id, (selfByNode.get(id) ?? 0) + duration);
   }
-  const byName = new Map<string, { area: string; us: number }>();
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const byName = new Map<string, { area: string; us: number; callers: Map<string, number> }>();
   const byArea = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
@@ -95,9 +105,12 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
       continue;
     }
     const area = areaOf(frame);
-    const name = frame.url === '' ? frame.functionName || '(anonymous)' : `${frame.functionName || '(anonymous)'} (${shortUrl(frame.url)}:${frame.lineNumber + 1})`;
-    const entry = byName.get(name) ?? { area, us: 0 };
+    const name = frameName(frame);
+    const entry = byName.get(name) ?? { area, us: 0, callers: new Map<string, number>() };
     entry.us += us;
+    const parent = byId.get(parentOf.get(id) ?? -1);
+    const caller = parent === undefined ? '' : frameName(parent.callFrame);
+    entry.callers.set(caller, (entry.callers.get(caller) ?? 0) + us);
     byName.set(name, entry);
     byArea.set(area, (byArea.get(area) ?? 0) + us);
   }
@@ -111,7 +124,13 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     top: [...byName]
       .sort((a, b) => b[1].us - a[1].us)
       .slice(0, top)
-      .map(([name, { area, us }]) => ({ name, area, selfMs: Math.round(us / 1000), percent: pct(us) })),
+      .map(([name, { area, us, callers }]) => ({
+        name,
+        area,
+        selfMs: Math.round(us / 1000),
+        percent: pct(us),
+        mainCaller: [...callers].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '',
+      })),
     areas: [...byArea]
       .sort((a, b) => b[1] - a[1])
       .map(([area, us]) => ({ area, selfMs: Math.round(us / 1000), percent: pct(us) })),
@@ -122,7 +141,7 @@ export function formatProfile(title: string, summary: ProfileSummary, areas = 12
   const lines = [
     `${title}: ${summary.busyMs} ms busy, ${summary.idleMs} ms idle (${summary.file})`,
     '  self ms     %  function',
-    ...summary.top.map((e) => `  ${String(e.selfMs).padStart(7)} ${e.percent.toFixed(1).padStart(5)}  ${e.name}`),
+    ...summary.top.map((e) => `  ${String(e.selfMs).padStart(7)} ${e.percent.toFixed(1).padStart(5)}  ${e.name}${e.mainCaller === '' ? '' : `  ← ${e.mainCaller}`}`),
     '  by area:',
     ...summary.areas.slice(0, areas).map((a) => `  ${String(a.selfMs).padStart(7)} ${a.percent.toFixed(1).padStart(5)}  ${a.area}`),
   ];

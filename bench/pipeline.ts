@@ -14,12 +14,14 @@ import { startProcess, type ManagedProcess, type ProcessKind } from '../test/hel
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { processUsage, type ProcessUsage } from './resources.js';
 
+const PROFILER = new URL('./cpu-profiler.js', import.meta.url).href;
+
 export interface PipelineOptions {
   openctiUrl: string;
   webhookUrl: string;
   concurrency: number;
   logLevel: string;
-  /** When set, children run with `--cpu-prof` writing there. */
+  /** When set, the product processes are CPU-profiled (cpu-profiler.ts) into this directory. */
   profileDir?: string | undefined;
 }
 
@@ -57,7 +59,8 @@ export class Pipeline {
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
       WEBHOOK_URL: options.webhookUrl,
       REDIS_URL: redis.url,
-      ...(options.profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` }),
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
+      ...(options.profileDir === undefined ? {} : { NODE_OPTIONS: `--import=${PROFILER}`, BENCH_CPU_PROF_DIR: options.profileDir }),
     };
     this.client = redis.client({ maxRetriesPerRequest: 3 });
     this.#failure = new Promise<never>((_, reject) => {

@@ -1,6 +1,7 @@
 /** Markdown tables for the console (and README) from the bench results. */
 import { formatProfile } from './cpuprofile.js';
 import type { BenchResults } from './run.js';
+import type { CpuShare } from './resources.js';
 import type { DeliveryCheck, ProcessReport, ResourceReport } from './scenarios.js';
 
 function table(headers: string[], rows: string[][]): string {
@@ -13,6 +14,7 @@ function table(headers: string[], rows: string[][]): string {
 const int = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
 const dec = (n: number | undefined, digits = 1): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
 const cpu = (p: ProcessReport | undefined): string => (p === undefined ? '–' : `${dec(p.cpuSeconds, 1)} (${int(p.cpuMicrosPerEvent)})`);
+const cores = (c: CpuShare | undefined): string => (c === undefined ? '–' : `${dec(c.benchCores, 1)} / ${dec(c.otherCores, 1)}`);
 const rss = (p: ProcessReport | undefined): string => (p === undefined ? '–' : `${int(p.peakRssMiB)}${p.count > 1 ? ` ×${p.count}` : ''}`);
 
 function resourceRow(name: string, r: ResourceReport | undefined): string[] {
@@ -41,17 +43,17 @@ export function formatReport(results: BenchResults): string {
 
   const throughput: string[][] = [];
   const vsCeiling = (rate: number): string => (ceiling ? `${dec((100 * rate) / ceiling.eventsPerSecond, 1)} %` : '–');
-  if (drain) throughput.push(['Backlog drain: stream → ingester → Redis → 1 dispatcher → webhook', int(drain.events), dec(drain.seconds, 1), int(drain.eventsPerSecond), vsCeiling(drain.eventsPerSecond), `all enqueued after ${dec(drain.enqueuedAfterSeconds, 1)} s`]);
-  if (ceiling) throughput.push([`Ceiling: bare undici request() loop, ${results.options.concurrency} in flight`, int(results.options.events), dec(ceiling.seconds, 1), int(ceiling.eventsPerSecond), '100 %', `receiver busy ${int(ceiling.check.receiverElu * 100)} %`]);
+  if (drain) throughput.push(['Backlog drain: stream → ingester → Redis → 1 dispatcher → webhook', int(drain.events), dec(drain.seconds, 1), int(drain.eventsPerSecond), vsCeiling(drain.eventsPerSecond), cores(drain.cpu), `all enqueued after ${dec(drain.enqueuedAfterSeconds, 1)} s`]);
+  if (ceiling) throughput.push([`Ceiling: bare undici request() loop, ${results.options.concurrency} in flight`, int(results.options.events), dec(ceiling.seconds, 1), int(ceiling.eventsPerSecond), '100 %', cores(ceiling.cpu), `receiver thread busy ${int(ceiling.check.receiverElu * 100)} %`]);
   if (queue) {
-    throughput.push(['Ingester alone: stream → Redis (no dispatcher)', int(queue.events), dec(queue.ingesterOnly.seconds, 1), int(queue.ingesterOnly.eventsPerSecond), vsCeiling(queue.ingesterOnly.eventsPerSecond), '']);
-    throughput.push(['Dispatcher alone: full queue → webhook', int(queue.events), dec(queue.dispatcherOnly.seconds, 1), int(queue.dispatcherOnly.eventsPerSecond), vsCeiling(queue.dispatcherOnly.eventsPerSecond), '']);
+    throughput.push(['Ingester alone: stream → Redis (no dispatcher)', int(queue.events), dec(queue.ingesterOnly.seconds, 1), int(queue.ingesterOnly.eventsPerSecond), vsCeiling(queue.ingesterOnly.eventsPerSecond), cores(queue.cpu), '']);
+    throughput.push(['Dispatcher alone: full queue → webhook', int(queue.events), dec(queue.dispatcherOnly.seconds, 1), int(queue.dispatcherOnly.eventsPerSecond), vsCeiling(queue.dispatcherOnly.eventsPerSecond), cores(queue.cpu), '']);
   }
   for (const s of scaling ?? []) {
-    throughput.push([`Scaling: ${s.dispatchers} dispatcher${s.dispatchers > 1 ? 's' : ''}, receiver answers after ${s.receiverDelayMs} ms`, int(s.events), dec(s.seconds, 1), int(s.eventsPerSecond), '', `bound ${int(s.boundEventsPerSecond)}/s (${dec((100 * s.eventsPerSecond) / s.boundEventsPerSecond, 0)} %)`]);
+    throughput.push([`Scaling: ${s.dispatchers} dispatcher${s.dispatchers > 1 ? 's' : ''}, receiver answers after ${s.receiverDelayMs} ms`, int(s.events), dec(s.seconds, 1), int(s.eventsPerSecond), '', cores(s.cpu), `bound ${int(s.boundEventsPerSecond)}/s (${dec((100 * s.eventsPerSecond) / s.boundEventsPerSecond, 0)} %)`]);
   }
   if (throughput.length > 0) {
-    out.push('Throughput', table(['Scenario', 'Events', 'Time s', 'Events/s', 'of ceiling', 'Note'], throughput), '');
+    out.push('Throughput (cores busy: this bench / other processes on the machine)', table(['Scenario', 'Events', 'Time s', 'Events/s', 'of ceiling', 'Cores busy', 'Note'], throughput), '');
     if (drain && ceiling) out.push(`Headline: pipeline / ceiling = ${vsCeiling(drain.eventsPerSecond)} (${int(drain.eventsPerSecond)} of ${int(ceiling.eventsPerSecond)} events/s)`, '');
   }
 
@@ -59,8 +61,8 @@ export function formatReport(results: BenchResults): string {
     out.push(
       `Live latency: emulator write → receiver 2xx, ${results.options.liveSeconds} s per rate after ${results.options.liveWarmupSeconds} s warm-up`,
       table(
-        ['Rate/s', 'Events', 'Achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'Undelivered', 'CPU % ingester / dispatcher / redis'],
-        live.map((l) => [int(l.rate), int(l.published), int(l.achievedRate), dec(l.latencyMs.p50), dec(l.latencyMs.p90), dec(l.latencyMs.p99), dec(l.latencyMs.max), int(l.undelivered), `${int(l.cpuPercent.ingester)} / ${int(l.cpuPercent.dispatcher)} / ${int(l.cpuPercent.redis)}`]),
+        ['Rate/s', 'Events', 'Achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'Undelivered', 'CPU % ingester / dispatcher / redis', 'Cores busy'],
+        live.map((l) => [int(l.rate), int(l.published), int(l.achievedRate), dec(l.latencyMs.p50), dec(l.latencyMs.p90), dec(l.latencyMs.p99), dec(l.latencyMs.max), int(l.undelivered), `${int(l.cpuPercent.ingester)} / ${int(l.cpuPercent.dispatcher)} / ${int(l.cpuPercent.redis)}`, cores(l.cpu)]),
       ),
       '',
     );
@@ -102,6 +104,12 @@ export function formatReport(results: BenchResults): string {
   ];
   const elus = [drain?.check.receiverElu, ceiling?.check.receiverElu].filter((e): e is number => e !== undefined);
   out.push(`Checks: ${problems.length === 0 ? 'every event delivered once, bodies intact' : problems.join('; ')}; receiver event loop busy at most ${int(Math.max(0, ...elus) * 100)} %`);
+
+  const others = [drain?.cpu, ceiling?.cpu, queue?.cpu, ...(live ?? []).map((l) => l.cpu), ...(scaling ?? []).map((x) => x.cpu)].filter((c): c is CpuShare => c !== undefined);
+  const worst = Math.max(0, ...others.map((c) => c.otherCores));
+  if (worst >= 0.2) {
+    out.push(`WARNING: other processes kept up to ${dec(worst, 1)} of ${results.machine.cpus} cores busy during this run; every number above is pessimistic. Rerun on a quiet machine.`);
+  }
 
   if (drain?.profiles) {
     out.push('', 'CPU profiles of the drain (self time; the profiler itself slows the run down):');

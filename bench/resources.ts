@@ -58,3 +58,41 @@ export async function redisUsedMemory(redis: Redis): Promise<number> {
   if (match?.[1] === undefined) throw new Error('bench: INFO memory has no used_memory');
   return Number(match[1]);
 }
+
+/** Busy CPU time of the whole machine so far (all cores), seconds, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [, user, nice, system, , iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  void iowait;
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / ticksPerSecond();
+}
+
+export interface CpuShare {
+  seconds: number;
+  /** Average number of cores busy on the machine during the window. */
+  machineCores: number;
+  /** … of which this bench (its own process, the product processes, redis-server). */
+  benchCores: number;
+  /** … of which everything else on the machine: noise. */
+  otherCores: number;
+}
+
+/**
+ * Who used the CPU during a scenario: the machine's busy time minus the bench's own processes.
+ * Other processes' load makes every number of the bench worse, so it is reported next to them.
+ */
+export class CpuWindow {
+  readonly #started = performance.now();
+  readonly #busy = machineBusySeconds();
+  readonly #self = process.cpuUsage();
+
+  /** `childCpuSeconds`: CPU of the processes started during the window (whole lifetime). */
+  end(childCpuSeconds: number): CpuShare {
+    const seconds = (performance.now() - this.#started) / 1000;
+    const machine = machineBusySeconds() - this.#busy;
+    const self = process.cpuUsage(this.#self);
+    const bench = (self.user + self.system) / 1e6 + childCpuSeconds;
+    const r = (n: number): number => Math.round((n / seconds) * 100) / 100;
+    return { seconds: Math.round(seconds * 10) / 10, machineCores: r(machine), benchCores: r(bench), otherCores: r(Math.max(0, machine - bench)) };
+  }
+}

@@ -33,8 +33,9 @@
  *   BENCH_POOL                 distinct envelopes built (then reused)         default 5000
  *   BENCH_TIMEOUT_S            limit of every wait in a scenario              default 300
  *   BENCH_OUT                  JSON results file        default bench/results/bench-results.json
- *   BENCH_PROFILE              1 or a directory: run the children with --cpu-prof (default dir
- *                              /tmp/opencti-webhook-prof), only the drain unless
+ *   BENCH_PROFILE              1 or a directory: CPU-profile the product processes (V8
+ *                              sampling profiler, as --cpu-prof; default dir
+ *                              /tmp/opencti-webhook-prof), run only the drain unless
  *                              BENCH_SCENARIOS says otherwise, and print the top self-time
  *                              functions per process
  *   BENCH_LOG_LEVEL            CONNECTOR_LOG_LEVEL of the children            default info
@@ -51,6 +52,7 @@ import type { CeilingResult } from './ceiling.js';
 import { nowMs } from './clock.js';
 import { readOptions, type BenchOptions } from './options.js';
 import { LeanReceiver } from './receiver.js';
+import type { CpuShare } from './resources.js';
 import { formatReport } from './report.js';
 import {
   ceilingScenario,
@@ -77,7 +79,7 @@ export interface BenchResults {
   options: BenchOptions;
   workload: WorkloadStats;
   drain?: DrainResult;
-  ceiling?: CeilingResult & { check: DeliveryCheck };
+  ceiling?: CeilingResult & { check: DeliveryCheck; cpu: CpuShare };
   queue?: QueueResult;
   live?: LiveResult[];
   scaling?: ScalingResult[];

@@ -13,7 +13,7 @@ import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import type { BenchOptions } from './options.js';
 import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
 import type { LeanReceiver, ReceiverRecords } from './receiver.js';
-import { redisUsedMemory, type ProcessUsage } from './resources.js';
+import { CpuWindow, redisUsedMemory, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
 import { publishAtRate, publishBacklog, type Published, type Workload } from './workload.js';
 
@@ -77,6 +77,8 @@ export interface DrainResult {
   aofMiB: number;
   redisCommands: RedisCommandStat[];
   check: DeliveryCheck;
+  /** Cores busy during the scenario: the bench's processes vs everything else on the machine. */
+  cpu: CpuShare;
   profiles?: Record<string, ProfileSummary[]>;
 }
 
@@ -90,6 +92,7 @@ export interface QueueResult {
   eventsStreamBytes: number;
   dispatcherOnly: { seconds: number; eventsPerSecond: number; resources: ResourceReport; check: DeliveryCheck };
   redisCommands: RedisCommandStat[];
+  cpu: CpuShare;
 }
 
 export interface LiveResult {
@@ -105,6 +108,8 @@ export interface LiveResult {
   cpuPercent: { ingester: number; dispatcher: number; redis: number };
   resources: ResourceReport;
   check: DeliveryCheck;
+  /** During the publication window. */
+  cpu: CpuShare;
 }
 
 export interface ScalingResult {
@@ -117,6 +122,7 @@ export interface ScalingResult {
   boundEventsPerSecond: number;
   resources: ResourceReport;
   check: DeliveryCheck;
+  cpu: CpuShare;
 }
 
 // --------------------------------------------------------------------------------------------
@@ -156,6 +162,11 @@ function resources(after: UsageSnapshot, events: number, before?: UsageSnapshot)
   };
 }
 
+/** CPU seconds of every product process and redis-server in a snapshot (whole lifetimes). */
+function totalCpu(usage: UsageSnapshot): number {
+  return (usage.ingester?.cpuSeconds ?? 0) + usage.dispatchers.reduce((sum, u) => sum + u.cpuSeconds, 0) + usage.redis.cpuSeconds;
+}
+
 function check(records: ReceiverRecords, expected: Map<string, number>): DeliveryCheck {
   let bodyMismatches = 0;
   let unknown = 0;
@@ -193,12 +204,12 @@ function profileDirFor(ctx: Context, label: string): string | undefined {
   return dir;
 }
 
-/** Profiles by role: `CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile` written at exit. */
+/** Profiles by role: `CPU.<pid>.cpuprofile`, written by cpu-profiler.ts when each process exits. */
 function collectProfiles(dir: string, spawned: ReadonlyArray<{ kind: string; pid: number }>): Record<string, ProfileSummary[]> {
   const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
   const out: Record<string, ProfileSummary[]> = {};
   for (const { kind, pid } of spawned) {
-    const file = files.find((name) => name.split('.')[3] === String(pid));
+    const file = files.find((name) => name.split('.').includes(String(pid)));
     if (file === undefined) continue;
     (out[kind] ??= []).push(summariseProfile(join(dir, file), 15));
   }
@@ -220,6 +231,7 @@ function lastId(published: readonly Published[]): string {
 export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers = 1, receiverDelayMs = 0, label = 'drain'): Promise<DrainResult> {
   const events = backlog.published.length;
   const profileDir = profileDirFor(ctx, label);
+  const window = new CpuWindow();
   const pipeline = await Pipeline.start({
     openctiUrl: backlog.emulator.url,
     webhookUrl: ctx.receiver.url,
@@ -243,6 +255,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
     const doneAt = await race(ctx.receiver.waitForUnique(events, timeoutMs(ctx), `${events} events delivered (${label})`), pipeline);
     await race(enqueued, pipeline);
     const usage = pipeline.usage();
+    const cpu = window.end(totalCpu(usage));
     const redisCommands = await commandStats(pipeline.client);
     const aofMiB = round(pipeline.aofBytes() / 1_048_576, 0);
     const records = await ctx.receiver.collect();
@@ -257,6 +270,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
       aofMiB,
       redisCommands,
       check: check(records, expectedBytes(backlog.published)),
+      cpu,
     };
   } finally {
     await pipeline.stop();
@@ -266,12 +280,14 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
 }
 
 /** A bare undici request() loop over the same bodies, receiver and concurrency. */
-export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<CeilingResult & { check: DeliveryCheck }> {
+export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<CeilingResult & { check: DeliveryCheck; cpu: CpuShare }> {
   await ctx.receiver.reset(0);
   const items = backlog.published.map((p) => ({ id: p.id, event: p.event, body: p.body }));
+  const window = new CpuWindow();
   const result = await runCeiling(ctx.receiver.url, items, ctx.options.concurrency);
+  const cpu = window.end(0);
   const records = await ctx.receiver.collect();
-  return { ...result, seconds: round(result.seconds, 2), eventsPerSecond: round(result.eventsPerSecond, 0), check: check(records, expectedBytes(backlog.published)) };
+  return { ...result, seconds: round(result.seconds, 2), eventsPerSecond: round(result.eventsPerSecond, 0), check: check(records, expectedBytes(backlog.published)), cpu };
 }
 
 /**
@@ -280,6 +296,7 @@ export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<C
  */
 export async function queueScenario(ctx: Context, backlog: Backlog): Promise<QueueResult> {
   const events = backlog.published.length;
+  const window = new CpuWindow();
   const pipeline = await Pipeline.start({ openctiUrl: backlog.emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel });
   try {
     await pipeline.client.config('RESETSTAT');
@@ -312,6 +329,7 @@ export async function queueScenario(ctx: Context, backlog: Backlog): Promise<Que
     await pipeline.startDispatchers(1);
     const doneAt = await race(ctx.receiver.waitForUnique(events, timeoutMs(ctx), `${events} events delivered from the full queue`), pipeline);
     const dispatcherUsage = pipeline.usage();
+    const cpu = window.end((ingesterUsage.ingester?.cpuSeconds ?? 0) + totalCpu(dispatcherUsage));
     const redisCommands = await commandStats(pipeline.client);
     const records = await ctx.receiver.collect();
     const dispatchSeconds = (doneAt - dispatchStarted) / 1000;
@@ -330,6 +348,7 @@ export async function queueScenario(ctx: Context, backlog: Backlog): Promise<Que
         check: check(records, expectedBytes(backlog.published)),
       },
       redisCommands,
+      cpu,
     };
   } finally {
     await pipeline.stop();
@@ -353,8 +372,10 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
     await race(emulator.waitForConnections(1, 15_000), pipeline);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const before = pipeline.usage();
+    const window = new CpuWindow();
     const publication = await race(publishAtRate(publisher, rate, liveWarmupSeconds + liveSeconds), pipeline);
     const after = pipeline.usage();
+    const cpu = window.end(totalCpu(after) - totalCpu(before));
     const total = publication.ids.length;
     let undelivered = 0;
     try {
@@ -404,6 +425,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
       },
       resources: resources(after, total, before),
       check: check(records, expected),
+      cpu,
     };
   } finally {
     await pipeline.stop();
@@ -428,5 +450,6 @@ export async function scalingScenario(ctx: Context, backlog: Backlog, dispatcher
     boundEventsPerSecond: delay > 0 ? round((dispatchers * ctx.options.concurrency * 1000) / delay, 0) : Number.POSITIVE_INFINITY,
     resources: drained.resources,
     check: drained.check,
+    cpu: drained.cpu,
   };
 }
