@@ -59,10 +59,10 @@ export function formatReport(results: BenchResults): string {
 
   if (live && live.length > 0) {
     out.push(
-      `Live latency: emulator write → receiver 2xx, ${results.options.liveSeconds} s per rate after ${results.options.liveWarmupSeconds} s warm-up`,
+      `Live latency: emulator write → receiver 2xx, ${results.options.liveSeconds} s per rate after ${results.options.liveWarmupSeconds} s warm-up; commit lag = stream → Redis delay, waiting = queue depth (sampled every 250 ms)`,
       table(
-        ['Rate/s', 'Events', 'Achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'Undelivered', 'CPU % ingester / dispatcher / redis', 'Cores busy'],
-        live.map((l) => [int(l.rate), int(l.published), int(l.achievedRate), dec(l.latencyMs.p50), dec(l.latencyMs.p90), dec(l.latencyMs.p99), dec(l.latencyMs.max), int(l.undelivered), `${int(l.cpuPercent.ingester)} / ${int(l.cpuPercent.dispatcher)} / ${int(l.cpuPercent.redis)}`, cores(l.cpu)]),
+        ['Rate/s', 'Events', 'Achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'Undelivered', 'Max commit lag ms', 'Max waiting', 'CPU % ingester / dispatcher / redis', 'Cores busy'],
+        live.map((l) => [int(l.rate), int(l.published), int(l.achievedRate), dec(l.latencyMs.p50), dec(l.latencyMs.p90), dec(l.latencyMs.p99), dec(l.latencyMs.max), int(l.undelivered), int(l.maxCommitLagMs), int(l.maxWaiting), `${int(l.cpuPercent.ingester)} / ${int(l.cpuPercent.dispatcher)} / ${int(l.cpuPercent.redis)}`, cores(l.cpu)]),
       ),
       '',
     );

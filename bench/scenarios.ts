@@ -110,6 +110,22 @@ export interface LiveResult {
   check: DeliveryCheck;
   /** During the publication window. */
   cpu: CpuShare;
+  /** Sampled every 250 ms from Redis: where the delay is (see LiveSample). */
+  timeline: LiveSample[];
+  /** Highest commit lag and queue depth seen in the timeline. */
+  maxCommitLagMs: number;
+  maxWaiting: number;
+}
+
+export interface LiveSample {
+  /** Seconds since the first publication. */
+  t: number;
+  /** Now minus the publication time of the newest event the ingester committed to Redis: stream → queue delay. */
+  commitLagMs: number;
+  /** Jobs waiting in the queue (enqueued, not yet taken by a dispatcher). */
+  waiting: number;
+  /** Events answered by the receiver so far. */
+  delivered: number;
 }
 
 export interface ScalingResult {
@@ -373,7 +389,27 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const before = pipeline.usage();
     const window = new CpuWindow();
-    const publication = await race(publishAtRate(publisher, rate, liveWarmupSeconds + liveSeconds), pipeline);
+    const publishedAt = new Map<string, number>();
+    const timeline: LiveSample[] = [];
+    let firstAt: number | undefined;
+    const sampler = setInterval(() => {
+      void Promise.all([pipeline.cursor(), pipeline.waitingJobs(), ctx.receiver.progress()]).then(
+        ([cursor, waiting, progress]) => {
+          const now = nowMs();
+          const committedAt = publishedAt.get(cursor.openId ?? cursor.resumeFrom ?? '');
+          firstAt ??= now;
+          timeline.push({ t: round((now - firstAt) / 1000, 2), commitLagMs: committedAt === undefined ? Number.NaN : round(now - committedAt, 1), waiting, delivered: progress.unique });
+        },
+        () => undefined,
+      );
+    }, 250);
+    let publication;
+    try {
+      publication = await race(publishAtRate(publisher, rate, liveWarmupSeconds + liveSeconds, (id, at) => publishedAt.set(id, at)), pipeline);
+    } catch (error) {
+      clearInterval(sampler);
+      throw error;
+    }
     const after = pipeline.usage();
     const cpu = window.end(totalCpu(after) - totalCpu(before));
     const total = publication.ids.length;
@@ -384,6 +420,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
       if (!(error instanceof Error) || !error.message.startsWith('timed out')) throw error;
       ctx.log(`    ${error.message}`);
     }
+    clearInterval(sampler);
     const records = await ctx.receiver.collect();
     const answeredAt = new Map<string, number>();
     for (let i = 0; i < records.ids.length; i += 1) {
@@ -426,6 +463,9 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
       resources: resources(after, total, before),
       check: check(records, expected),
       cpu,
+      timeline,
+      maxCommitLagMs: round(Math.max(0, ...timeline.map((x) => x.commitLagMs).filter(Number.isFinite)), 0),
+      maxWaiting: Math.max(0, ...timeline.map((x) => x.waiting)),
     };
   } finally {
     await pipeline.stop();

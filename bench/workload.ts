@@ -183,7 +183,7 @@ export function publishBacklog(publisher: Publisher, n: number): Published[] {
  * since the start. Each timestamp is taken right after `publish()` returns, i.e. after the
  * emulator wrote the frame to the connection (it writes synchronously).
  */
-export function publishAtRate(publisher: Publisher, rate: number, seconds: number): Promise<Publication> {
+export function publishAtRate(publisher: Publisher, rate: number, seconds: number, onPublish?: (id: string, at: number) => void): Promise<Publication> {
   const total = Math.max(1, Math.round(rate * seconds));
   const ids: string[] = [];
   const at = new Float64Array(total);
@@ -194,7 +194,9 @@ export function publishAtRate(publisher: Publisher, rate: number, seconds: numbe
       const due = Math.min(total, Math.floor(((nowMs() - started) / 1000) * rate) + 1);
       while (ids.length < due) {
         const { id, bytes: size } = publisher.publish();
-        at[ids.length] = nowMs();
+        const publishedAt = nowMs();
+        at[ids.length] = publishedAt;
+        onPublish?.(id, publishedAt);
         bytes[ids.length] = size;
         ids.push(id);
       }
