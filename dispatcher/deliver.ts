@@ -3,8 +3,10 @@ import type { Logger } from '../shared/logger.js';
 import { EventJobSchema, type EventJob } from '../shared/queue.js';
 import type { RetryPolicy } from './backoff.js';
 import type { EndpointBreaker } from './endpoint-breaker.js';
+import type { EventFilter } from './event-filter.js';
 import type { DispatcherMetrics } from './metrics.js';
-import { classifyError, classifyStatus, judgeStatus, type AttemptResult } from './outcome.js';
+import { classifyError, classifyStatus, describeError, judgeStatus, type AttemptResult } from './outcome.js';
+import type { RateLimiter } from './rate-limiter.js';
 import type { WebhookClient } from './webhook-client.js';
 
 export interface DeliverDeps {
@@ -13,6 +15,10 @@ export interface DeliverDeps {
   retry: RetryPolicy;
   metrics: DispatcherMetrics;
   logger: Logger;
+  /** WEBHOOK_EVENT_TYPES / WEBHOOK_ENTITY_TYPES, when set. */
+  filter?: EventFilter | undefined;
+  /** WEBHOOK_RATE_LIMIT_PER_SECOND, when set. */
+  rateLimiter?: RateLimiter | undefined;
 }
 
 /** A failed attempt charged to the event; BullMQ schedules the retry (see backoff.ts). */
@@ -31,14 +37,18 @@ const MAX_REJECTIONS_TRACKED = 10_000;
 
 /**
  * The BullMQ processor, the hot path: POST the stored body as is (never
- * parsed or re-serialised) and decide, in one place, what a failure costs:
- * - the endpoint is down (breaker open): the event waits, attempts untouched;
+ * parsed or re-serialised) and decide, in one place, what a failure costs.
+ * Events outside the allow-lists complete without a request. Each request
+ * first takes its slot from the shared rate limit. Then:
+ * - the endpoint is down (breaker open), or refused the TLS handshake (a
+ *   certificate or configuration problem, never one event's): the event
+ *   waits, attempts untouched;
  * - 4xx: the event is dead-lettered only once this process has seen the
  *   endpoint accept another event after the first refusal; until then the
  *   refusal may be the endpoint's (401 on everything) and costs nothing;
  * - anything else: a charged attempt, retried with backoff.
  */
-export function createDeliver({ client, breaker, retry, metrics, logger }: DeliverDeps) {
+export function createDeliver({ client, breaker, retry, metrics, logger, filter, rateLimiter }: DeliverDeps) {
   const firstRejectedAt = new Map<string, number>();
 
   return async (job: Job<EventJob>, token?: string): Promise<void> => {
@@ -47,20 +57,27 @@ export function createDeliver({ client, breaker, retry, metrics, logger }: Deliv
     const jobId = job.id;
     const { event, streamId, body, receivedAt } = parsed.data;
     const attempt = job.attemptsMade + 1;
+    const filtered = filter?.(event, body);
+    if (filtered !== undefined) {
+      metrics.filtered(filtered);
+      logger.debug({ jobId, event, reason: filtered }, 'delivery.filtered');
+      return;
+    }
+    if (rateLimiter) metrics.rateLimitWait(await rateLimiter.acquire());
     const started = performance.now();
 
     let result: AttemptResult;
     let reason: string;
     let verdict: ReturnType<typeof judgeStatus>;
     try {
-      const response = await client.post(body, { 'webhook-id': jobId, 'x-opencti-event': event, 'x-opencti-event-id': streamId });
+      const response = await client.post(jobId, body, { 'x-opencti-event': event, 'x-opencti-event-id': streamId });
       result = classifyStatus(response.status);
       verdict = judgeStatus(response.status, response.retryAfter);
       reason = `HTTP ${response.status}${response.excerpt ? `: ${response.excerpt}` : ''}`;
     } catch (error) {
       result = classifyError(error);
       verdict = { kind: 'retry' };
-      reason = result === 'timeout' ? 'request timed out' : `unreachable (${(error as { code?: string }).code ?? (error as Error).name})`;
+      reason = describeError(error, result);
     }
     const durationMs = performance.now() - started;
     metrics.attempt(result, durationMs);
@@ -74,7 +91,7 @@ export function createDeliver({ client, breaker, retry, metrics, logger }: Deliv
     }
 
     const retryAfterMs = verdict.kind === 'retry' ? verdict.retryAfterMs : undefined;
-    if (breaker.recordFailure(reason, retryAfterMs)) {
+    if (breaker.recordFailure(reason, retryAfterMs, result === 'tls')) {
       logger.debug({ jobId, attempt, reason }, 'delivery.postponed');
       return postpone(job, token, 1_000, metrics);
     }

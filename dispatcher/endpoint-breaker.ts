@@ -110,11 +110,12 @@ export class EndpointBreaker {
   /**
    * Counts a failed attempt; returns true when the endpoint is considered
    * down, in which case the event must not be charged for the attempt.
+   * `endpointLevel` failures (TLS) say so by themselves: they pause at once.
    */
-  recordFailure(reason: string, retryAfterMs = 0): boolean {
+  recordFailure(reason: string, retryAfterMs = 0, endpointLevel = false): boolean {
     this.#consecutiveFailures += 1;
     if (this.#state === 'paused') return true;
-    if (this.#state === 'delivering' && this.#consecutiveFailures < this.#options.failureThreshold) return false;
+    if (this.#state === 'delivering' && !endpointLevel && this.#consecutiveFailures < this.#options.failureThreshold) return false;
     this.#setState('paused');
     const { probeInitialMs, probeMaxMs } = this.#options;
     void this.#transition(TRIP, [Date.now(), probeInitialMs, probeMaxMs, retryAfterMs, reason]).then((waitMs) => {

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, endpointKey, queuePrefix } from '../shared/queue.js';
+import { QUEUE_NAME, endpointKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
@@ -12,8 +12,11 @@ import { boardServerOptions, startBoardServer } from './board-server.js';
 import { DispatcherConfigSchema } from './config.js';
 import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
+import { createEventFilter } from './event-filter.js';
 import { DispatcherMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limiter.js';
 import { WebhookClient } from './webhook-client.js';
+import { describeWebhook, webhookClientOptions } from './webhook-options.js';
 import { createDeliveryWorker } from './worker.js';
 
 const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
@@ -26,9 +29,7 @@ const retry = { attempts: webhook.retry_attempts, baseDelayMs: webhook.retry_bas
 logger.info(
   {
     connectorId: connector.id,
-    webhook: redactUrl(webhook.url),
-    authType: webhook.auth_type,
-    tokenConfigured: Boolean(webhook.token),
+    ...describeWebhook(webhook),
     consumerCount: connector.consumer_count,
     requestTimeoutMs: webhook.request_timeout_ms,
     retry,
@@ -44,12 +45,7 @@ lifecycle.onShutdown('redis', () => redis.quit());
 const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
 lifecycle.onShutdown('queue', () => queue.close());
 
-const client = new WebhookClient({
-  url: webhook.url,
-  connections: connector.consumer_count,
-  timeoutMs: webhook.request_timeout_ms,
-  ...(webhook.auth_type === 'TOKEN' && webhook.header && webhook.token ? { authHeader: { name: webhook.header, value: webhook.token } } : {}),
-});
+const client = new WebhookClient(webhookClientOptions(webhook, connector.consumer_count));
 lifecycle.onShutdown('webhook-client', () => client.close(), 2_000);
 
 const metrics = new DispatcherMetrics(connector.name, queue);
@@ -84,7 +80,20 @@ const breaker = new EndpointBreaker(
 );
 const worker = createDeliveryWorker(
   { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
-  { connection: redis, deliver: createDeliver({ client, breaker, retry, metrics, logger }), metrics, logger },
+  {
+    connection: redis,
+    deliver: createDeliver({
+      client,
+      breaker,
+      retry,
+      metrics,
+      logger,
+      filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
+      rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
+    }),
+    metrics,
+    logger,
+  },
 );
 // Past the deadline the process exits with jobs still active; their locks
 // expire and another dispatcher redelivers them (at least once).

@@ -3,10 +3,11 @@ import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
 import type { EndpointState } from './endpoint-breaker.js';
+import { FILTER_REASONS, type FilterReason } from './event-filter.js';
 import type { AttemptResult } from './outcome.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
-const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network'];
+const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network', 'tls'];
 /** Past this, a scrape reports no queue depth rather than wait for Redis (see collect). */
 const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
 const ENDPOINT_STATES: readonly EndpointState[] = ['delivering', 'paused', 'probing'];
@@ -27,6 +28,8 @@ export class DispatcherMetrics {
   readonly #retries: Counter;
   readonly #postponed: Counter;
   readonly #endpointState: Gauge<'state'>;
+  readonly #filtered: Counter<'reason'>;
+  readonly #rateLimitSeconds: Counter;
 
   constructor(
     private readonly connectorName: string,
@@ -60,6 +63,17 @@ export class DispatcherMetrics {
       help: 'Failed attempts not charged to their event (endpoint down, or a 4xx not yet proven to be the event\'s fault)',
       registers,
     });
+    this.#filtered = new Counter({
+      name: 'opencti_webhook_events_filtered_total',
+      help: 'Events acknowledged without a request because WEBHOOK_EVENT_TYPES (event_type) or WEBHOOK_ENTITY_TYPES (entity_type) excludes them',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#rateLimitSeconds = new Counter({
+      name: 'opencti_webhook_rate_limit_wait_seconds_total',
+      help: 'Time deliveries waited for a slot of WEBHOOK_RATE_LIMIT_PER_SECOND',
+      registers,
+    });
     this.#endpointState = new Gauge({ name: 'opencti_webhook_endpoint_state', help: '1 for the current endpoint state: delivering, paused (outage) or probing', labelNames: ['state'], registers });
     this.endpointState('delivering');
     new Gauge({
@@ -81,6 +95,15 @@ export class DispatcherMetrics {
     for (const action of FORWARDED_EVENTS) this.#processed.labels(connectorName, action);
     for (const result of ATTEMPT_RESULTS) this.#attempts.labels(result);
     for (const reason of ['exhausted', 'rejected'] as const) this.#gaveUp.labels(reason);
+    for (const reason of FILTER_REASONS) this.#filtered.labels(reason);
+  }
+
+  filtered(reason: FilterReason): void {
+    this.#filtered.labels(reason).inc();
+  }
+
+  rateLimitWait(waitedMs: number): void {
+    this.#rateLimitSeconds.inc(waitedMs / 1000);
   }
 
   attempt(result: AttemptResult, durationMs: number): void {

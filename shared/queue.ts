@@ -23,6 +23,11 @@ export function endpointKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:endpoint`;
 }
 
+/** Redis key of the delivery rate limit's schedule, shared by every dispatcher (see dispatcher/rate-limiter.ts). */
+export function rateLimitKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:rate-limit`;
+}
+
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
 export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
 export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;

@@ -1,3 +1,5 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -32,12 +34,12 @@ function toInteger(value: unknown): unknown {
   return typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
 }
 
-function toText(value: unknown): unknown {
+export function toText(value: unknown): unknown {
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return typeof value === 'string' ? value.trim() : value;
 }
 
-function withMeta<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
+export function withMeta<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
   return schema.meta(meta as unknown as Record<string, unknown>) as T;
 }
 
@@ -170,4 +172,62 @@ export function optionalDateOrOffField(description: string) {
     description,
     accepted: 'an ISO 8601 date such as 2025-02-12T11:55:10Z, or false/no/none to turn it off, or unset',
   });
+}
+
+function toNumber(value: unknown): unknown {
+  return typeof value === 'string' && /^\s*-?(?:\d+\.?\d*|\.\d+)\s*$/.test(value) ? Number(value) : value;
+}
+
+export function optionalNumberField(range: { min: number; max: number }, description: string) {
+  return withMeta(z.preprocess(toNumber, z.number().min(range.min).max(range.max)).optional(), {
+    description,
+    accepted: `a number from ${range.min} to ${range.max}, or unset`,
+  });
+}
+
+/** A list given as comma- or space-separated text (environment) or a YAML sequence; items are trimmed, lower-cased and deduplicated. */
+function toList(value: unknown): unknown {
+  const items = typeof value === 'string' ? value.split(/[\s,]+/) : Array.isArray(value) ? value.map(toText) : undefined;
+  if (!items) return value;
+  const texts = items.filter((item): item is string => typeof item === 'string' && item !== '').map((item) => item.toLowerCase());
+  return texts.length === items.filter((item) => item !== '').length ? [...new Set(texts)] : value;
+}
+
+/** An optional allow-list: items from `choices`, or matching `pattern`. */
+export function optionalListField(description: string, items: { choices: readonly [string, ...string[]] } | { pattern: RegExp; accepted: string }) {
+  const item = 'choices' in items ? z.enum(items.choices) : z.string().regex(items.pattern);
+  const accepted = 'choices' in items ? `a comma-separated list of ${items.choices.join(', ')}` : `a comma-separated list of ${items.accepted}`;
+  return withMeta(z.preprocess(toList, z.array(item).min(1)).optional(), { description, accepted: `${accepted}, or unset` });
+}
+
+/**
+ * The path of a PEM file that must be readable and hold a `-----BEGIN <label>`
+ * block (CERTIFICATE, or PRIVATE KEY for any key type). Checked when the
+ * configuration loads, so a missing file is reported with the other problems.
+ * The file's content is never part of a message.
+ */
+export function optionalPemFileField(description: string, label: 'CERTIFICATE' | 'PRIVATE KEY') {
+  const marker = label === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+  const what = label === 'CERTIFICATE' ? 'PEM certificate' : 'PEM private key';
+  const schema = z.string().min(1).superRefine((path, context) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: `names a file that cannot be read: ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})` });
+      return;
+    }
+    if (!marker.test(text)) {
+      context.addIssue({ code: 'custom', message: `names a file that holds no ${what}: ${JSON.stringify(path)}` });
+      return;
+    }
+    try {
+      if (label === 'CERTIFICATE') new X509Certificate(text);
+      else createPrivateKey(text);
+    } catch {
+      const hint = label === 'CERTIFICATE' ? '' : ' (keys with a passphrase are not supported)';
+      context.addIssue({ code: 'custom', message: `names a file whose ${what} cannot be parsed${hint}: ${JSON.stringify(path)}` });
+    }
+  });
+  return withMeta(z.preprocess(toText, schema).optional(), { description, accepted: `the path of a readable file holding a ${what}` });
 }

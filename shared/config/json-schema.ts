@@ -45,11 +45,15 @@ export function connectorConfigJsonSchema(schema: SectionedSchema): Record<strin
   };
 }
 
+/** Lists and maps are text in an environment variable (comma-separated, JSON). */
+const TEXT_TYPES = new Set(['array', 'object']);
+
 function property(leaf: z.ZodType): Property {
   const meta = leaf.meta() as FieldMeta | undefined;
   // The leaf's output type: what a value becomes once normalised (the input of a preprocess is `unknown`).
   const generated = z.toJSONSchema(leaf, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
-  const result: Property = { description: meta?.description ?? '', type: String(generated.type ?? 'string') };
+  const type = String(generated.type ?? 'string');
+  const result: Property = { description: meta?.description ?? '', type: TEXT_TYPES.has(type) ? 'string' : type };
   if (generated.default !== undefined) result.default = generated.default;
   if (Array.isArray(generated.enum)) result.enum = generated.enum;
   if (typeof generated.minimum === 'number') result.minimum = generated.minimum;

@@ -7,10 +7,15 @@ import {
   integerField,
   optionalDateOrOffField,
   optionalIntegerField,
+  optionalListField,
+  optionalNumberField,
+  optionalPemFileField,
   optionalTextField,
   textField,
   urlField,
 } from './fields.js';
+import { FORWARDED_EVENTS } from '../queue.js';
+import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField, signingSecretsField, withWebhookChecks } from './webhook-fields.js';
 
 /**
  * The one configuration schema. Sections and keys mirror config.yml of the
@@ -21,10 +26,6 @@ import {
  * dispatcher/config.ts), so it validates nothing it does not need.
  */
 
-/** RFC 9110 token: what an HTTP header name may contain. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** A header value may not contain control characters (CR/LF would split the request). */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
 /** Ids end up in URLs and Redis keys; braces would break the Redis Cluster hash tag. */
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const SAFE_ID_TEXT = 'letters, digits, ".", "_" or "-" (at most 128)';
@@ -86,15 +87,41 @@ export const ConnectorSection = z.object({
 const WebhookFields = z.object({
   type: choiceField(['URL'], 'URL', 'Webhook integration type (only URL).'),
   url: urlField(['http:', 'https:'], 'Endpoint that receives one POST per event.'),
-  auth_type: choiceField(['NONE', 'TOKEN'], 'NONE', 'NONE, or TOKEN to send `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>`.'),
+  auth_type: choiceField(
+    ['NONE', 'TOKEN', 'BEARER', 'BASIC'],
+    'NONE',
+    'NONE; TOKEN sends `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>`; BEARER sends `Authorization: Bearer <WEBHOOK_TOKEN>`; BASIC sends WEBHOOK_USERNAME and WEBHOOK_PASSWORD as `Authorization: Basic`.',
+  ),
   header: optionalTextField('Header name carrying the token when WEBHOOK_AUTH_TYPE=TOKEN.', {
     pattern: HEADER_NAME,
     accepted: 'a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)',
   }),
-  token: optionalTextField('Token value sent in WEBHOOK_HEADER when WEBHOOK_AUTH_TYPE=TOKEN.', {
+  token: optionalTextField('Token sent in WEBHOOK_HEADER (TOKEN) or as `Authorization: Bearer <token>` (BEARER).', {
     pattern: HEADER_VALUE,
     accepted: 'a valid HTTP header value (no control characters)',
     secret: true,
+  }),
+  username: optionalTextField('User name of WEBHOOK_AUTH_TYPE=BASIC.', { pattern: BASIC_USERNAME, accepted: 'a user name without ":" or control characters' }),
+  password: optionalTextField('Password of WEBHOOK_AUTH_TYPE=BASIC.', { pattern: PRINTABLE, accepted: 'a password without control characters', secret: true }),
+  extra_headers: extraHeadersField('Static headers added to every POST (values are treated as secrets: only names are logged).'),
+  signing_secret: signingSecretsField(
+    'Standard Webhooks signing secret(s), `whsec_` + base64; several, space-separated, sign each request with each (zero-downtime rotation).',
+  ),
+  ssl_verify: booleanField(true, "Verify the webhook's TLS certificate."),
+  ca_file: optionalPemFileField("PEM file of the CA certificate(s) that signed the webhook's certificate, trusted in addition to the usual ones.", 'CERTIFICATE'),
+  client_cert_file: optionalPemFileField('PEM client certificate (chain) presented to the webhook (mTLS); needs WEBHOOK_CLIENT_KEY_FILE.', 'CERTIFICATE'),
+  client_key_file: optionalPemFileField('PEM private key of WEBHOOK_CLIENT_CERT_FILE (unencrypted).', 'PRIVATE KEY'),
+  https_only: booleanField(false, 'Refuse to start with an http:// WEBHOOK_URL.'),
+  rate_limit_per_second: optionalNumberField(
+    { min: 0.01, max: 100_000 },
+    'Most requests per second sent to the webhook by all dispatchers together (retries and probes included); unset means unlimited.',
+  ),
+  event_types: optionalListField('Only these SSE event names are sent; the others are acknowledged without a request. Unset means all.', {
+    choices: FORWARDED_EVENTS,
+  }),
+  entity_types: optionalListField('Only events whose STIX object has one of these types (the prefix of `data.id`) are sent. Unset means all.', {
+    pattern: /^[a-z0-9]+(?:-[a-z0-9]+)*$/,
+    accepted: 'STIX types such as indicator, malware, relationship',
   }),
   request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included (Standard Webhooks: 15–30 s).'),
   retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event, the first included, before it moves to the failed set; time spent in an endpoint outage does not count.'),
@@ -109,18 +136,7 @@ const WebhookFields = z.object({
   probe_max_delay_ms: integerField({ min: 10, max: 3_600_000 }, 60_000, 'Longest pause between two probes of a failing endpoint.'),
 });
 
-// `when` runs these checks even if another webhook key is invalid, so one
-// message lists every problem.
-const requiredForToken = (key: 'header' | 'token') => ({
-  path: [key],
-  message: 'is required when WEBHOOK_AUTH_TYPE=TOKEN',
-  when: () => true,
-});
-
-export const WebhookSection = WebhookFields.refine(
-  (webhook) => webhook.auth_type !== 'TOKEN' || Boolean(webhook.header),
-  requiredForToken('header'),
-).refine((webhook) => webhook.auth_type !== 'TOKEN' || Boolean(webhook.token), requiredForToken('token'));
+export const WebhookSection = withWebhookChecks(WebhookFields);
 
 export const MetricsSection = z.object({
   enable: booleanField(false, 'Serve Prometheus metrics and health checks.'),

@@ -32,7 +32,14 @@ describe('configuration errors', () => {
     { name: 'ChangeMe live stream id', kind: 'ingester', env: { CONNECTOR_LIVE_STREAM_ID: 'ChangeMe' }, expect: [/CONNECTOR_LIVE_STREAM_ID .*other than ChangeMe/] },
     { name: 'consumer count 0', kind: 'dispatcher', env: { CONNECTOR_CONSUMER_COUNT: '0' }, expect: [/CONNECTOR_CONSUMER_COUNT .*integer from 1 to 1000, got "0"/] },
     { name: 'TOKEN auth without header and token', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'token' }, expect: [/WEBHOOK_HEADER .*required when WEBHOOK_AUTH_TYPE=TOKEN/, /WEBHOOK_TOKEN .*required when WEBHOOK_AUTH_TYPE=TOKEN/] },
-    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN \(any case\), got "magic"/] },
+    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN, BEARER, BASIC \(any case\), got "magic"/] },
+    { name: 'BASIC auth without a password', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'basic', WEBHOOK_USERNAME: 'soar' }, expect: [/WEBHOOK_PASSWORD .*required when WEBHOOK_AUTH_TYPE=BASIC/] },
+    {
+      name: 'TLS files and HTTPS only',
+      kind: 'dispatcher',
+      env: { WEBHOOK_CA_FILE: '/nonexistent/ca.pem', WEBHOOK_CLIENT_CERT_FILE: '/nonexistent/client.pem', WEBHOOK_HTTPS_ONLY: 'true' },
+      expect: [/WEBHOOK_CA_FILE .*cannot be read: "\/nonexistent\/ca\.pem" \(ENOENT\)/, /WEBHOOK_CLIENT_KEY_FILE .*required when WEBHOOK_CLIENT_CERT_FILE is set/, /WEBHOOK_URL .*WEBHOOK_HTTPS_ONLY=true/],
+    },
     { name: 'bad boolean', kind: 'ingester', env: { METRICS_ENABLE: 'maybe' }, expect: [/METRICS_ENABLE .*true\/false, yes\/no or 1\/0/] },
     { name: 'bad webhook URL', kind: 'dispatcher', env: { WEBHOOK_URL: 'ftp://example.org' }, expect: [/WEBHOOK_URL .*http or https/] },
     { name: 'bad redis URL', kind: 'ingester', env: { REDIS_URL: 'localhost:6379' }, expect: [/REDIS_URL .*redis or rediss/] },
@@ -52,8 +59,15 @@ describe('configuration errors', () => {
   }
 
   it('never echoes a secret, even an invalid one', async () => {
-    const { output } = await fatalLine('dispatcher', { ...VALID, WEBHOOK_AUTH_TYPE: 'TOKEN', WEBHOOK_HEADER: 'X-Key', WEBHOOK_TOKEN: 'top-secret\u0007value' });
-    assert.match(output, /WEBHOOK_TOKEN/);
+    const { output } = await fatalLine('dispatcher', {
+      ...VALID,
+      WEBHOOK_AUTH_TYPE: 'TOKEN',
+      WEBHOOK_HEADER: 'X-Key',
+      WEBHOOK_TOKEN: 'top-secret\u0007value',
+      WEBHOOK_SIGNING_SECRET: 'whsec_top-secret-signing',
+      WEBHOOK_EXTRA_HEADERS: '{"X-Tenant": top-secret-header}',
+    });
+    for (const variable of ['WEBHOOK_TOKEN', 'WEBHOOK_SIGNING_SECRET', 'WEBHOOK_EXTRA_HEADERS']) assert.match(output, new RegExp(variable));
     assert.doesNotMatch(output, /top-secret/);
   });
 

@@ -8,6 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess, stopAll } from '../helpers/processes.js';
+import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 
 describe('delivery outcomes', () => {
@@ -21,18 +22,28 @@ describe('delivery outcomes', () => {
 
   after(() => bed?.close());
 
-  it('counts only 2xx as processed, retries everything else, and never follows a redirect', async () => {
+  it('counts only 2xx as processed, retries everything else, and never follows a redirect', async (t) => {
+    const otherHost = await RecordingReceiver.start();
+    t.after(() => otherHost.close());
     const faults = [
       { status: 500 },
       { status: 503 },
       { status: 302, headers: { location: '/elsewhere' } },
+      { status: 307, headers: { location: `${otherHost.url}/steal` } },
       { status: 404 },
       { status: 429 },
       { destroy: true },
     ];
     faults.forEach((fault) => bed.receiver.failNext(1, fault));
     const metricsPort = await freePort();
-    const env = bed.env({ METRICS_ENABLE: 'YES', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(metricsPort), CONNECTOR_CONSUMER_COUNT: '1' });
+    const env = bed.env({
+      METRICS_ENABLE: 'YES',
+      METRICS_ADDR: '127.0.0.1',
+      METRICS_PORT: String(metricsPort),
+      CONNECTOR_CONSUMER_COUNT: '1',
+      WEBHOOK_AUTH_TYPE: 'BEARER',
+      WEBHOOK_TOKEN: 'redirect-secret-token',
+    });
     bed.emulator.publishMany(20, (i) => ({ event: i % 2 ? 'update' : 'create' }));
     await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
     await startProcess('dispatcher', env);
@@ -40,6 +51,8 @@ describe('delivery outcomes', () => {
 
     assert.equal(bed.receiver.requests.length, 20 + faults.length);
     assert.equal(bed.receiver.requests.filter((r) => r.path === '/elsewhere').length, 0, 'a redirect was followed');
+    assert.equal(otherHost.requests.length, 0, 'a redirect to another host was followed');
+    assert.ok(bed.receiver.requests.every((r) => r.headers.authorization === 'Bearer redirect-secret-token'));
     assert.equal(bed.receiver.deliveredIds().size, 20);
     const text = await scrapeMetrics(metricsPort);
     const processed =
@@ -48,7 +61,7 @@ describe('delivery outcomes', () => {
     assert.equal(processed, 20);
     assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="5xx"}'), 2);
     assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="4xx"}'), 2);
-    assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="3xx"}'), 1);
+    assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="3xx"}'), 2);
     assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="network"}'), 1);
     assert.equal(metricValue(text, 'opencti_webhook_delivery_attempts_total{result="2xx"}'), 20);
   });

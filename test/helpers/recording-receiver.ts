@@ -12,7 +12,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { scaled } from './wait.js';
 
 export interface RecordedRequest {
@@ -30,6 +32,8 @@ export interface RecordedRequest {
   receivedAt: number;
   /** Client port of the connection; equal ports on consecutive requests mean keep-alive reuse. */
   remotePort: number | undefined;
+  /** Common name of the client certificate, over TLS when the client presented one. */
+  clientCertificateCN?: string;
   /** What we answered; undefined if destroyed, hung, or the client went away first. */
   status?: number;
 }
@@ -56,6 +60,8 @@ export interface RecordingReceiverOptions {
   path?: string;
   /** Called for every request once its body is recorded, before it is answered. */
   onRequest?: (r: RecordedRequest) => void;
+  /** Serve HTTPS with these options (key, cert, and for mTLS requestCert, ca, rejectUnauthorized); the URL is then https://. */
+  tls?: HttpsServerOptions;
 }
 
 export class RecordingReceiver {
@@ -77,14 +83,15 @@ export class RecordingReceiver {
     private readonly server: Server,
     private readonly onRequest: ((r: RecordedRequest) => void) | undefined,
     path: string,
+    scheme: 'http' | 'https',
   ) {
     const { port } = server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}${path}`;
+    this.url = `${scheme}://127.0.0.1:${port}${path}`;
     this.changes.setMaxListeners(0);
   }
 
   static async start(opts: RecordingReceiverOptions = {}): Promise<RecordingReceiver> {
-    const server = createServer();
+    const server: Server = opts.tls ? createHttpsServer(opts.tls) : createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: 0, host: '127.0.0.1' }, () => {
@@ -92,7 +99,7 @@ export class RecordingReceiver {
         resolve();
       });
     });
-    const receiver = new RecordingReceiver(server, opts.onRequest, opts.path ?? '/webhook');
+    const receiver = new RecordingReceiver(server, opts.onRequest, opts.path ?? '/webhook', opts.tls ? 'https' : 'http');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => receiver.handle(req, res));
     return receiver;
   }
@@ -192,6 +199,8 @@ export class RecordingReceiver {
         receivedAt: Date.now(),
         remotePort: req.socket.remotePort,
       };
+      const peer = 'getPeerCertificate' in req.socket ? (req.socket as TLSSocket).getPeerCertificate() : undefined;
+      if (peer?.subject?.CN) record.clientCertificateCN = String(peer.subject.CN);
       this.requests.push(record);
       this.onRequest?.(record);
       const fault = this.queued.shift() ?? this.script?.(record);

@@ -22,13 +22,15 @@ describe('__metadata__/connector_config_schema.json', () => {
     for (const [name, property] of Object.entries(schema.properties)) {
       assert.match(name, /^[A-Z][A-Z0-9_]+$/);
       assert.ok(typeof property.description === 'string' && property.description.length > 10, `${name} has no description`);
-      assert.ok(['string', 'integer', 'boolean'].includes(String(property.type)), `${name}: type ${String(property.type)}`);
+      assert.ok(['string', 'integer', 'number', 'boolean'].includes(String(property.type)), `${name}: type ${String(property.type)}`);
     }
-    for (const secret of ['OPENCTI_TOKEN', 'WEBHOOK_TOKEN', 'BULL_BOARD_PASSWORD']) {
+    for (const secret of ['OPENCTI_TOKEN', 'WEBHOOK_TOKEN', 'WEBHOOK_PASSWORD', 'WEBHOOK_SIGNING_SECRET', 'WEBHOOK_EXTRA_HEADERS', 'BULL_BOARD_PASSWORD']) {
       assert.equal(schema.properties[secret]?.format, 'password', secret);
       assert.equal(schema.properties[secret]?.writeOnly, true, secret);
     }
-    assert.deepEqual(schema.properties.WEBHOOK_AUTH_TYPE?.enum, ['NONE', 'TOKEN']);
+    assert.deepEqual(schema.properties.WEBHOOK_AUTH_TYPE?.enum, ['NONE', 'TOKEN', 'BEARER', 'BASIC']);
+    assert.equal(schema.properties.WEBHOOK_RATE_LIMIT_PER_SECOND?.type, 'number');
+    assert.equal(schema.properties.WEBHOOK_ENTITY_TYPES?.type, 'string', 'a list is text in the environment');
     assert.equal(schema.properties.CONNECTOR_CONSUMER_COUNT?.default, 10);
     assert.equal(schema.properties.WEBHOOK_URL?.format, 'uri');
   });

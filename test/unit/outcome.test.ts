@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyError, classifyStatus, judgeStatus, parseRetryAfter } from '../../dispatcher/outcome.js';
+import { classifyError, classifyStatus, describeError, judgeStatus, parseRetryAfter, tlsFailure } from '../../dispatcher/outcome.js';
 
 describe('judgeStatus', () => {
   const NOW = Date.parse('2026-11-29T12:00:00Z');
@@ -63,5 +63,37 @@ describe('classifyError', () => {
     assert.equal(classifyError(Object.assign(new Error('reset'), { code: 'ECONNRESET' })), 'network');
     assert.equal(classifyError(new Error('boom')), 'network');
     assert.equal(classifyError({ name: 'AbortError' }), 'network');
+  });
+});
+
+describe('TLS failures', () => {
+  const coded = (code: string, cause?: unknown) => Object.assign(new Error(code), { code }, cause === undefined ? {} : { cause });
+
+  it('are told apart from network errors, also when undici wraps them', () => {
+    assert.equal(classifyError(coded('UNABLE_TO_VERIFY_LEAF_SIGNATURE')), 'tls');
+    assert.equal(classifyError(coded('UND_ERR_PRX_TLS', coded('ERR_TLS_CERT_ALTNAME_INVALID'))), 'tls');
+    assert.equal(classifyError(coded('ECONNRESET')), 'network');
+  });
+
+  it('say what to do, with the Node code', () => {
+    const untrusted = /^TLS: certificate not trusted \(set WEBHOOK_CA_FILE to the CA that signed it, or WEBHOOK_SSL_VERIFY=false\) \[(\w+)\]$/;
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) {
+      assert.equal(untrusted.exec(tlsFailure(coded(code)) ?? '')?.[1], code);
+    }
+    assert.match(tlsFailure(coded('CERT_HAS_EXPIRED')) ?? '', /^TLS: certificate expired/);
+    assert.match(tlsFailure(coded('ERR_TLS_CERT_ALTNAME_INVALID')) ?? '', /does not name the host of WEBHOOK_URL/);
+    assert.match(tlsFailure(coded('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')) ?? '', /requires a client certificate \(set WEBHOOK_CLIENT_CERT_FILE/);
+    assert.match(tlsFailure(coded('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA')) ?? '', /refused the client certificate/);
+    assert.equal(tlsFailure(coded('ERR_SSL_SOMETHING_NEW')), 'TLS: handshake failed [ERR_SSL_SOMETHING_NEW]');
+    assert.equal(tlsFailure(coded('ECONNREFUSED')), undefined);
+  });
+});
+
+describe('describeError', () => {
+  it('names the cause of an attempt without an answer', () => {
+    assert.equal(describeError({ name: 'TimeoutError' }, 'timeout'), 'request timed out');
+    assert.equal(describeError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'network'), 'unreachable (ECONNREFUSED)');
+    assert.equal(describeError(new Error('Proxy response (407) !== 200 when HTTP Tunneling'), 'network'), 'proxy refused the tunnel (HTTP 407)');
+    assert.match(describeError(Object.assign(new Error('x'), { code: 'CERT_HAS_EXPIRED' }), 'tls'), /^TLS: certificate expired/);
   });
 });
