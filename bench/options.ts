@@ -21,6 +21,8 @@ export interface BenchOptions {
   out: string;
   profileDir: string | undefined;
   logLevel: string;
+  /** NODE_OPTIONS of the product processes (runtime flags such as --max-semi-space-size). */
+  nodeOptions: string;
 }
 
 export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -71,6 +73,7 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     out: env.BENCH_OUT && env.BENCH_OUT !== '' ? env.BENCH_OUT : 'bench/results/bench-results.json',
     profileDir,
     logLevel: env.BENCH_LOG_LEVEL && env.BENCH_LOG_LEVEL !== '' ? env.BENCH_LOG_LEVEL : 'info',
+    nodeOptions: env.BENCH_NODE_OPTIONS ?? '',
   };
   if (problems.length > 0) throw new Error(`bench: bad option${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
   return options;

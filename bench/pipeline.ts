@@ -4,8 +4,6 @@
  * dist/dispatcher/main.js) with production defaults for everything the bench does not set.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from '../ingester/stream-id.js';
 import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
@@ -23,6 +21,13 @@ export interface PipelineOptions {
   logLevel: string;
   /** When set, the product processes are CPU-profiled (cpu-profiler.ts) into this directory. */
   profileDir?: string | undefined;
+  /** Extra NODE_OPTIONS for the product processes. */
+  nodeOptions?: string;
+}
+
+function nodeOptions(options: PipelineOptions): Record<string, string> {
+  const flags = [options.nodeOptions ?? '', options.profileDir === undefined ? '' : `--import=${PROFILER}`].filter((f) => f.trim() !== '');
+  return flags.length === 0 ? {} : { NODE_OPTIONS: flags.join(' ') };
 }
 
 export interface UsageSnapshot {
@@ -59,8 +64,9 @@ export class Pipeline {
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
       WEBHOOK_URL: options.webhookUrl,
       REDIS_URL: redis.url,
+      ...nodeOptions(options),
       // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
-      ...(options.profileDir === undefined ? {} : { NODE_OPTIONS: `--import=${PROFILER}`, BENCH_CPU_PROF_DIR: options.profileDir }),
+      ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),
     };
     this.client = redis.client({ maxRetriesPerRequest: 3 });
     this.#failure = new Promise<never>((_, reject) => {
@@ -130,16 +136,6 @@ export class Pipeline {
 
   async waitingJobs(): Promise<number> {
     return this.client.llen(`${this.prefix}:wait`);
-  }
-
-  /** Bytes of the AOF files (Redis 7: <dir>/appendonlydir/*). */
-  aofBytes(): number {
-    const dir = join(this.redis.dir, 'appendonlydir');
-    try {
-      return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
-    } catch {
-      return 0;
-    }
   }
 
   /** Gracefully stops the ingester (so it commits and, with --cpu-prof, writes its profile). */

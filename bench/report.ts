@@ -36,7 +36,7 @@ export function formatReport(results: BenchResults): string {
   const w = results.workload;
   out.push(
     `${int(results.options.events)} events (mean ${int(w.meanBytes)} B, p50 ${int(w.p50Bytes)} B, p99 ${int(w.p99Bytes)} B, max ${int(w.maxBytes)} B), ` +
-      `CONNECTOR_CONSUMER_COUNT=${results.options.concurrency}, Redis ${results.machine.redis} with AOF everysec; ` +
+      `CONNECTOR_CONSUMER_COUNT=${results.options.concurrency}${results.options.nodeOptions ? `, NODE_OPTIONS=${results.options.nodeOptions}` : ''}, Redis ${results.machine.redis} with AOF everysec; ` +
       `${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node}; load average ${results.machine.loadStart.map((l) => l.toFixed(1)).join(' ')} → ${results.machine.loadEnd.map((l) => l.toFixed(1)).join(' ')}; ran ${dec(results.runSeconds, 0)} s`,
     '',
   );
@@ -91,8 +91,8 @@ export function formatReport(results: BenchResults): string {
     );
   }
   if (drain) {
-    out.push(`AOF written during the drain: ${int(drain.aofMiB)} MiB`);
-    out.push(`Redis commands during the drain (calls, µs per call, total s): ${drain.redisCommands.map((c) => `${c.command} ${int(c.calls)} × ${dec(c.usecPerCall, 1)} µs = ${dec(c.usec / 1e6, 2)} s`).join('; ')}`);
+    out.push(`AOF during the drain: ${int(drain.aof.rewrites)} rewrites (forks; their CPU is in Redis CPU), ${dec(drain.aof.currentBytes / 1_048_576, 0)} MiB at the end`);
+    out.push(`Redis commands during the drain (calls × wall µs per call = total s; evalsha includes the commands its Lua scripts run, listed too, and exec the commands of its MULTI): ${drain.redisCommands.map((c) => `${c.command} ${int(c.calls)} × ${dec(c.usecPerCall, 1)} µs = ${dec(c.usec / 1e6, 2)} s`).join('; ')}`);
   }
 
   const problems = [

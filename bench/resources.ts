@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 export interface ProcessUsage {
   /** Peak resident set size since the process started, MiB. */
   peakRssMiB: number;
-  /** User + system CPU time since the process started, seconds. */
+  /** User + system CPU time since the process started, with its reaped children's, seconds. */
   cpuSeconds: number;
 }
 
@@ -39,8 +39,9 @@ export function processUsage(pid: number): ProcessUsage {
   const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, i.e. indexes 11 and 12 here.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  // utime, stime, cutime, cstime are fields 14–17 of /proc/<pid>/stat, i.e. indexes 11–14 here.
+  // Reaped children count too: Redis does its AOF rewrites in forked children.
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
   return {
     peakRssMiB: hwm?.[1] === undefined ? Number.NaN : Number(hwm[1]) / 1024,
     cpuSeconds: ticks / ticksPerSecond(),
@@ -50,6 +51,19 @@ export function processUsage(pid: number): ProcessUsage {
 /** CPU seconds used between two readings of the same process. */
 export function cpuBetween(before: ProcessUsage, after: ProcessUsage): number {
   return after.cpuSeconds - before.cpuSeconds;
+}
+
+export interface AofInfo {
+  /** AOF rewrites so far (each one forks Redis). */
+  rewrites: number;
+  /** Size of the AOF now (base + increments), bytes. */
+  currentBytes: number;
+}
+
+export async function redisAofInfo(redis: Redis): Promise<AofInfo> {
+  const info = await redis.info('persistence');
+  const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return { rewrites: field('aof_rewrites'), currentBytes: field('aof_current_size') };
 }
 
 export async function redisUsedMemory(redis: Redis): Promise<number> {

@@ -39,6 +39,8 @@
  *                              BENCH_SCENARIOS says otherwise, and print the top self-time
  *                              functions per process
  *   BENCH_LOG_LEVEL            CONNECTOR_LOG_LEVEL of the children            default info
+ *   BENCH_NODE_OPTIONS         NODE_OPTIONS of the children, to try runtime flags
+ *                              (e.g. --max-semi-space-size=64)                default none
  *
  * Requirements: Linux (/proc), redis-server on the PATH, `npm run build` done (npm run bench
  * does it). A failed scenario is reported and the others still run; the exit code is then 1.
@@ -118,7 +120,7 @@ async function main(): Promise<number> {
   }
   const startedAt = new Date().toISOString();
   const loadStart = loadavg();
-  log(`opencti-webhook benchmark: ${options.scenarios.join(', ')}; N=${options.events}, concurrency ${options.concurrency}${options.profileDir ? `, CPU profiles in ${options.profileDir}` : ''}`);
+  log(`opencti-webhook benchmark: ${options.scenarios.join(', ')}; N=${options.events}, concurrency ${options.concurrency}${options.profileDir ? `, CPU profiles in ${options.profileDir}` : ''}${options.nodeOptions ? `, NODE_OPTIONS=${options.nodeOptions}` : ''}`);
 
   const workload = Workload.generate(options.poolSize);
   log(`  workload: ${workload.stats.poolSize} distinct envelopes built in ${workload.stats.generationSeconds.toFixed(1)} s (mean ${workload.stats.meanBytes} B, p99 ${workload.stats.p99Bytes} B, max ${workload.stats.maxBytes} B)`);

@@ -13,7 +13,7 @@ import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import type { BenchOptions } from './options.js';
 import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
 import type { LeanReceiver, ReceiverRecords } from './receiver.js';
-import { CpuWindow, redisUsedMemory, type CpuShare, type ProcessUsage } from './resources.js';
+import { CpuWindow, redisAofInfo, redisUsedMemory, type AofInfo, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
 import { publishAtRate, publishBacklog, type Published, type Workload } from './workload.js';
 
@@ -74,7 +74,7 @@ export interface DrainResult {
   /** Ingester start until its committed position covered the last event (everything enqueued). */
   enqueuedAfterSeconds: number;
   resources: ResourceReport;
-  aofMiB: number;
+  aof: AofInfo;
   redisCommands: RedisCommandStat[];
   check: DeliveryCheck;
   /** Cores busy during the scenario: the bench's processes vs everything else on the machine. */
@@ -252,7 +252,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
     openctiUrl: backlog.emulator.url,
     webhookUrl: ctx.receiver.url,
     concurrency: ctx.options.concurrency,
-    logLevel: ctx.options.logLevel,
+    logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions,
     profileDir,
   });
   let result: Omit<DrainResult, 'profiles'>;
@@ -273,7 +273,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
     const usage = pipeline.usage();
     const cpu = window.end(totalCpu(usage));
     const redisCommands = await commandStats(pipeline.client);
-    const aofMiB = round(pipeline.aofBytes() / 1_048_576, 0);
+    const aof = await redisAofInfo(pipeline.client);
     const records = await ctx.receiver.collect();
     const seconds = (doneAt - started) / 1000;
     result = {
@@ -283,7 +283,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
       eventsPerSecond: round(events / seconds, 0),
       enqueuedAfterSeconds: round((enqueuedAt - started) / 1000, 2),
       resources: resources(usage, events),
-      aofMiB,
+      aof,
       redisCommands,
       check: check(records, expectedBytes(backlog.published)),
       cpu,
@@ -313,7 +313,7 @@ export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<C
 export async function queueScenario(ctx: Context, backlog: Backlog): Promise<QueueResult> {
   const events = backlog.published.length;
   const window = new CpuWindow();
-  const pipeline = await Pipeline.start({ openctiUrl: backlog.emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel });
+  const pipeline = await Pipeline.start({ openctiUrl: backlog.emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
   try {
     await pipeline.client.config('RESETSTAT');
     const memoryBefore = await redisUsedMemory(pipeline.client);
@@ -380,7 +380,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
   const { liveSeconds, liveWarmupSeconds, liveSettleSeconds } = ctx.options;
   const emulator = await StreamEmulator.start({ heartbeatIntervalMs: 1_000 });
   const publisher = ctx.workload.attach(emulator);
-  const pipeline = await Pipeline.start({ openctiUrl: emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel });
+  const pipeline = await Pipeline.start({ openctiUrl: emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
   try {
     await ctx.receiver.reset(0);
     await pipeline.startDispatchers(1);
