@@ -40,6 +40,14 @@ export class ConnectorPresence {
   #stopped = false;
   #failures = 0;
   #pingFailing = false;
+  /**
+   * The platform holds a state a reset could have emptied: one of our pings
+   * was stored, or registration found a state (possibly reset while we were
+   * away). Guards against a platform that never keeps the state, which would
+   * otherwise look like a reset at every ping and re-read the stream forever.
+   */
+  #mayReset = false;
+  #warnedNotKept = false;
 
   constructor(options: ConnectorPresenceOptions) {
     this.#options = options;
@@ -72,6 +80,7 @@ export class ConnectorPresence {
       logger.info({ connectorId: connector.id, scope: connector.scope, attempts: this.#failures + 1 }, 'platform.registered');
       this.#failures = 0;
       this.#registered = true;
+      this.#mayReset = registered.connector_state !== null;
       this.#answer({ state: registered.connector_state });
       if (this.#pinging) this.#schedule(() => this.#ping(), 0);
     } catch (error) {
@@ -100,7 +109,8 @@ export class ConnectorPresence {
       if (this.#pingFailing) logger.info('platform.ping_recovered');
       this.#pingFailing = false;
       logger.debug({ state: sent }, 'platform.pinged');
-      if (held !== sent) this.#stateChanged(sent, held);
+      if (held === sent) this.#mayReset = true;
+      else this.#stateChanged(sent, held);
     } catch (error) {
       if (this.#stopped) return;
       if (error instanceof GraphqlError && /no connector found/i.test(error.message)) {
@@ -117,7 +127,13 @@ export class ConnectorPresence {
 
   #stateChanged(sent: string, held: string | null): void {
     if (parsePyctiState(held) === undefined) {
-      this.#options.onReset();
+      if (this.#mayReset) {
+        this.#mayReset = false;
+        this.#options.onReset();
+      } else if (!this.#warnedNotKept) {
+        this.#warnedNotKept = true;
+        this.#options.logger.warn({ held }, 'platform.state_not_kept: OpenCTI did not keep the state sent with the ping; not taken for a reset');
+      }
       return;
     }
     // Someone wrote another position through the API. Redis holds the

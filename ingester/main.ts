@@ -55,6 +55,7 @@ logger.info(
     sslVerify: opencti.ssl_verify !== false,
     caFiles: [opencti.ssl_verify, opencti.ca_file].filter((file) => typeof file === 'string'),
     proxy: configuredProxy(platformUrl) ?? false,
+    noProxy: process.env.no_proxy ?? process.env.NO_PROXY,
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,

@@ -62,6 +62,9 @@ export function createPlatformDispatcher(tls: PlatformTls): Dispatcher {
   return new EnvHttpProxyAgent({ bodyTimeout: 0, headersTimeout: 0, connect: tls, requestTls: tls });
 }
 
+/** Environment variables read outside the configuration schema (by undici's EnvHttpProxyAgent), in either case. */
+export const PROXY_VARIABLES = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'] as const;
+
 /** The proxy in use for `url` as configured in the environment, for the startup log (never its credentials). */
 export function configuredProxy(url: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const https = new URL(url).protocol === 'https:';

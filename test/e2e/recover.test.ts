@@ -86,16 +86,16 @@ describe('recover mode', () => {
   it('loses nothing and queues nothing twice when the connection drops and the ingester is killed in the middle of the snapshot', async () => {
     const { emulator, redis } = bed;
     // Thousands of objects created within a few milliseconds: snapshot groups share ids.
-    emulator.publishMany(3_000, (i) => ({ dependencies: i % 10 === 0 ? 2 : 0, size: 400 }));
+    emulator.publishMany(2_000, (i) => ({ dependencies: i % 10 === 0 ? 2 : 0, size: 400 }));
     const env = bed.env(recoverByDefault);
     const queue = new Queue<EventJob>(QUEUE_NAME, { connection: { url: redis.url }, prefix: queuePrefix(env.CONNECTOR_ID!) });
     try {
       const connections = emulator.acceptedConnections;
       const sentBefore = emulator.sentCount;
-      emulator.dropAfterFrames(700, 'next');
+      emulator.dropAfterFrames(500, 'next');
       const ingester = await startProcess('ingester', env);
       await emulator.waitForConnections(connections + 2, 15_000);
-      await emulator.waitUntil(() => emulator.sentCount >= sentBefore + 1_800, 15_000, '1,800 snapshot frames sent');
+      await emulator.waitUntil(() => emulator.sentCount >= sentBefore + 1_200, 15_000, '1,200 snapshot frames sent');
       emulator.pause();
       await ingester.kill('SIGKILL');
       emulator.resume();

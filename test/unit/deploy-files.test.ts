@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { PROXY_VARIABLES } from '../../ingester/platform-http.js';
 import { envName } from '../../shared/config/load.js';
 import { ConfigSchema } from '../../shared/config/schema.js';
 import { documentedMetrics, repoFile } from '../helpers/docs.js';
@@ -25,8 +26,7 @@ interface ComposeService {
 
 const compose = parseYaml(repoFile('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
 const ourServices = Object.entries(compose.services).filter(([, service]) => service.build?.dockerfile?.startsWith('Dockerfile.'));
-// Proxy variables are read by undici's EnvHttpProxyAgent, not by the schema.
-const knownVariables = new Set(['CONFIG_FILE', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']);
+const knownVariables = new Set<string>(['CONFIG_FILE', ...PROXY_VARIABLES]);
 for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape)) {
   for (const key of Object.keys(sectionSchema.shape)) knownVariables.add(envName(section, key));
 }

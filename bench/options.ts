@@ -1,0 +1,80 @@
+/**
+ * Benchmark options, all from environment variables (documented in run.ts and README.md).
+ * A bad value stops the bench before anything starts, naming the variable.
+ */
+export const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  events: number;
+  concurrency: number;
+  scenarios: Scenario[];
+  liveRates: number[];
+  liveSeconds: number;
+  liveWarmupSeconds: number;
+  liveSettleSeconds: number;
+  scalingEvents: number;
+  scalingDelayMs: number;
+  scalingDispatchers: number[];
+  poolSize: number;
+  timeoutSeconds: number;
+  out: string;
+  profileDir: string | undefined;
+  logLevel: string;
+  /** NODE_OPTIONS of the product processes (runtime flags such as --max-semi-space-size). */
+  nodeOptions: string;
+}
+
+export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw.replace(/_/g, ''));
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const ints = (name: string, fallback: number[], min: number, max: number): number[] => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const values = raw.split(',').map((part) => Number(part.trim().replace(/_/g, '')));
+    if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
+      problems.push(`${name}=${raw}: expected a comma-separated list of integers from ${min} to ${max}`);
+      return fallback;
+    }
+    return values;
+  };
+  const profile = env.BENCH_PROFILE;
+  const profileDir = profile === undefined || profile === '' || profile === '0' ? undefined : profile === '1' ? '/tmp/opencti-webhook-prof' : profile;
+  let scenarios: Scenario[] = profileDir === undefined ? [...SCENARIOS] : ['drain'];
+  const rawScenarios = env.BENCH_SCENARIOS;
+  if (rawScenarios !== undefined && rawScenarios !== '') {
+    const wanted = rawScenarios.split(',').map((s) => s.trim());
+    const unknown = wanted.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+    if (unknown.length > 0) problems.push(`BENCH_SCENARIOS=${rawScenarios}: unknown ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+    else scenarios = SCENARIOS.filter((s) => wanted.includes(s));
+  }
+  const options: BenchOptions = {
+    events: int('BENCH_EVENTS', 100_000, 1, 10_000_000),
+    concurrency: int('BENCH_CONCURRENCY', 10, 1, 1_000),
+    scenarios,
+    liveRates: ints('BENCH_LIVE_RATES', [500, 2_000], 1, 1_000_000),
+    liveSeconds: int('BENCH_LIVE_SECONDS', 15, 1, 3_600),
+    liveWarmupSeconds: int('BENCH_LIVE_WARMUP_SECONDS', 2, 0, 600),
+    liveSettleSeconds: int('BENCH_LIVE_SETTLE_SECONDS', 30, 1, 3_600),
+    scalingEvents: int('BENCH_SCALING_EVENTS', 10_000, 1, 10_000_000),
+    scalingDelayMs: int('BENCH_SCALING_DELAY_MS', 50, 0, 60_000),
+    scalingDispatchers: ints('BENCH_SCALING_DISPATCHERS', [1, 3], 1, 64),
+    poolSize: int('BENCH_POOL', 5_000, 1, 1_000_000),
+    timeoutSeconds: int('BENCH_TIMEOUT_S', 300, 1, 86_400),
+    out: env.BENCH_OUT && env.BENCH_OUT !== '' ? env.BENCH_OUT : 'bench/results/bench-results.json',
+    profileDir,
+    logLevel: env.BENCH_LOG_LEVEL && env.BENCH_LOG_LEVEL !== '' ? env.BENCH_LOG_LEVEL : 'info',
+    nodeOptions: env.BENCH_NODE_OPTIONS ?? '',
+  };
+  if (problems.length > 0) throw new Error(`bench: bad option${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
+  return options;
+}

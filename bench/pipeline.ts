@@ -1,0 +1,168 @@
+/**
+ * One pipeline under test: a fresh redis-server with AOF (appendfsync everysec, noeviction), a
+ * fresh connector id, and the real built processes (dist/ingester/main.js,
+ * dist/dispatcher/main.js) with production defaults for everything the bench does not set.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { compareStreamIds } from '../ingester/stream-id.js';
+import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
+import { EMULATOR_TOKEN, STREAM_ID } from '../test/helpers/factories.js';
+import { startProcess, type ManagedProcess, type ProcessKind } from '../test/helpers/processes.js';
+import { RedisServer } from '../test/helpers/redis-server.js';
+import { processUsage, type ProcessUsage } from './resources.js';
+
+const PROFILER = new URL('./cpu-profiler.js', import.meta.url).href;
+
+export interface PipelineOptions {
+  openctiUrl: string;
+  webhookUrl: string;
+  concurrency: number;
+  logLevel: string;
+  /** When set, the product processes are CPU-profiled (cpu-profiler.ts) into this directory. */
+  profileDir?: string | undefined;
+  /** Extra NODE_OPTIONS for the product processes. */
+  nodeOptions?: string;
+}
+
+function nodeOptions(options: PipelineOptions): Record<string, string> {
+  const flags = [options.nodeOptions ?? '', options.profileDir === undefined ? '' : `--import=${PROFILER}`].filter((f) => f.trim() !== '');
+  return flags.length === 0 ? {} : { NODE_OPTIONS: flags.join(' ') };
+}
+
+export interface UsageSnapshot {
+  ingester?: ProcessUsage;
+  dispatchers: ProcessUsage[];
+  redis: ProcessUsage;
+}
+
+export class Pipeline {
+  readonly connectorId = `bench-${randomUUID()}`;
+  readonly env: Record<string, string>;
+  ingester: ManagedProcess | undefined;
+  readonly dispatchers: ManagedProcess[] = [];
+  /** Every product process started, for mapping CPU profiles (named after the pid) to roles. */
+  readonly spawned: Array<{ kind: ProcessKind; pid: number }> = [];
+  /** A client of the bench itself (polling, INFO); not the product's. */
+  readonly client: Redis;
+  #stopping = false;
+  readonly #stoppedOnPurpose = new Set<ManagedProcess>();
+  #failure: Promise<never>;
+  #fail: (error: Error) => void = () => undefined;
+
+  private constructor(
+    readonly redis: RedisServer,
+    options: PipelineOptions,
+  ) {
+    this.env = {
+      OPENCTI_URL: options.openctiUrl,
+      OPENCTI_TOKEN: EMULATOR_TOKEN,
+      CONNECTOR_ID: this.connectorId,
+      CONNECTOR_NAME: 'Webhook bench',
+      CONNECTOR_LIVE_STREAM_ID: STREAM_ID,
+      CONNECTOR_LOG_LEVEL: options.logLevel,
+      CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
+      WEBHOOK_URL: options.webhookUrl,
+      REDIS_URL: redis.url,
+      ...nodeOptions(options),
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
+      ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),
+    };
+    this.client = redis.client({ maxRetriesPerRequest: 3 });
+    this.#failure = new Promise<never>((_, reject) => {
+      this.#fail = reject;
+    });
+    this.#failure.catch(() => undefined);
+  }
+
+  static async start(options: PipelineOptions): Promise<Pipeline> {
+    const redis = await RedisServer.start({ appendonly: true });
+    return new Pipeline(redis, options);
+  }
+
+  get prefix(): string {
+    return `${queuePrefix(this.connectorId)}:${QUEUE_NAME}`;
+  }
+
+  /** Rejects as soon as a product process exits before {@link stop}. Race every wait against it. */
+  get failure(): Promise<never> {
+    return this.#failure;
+  }
+
+  async startIngester(): Promise<ManagedProcess> {
+    this.ingester = await this.#spawn('ingester');
+    return this.ingester;
+  }
+
+  async startDispatchers(count: number): Promise<void> {
+    for (let i = 0; i < count; i += 1) this.dispatchers.push(await this.#spawn('dispatcher'));
+  }
+
+  async #spawn(kind: ProcessKind): Promise<ManagedProcess> {
+    const child = await startProcess(kind, this.env, { timeoutMs: 30_000 });
+    this.spawned.push({ kind, pid: child.pid });
+    void child.exit.then((info) => {
+      if (this.#stopping || this.#stoppedOnPurpose.has(child)) return;
+      const tail = `${child.stderr.trim().split('\n').slice(-10).join('\n')}\n${child.stdout.trim().split('\n').slice(-10).join('\n')}`;
+      this.#fail(new Error(`${kind} (pid ${child.pid}) exited during the benchmark (code ${info.code}, signal ${info.signal}):\n${tail}`));
+    });
+    return child;
+  }
+
+  usage(): UsageSnapshot {
+    const redisPid = this.redis.pid;
+    if (redisPid === undefined) throw new Error('bench: redis-server is not running');
+    return {
+      ...(this.ingester ? { ingester: processUsage(this.ingester.pid) } : {}),
+      dispatchers: this.dispatchers.map((d) => processUsage(d.pid)),
+      redis: processUsage(redisPid),
+    };
+  }
+
+  /** Stream position the ingester committed (resumeFrom, and the open group's id). */
+  async cursor(): Promise<{ resumeFrom?: string; openId?: string }> {
+    const [resumeFrom, openId] = await this.client.hmget(cursorKey(this.connectorId), 'resumeFrom', 'openId');
+    return { ...(resumeFrom ? { resumeFrom } : {}), ...(openId ? { openId } : {}) };
+  }
+
+  /**
+   * True once the ingester committed the event with SSE id `lastId` and every one before it: the
+   * event is in the open group, or the position moved past it (a later heartbeat).
+   */
+  async ingested(lastId: string): Promise<boolean> {
+    const { resumeFrom, openId } = await this.cursor();
+    return openId === lastId || (resumeFrom !== undefined && compareStreamIds(resumeFrom, lastId) >= 0);
+  }
+
+  async waitingJobs(): Promise<number> {
+    return this.client.llen(`${this.prefix}:wait`);
+  }
+
+  /** Gracefully stops the ingester (so it commits and, with --cpu-prof, writes its profile). */
+  async stopIngester(): Promise<void> {
+    const ingester = this.ingester;
+    if (!ingester) return;
+    this.#stoppedOnPurpose.add(ingester);
+    await ingester.kill('SIGTERM');
+    this.ingester = undefined;
+  }
+
+  /** SIGTERM every product process (graceful: profiles get written), then stops Redis. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const children = [...(this.ingester ? [this.ingester] : []), ...this.dispatchers];
+    await Promise.all(children.map((child) => child.kill('SIGTERM').catch(() => undefined)));
+    this.client.disconnect();
+    await this.redis.stop();
+  }
+}
+
+/** Polls `probe` every `intervalMs` until it is true; rejects after `timeoutMs` with `describe()`. */
+export async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number, describe: () => Promise<string>, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${await describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

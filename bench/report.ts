@@ -1,0 +1,122 @@
+/** Markdown tables for the console (and README) from the bench results. */
+import { formatProfile } from './cpuprofile.js';
+import type { BenchResults } from './run.js';
+import type { CpuShare } from './resources.js';
+import type { DeliveryCheck, ProcessReport, ResourceReport } from './scenarios.js';
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+const int = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
+const dec = (n: number | undefined, digits = 1): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
+const cpu = (p: ProcessReport | undefined): string => (p === undefined ? '–' : `${dec(p.cpuSeconds, 1)} (${int(p.cpuMicrosPerEvent)})`);
+const cores = (c: CpuShare | undefined): string => (c === undefined ? '–' : `${dec(c.benchCores, 1)} / ${dec(c.otherCores, 1)}`);
+const rss = (p: ProcessReport | undefined): string => (p === undefined ? '–' : `${int(p.peakRssMiB)}${p.count > 1 ? ` ×${p.count}` : ''}`);
+
+function resourceRow(name: string, r: ResourceReport | undefined): string[] {
+  return [name, cpu(r?.ingester), rss(r?.ingester), cpu(r?.dispatcher), rss(r?.dispatcher), cpu(r?.redis), rss(r?.redis)];
+}
+
+function checkProblems(name: string, c: DeliveryCheck | undefined): string[] {
+  if (c === undefined) return [];
+  const problems: string[] = [];
+  if (c.duplicates > 0) problems.push(`${c.duplicates} duplicate deliveries`);
+  if (c.bodyMismatches > 0) problems.push(`${c.bodyMismatches} bodies differ from what was published`);
+  if (c.unknown > 0) problems.push(`${c.unknown} unknown event ids`);
+  return problems.map((p) => `${name}: ${p}`);
+}
+
+export function formatReport(results: BenchResults): string {
+  const { drain, ceiling, queue, live, scaling } = results;
+  const out: string[] = [];
+  const w = results.workload;
+  out.push(
+    `${int(results.options.events)} events (mean ${int(w.meanBytes)} B, p50 ${int(w.p50Bytes)} B, p99 ${int(w.p99Bytes)} B, max ${int(w.maxBytes)} B), ` +
+      `CONNECTOR_CONSUMER_COUNT=${results.options.concurrency}${results.options.nodeOptions ? `, NODE_OPTIONS=${results.options.nodeOptions}` : ''}, Redis ${results.machine.redis} with AOF everysec; ` +
+      `${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node}; load average ${results.machine.loadStart.map((l) => l.toFixed(1)).join(' ')} → ${results.machine.loadEnd.map((l) => l.toFixed(1)).join(' ')}; ran ${dec(results.runSeconds, 0)} s`,
+    '',
+  );
+
+  const throughput: string[][] = [];
+  const vsCeiling = (rate: number): string => (ceiling ? `${dec((100 * rate) / ceiling.eventsPerSecond, 1)} %` : '–');
+  if (drain) throughput.push(['Backlog drain: stream → ingester → Redis → 1 dispatcher → webhook', int(drain.events), dec(drain.seconds, 1), int(drain.eventsPerSecond), vsCeiling(drain.eventsPerSecond), cores(drain.cpu), `all enqueued after ${dec(drain.enqueuedAfterSeconds, 1)} s`]);
+  if (ceiling) throughput.push([`Ceiling: bare undici request() loop, ${results.options.concurrency} in flight`, int(results.options.events), dec(ceiling.seconds, 1), int(ceiling.eventsPerSecond), '100 %', cores(ceiling.cpu), `receiver thread busy ${int(ceiling.check.receiverElu * 100)} %`]);
+  if (queue) {
+    throughput.push(['Ingester alone: stream → Redis (no dispatcher)', int(queue.events), dec(queue.ingesterOnly.seconds, 1), int(queue.ingesterOnly.eventsPerSecond), vsCeiling(queue.ingesterOnly.eventsPerSecond), cores(queue.cpu), '']);
+    throughput.push(['Dispatcher alone: full queue → webhook', int(queue.events), dec(queue.dispatcherOnly.seconds, 1), int(queue.dispatcherOnly.eventsPerSecond), vsCeiling(queue.dispatcherOnly.eventsPerSecond), cores(queue.cpu), '']);
+  }
+  for (const s of scaling ?? []) {
+    throughput.push([`Scaling: ${s.dispatchers} dispatcher${s.dispatchers > 1 ? 's' : ''}, receiver answers after ${s.receiverDelayMs} ms`, int(s.events), dec(s.seconds, 1), int(s.eventsPerSecond), '', cores(s.cpu), `bound ${int(s.boundEventsPerSecond)}/s (${dec((100 * s.eventsPerSecond) / s.boundEventsPerSecond, 0)} %)`]);
+  }
+  if (throughput.length > 0) {
+    out.push('Throughput (cores busy: this bench / other processes on the machine)', table(['Scenario', 'Events', 'Time s', 'Events/s', 'of ceiling', 'Cores busy', 'Note'], throughput), '');
+    if (drain && ceiling) out.push(`Headline: pipeline / ceiling = ${vsCeiling(drain.eventsPerSecond)} (${int(drain.eventsPerSecond)} of ${int(ceiling.eventsPerSecond)} events/s)`, '');
+  }
+
+  if (live && live.length > 0) {
+    out.push(
+      `Live latency: emulator write → receiver 2xx, ${results.options.liveSeconds} s per rate after ${results.options.liveWarmupSeconds} s warm-up; commit lag = stream → Redis delay, waiting = queue depth (sampled every 250 ms)`,
+      table(
+        ['Rate/s', 'Events', 'Achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'Undelivered', 'Max commit lag ms', 'Max waiting', 'CPU % ingester / dispatcher / redis', 'Cores busy'],
+        live.map((l) => [int(l.rate), int(l.published), int(l.achievedRate), dec(l.latencyMs.p50), dec(l.latencyMs.p90), dec(l.latencyMs.p99), dec(l.latencyMs.max), int(l.undelivered), int(l.maxCommitLagMs), int(l.maxWaiting), `${int(l.cpuPercent.ingester)} / ${int(l.cpuPercent.dispatcher)} / ${int(l.cpuPercent.redis)}`, cores(l.cpu)]),
+      ),
+      '',
+    );
+  }
+
+  const resourceRows: string[][] = [];
+  if (drain) resourceRows.push(resourceRow('Backlog drain', drain.resources));
+  if (queue) {
+    resourceRows.push(resourceRow('Ingester alone', queue.ingesterOnly.resources));
+    resourceRows.push(resourceRow('Dispatcher alone', queue.dispatcherOnly.resources));
+  }
+  for (const l of live ?? []) resourceRows.push(resourceRow(`Live ${int(l.rate)}/s (window only)`, l.resources));
+  for (const s of scaling ?? []) resourceRows.push(resourceRow(`Scaling, ${s.dispatchers} dispatcher${s.dispatchers > 1 ? 's' : ''}`, s.resources));
+  if (resourceRows.length > 0) {
+    out.push(
+      'Resources: CPU seconds (µs per event), peak RSS MiB (VmHWM); several dispatchers: CPU summed, RSS of the largest',
+      table(['Scenario', 'Ingester CPU', 'Ingester RSS', 'Dispatcher CPU', 'Dispatcher RSS', 'Redis CPU', 'Redis RSS'], resourceRows),
+      '',
+    );
+  }
+
+  if (queue) {
+    out.push(
+      `Redis memory per queued event: ${int(queue.redisBytesPerEvent)} B (INFO used_memory delta / ${int(queue.events)}; mean envelope ${int(queue.meanBodyBytes)} B; ` +
+        `one job hash: ${int(queue.sampleJobBytes)} B; BullMQ events stream: ${dec(queue.eventsStreamBytes / 1_048_576, 1)} MiB)`,
+    );
+  }
+  if (drain) {
+    out.push(`AOF during the drain: ${int(drain.aof.rewrites)} rewrites (forks; their CPU is in Redis CPU), ${dec(drain.aof.currentBytes / 1_048_576, 0)} MiB at the end`);
+    out.push(`Redis commands during the drain (calls × wall µs per call = total s; evalsha includes the commands its Lua scripts run, listed too, and exec the commands of its MULTI): ${drain.redisCommands.map((c) => `${c.command} ${int(c.calls)} × ${dec(c.usecPerCall, 1)} µs = ${dec(c.usec / 1e6, 2)} s`).join('; ')}`);
+  }
+
+  const problems = [
+    ...checkProblems('drain', drain?.check),
+    ...checkProblems('ceiling', ceiling?.check),
+    ...checkProblems('dispatcher alone', queue?.dispatcherOnly.check),
+    ...(live ?? []).flatMap((l) => checkProblems(`live ${l.rate}/s`, l.check)),
+    ...(scaling ?? []).flatMap((s) => checkProblems(`scaling ${s.dispatchers}`, s.check)),
+  ];
+  const elus = [drain?.check.receiverElu, ceiling?.check.receiverElu].filter((e): e is number => e !== undefined);
+  out.push(`Checks: ${problems.length === 0 ? 'every event delivered once, bodies intact' : problems.join('; ')}; receiver event loop busy at most ${int(Math.max(0, ...elus) * 100)} %`);
+
+  const others = [drain?.cpu, ceiling?.cpu, queue?.cpu, ...(live ?? []).map((l) => l.cpu), ...(scaling ?? []).map((x) => x.cpu)].filter((c): c is CpuShare => c !== undefined);
+  const worst = Math.max(0, ...others.map((c) => c.otherCores));
+  if (worst >= 0.2) {
+    out.push(`WARNING: other processes kept up to ${dec(worst, 1)} of ${results.machine.cpus} cores busy during this run; every number above is pessimistic. Rerun on a quiet machine.`);
+  }
+
+  if (drain?.profiles) {
+    out.push('', 'CPU profiles of the drain (self time; the profiler itself slows the run down):');
+    for (const [kind, summaries] of Object.entries(drain.profiles)) {
+      for (const summary of summaries) out.push('', formatProfile(kind, summary));
+    }
+  }
+  if (results.errors.length > 0) out.push('', `FAILED: ${results.errors.join('\n')}`);
+  return out.join('\n');
+}
