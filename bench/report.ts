@@ -68,6 +68,22 @@ export function formatReport(results: BenchResults): string {
     );
   }
 
+  if (drain) {
+    const r = drain.resources;
+    const selfMicros = (drain.cpu.selfSeconds * 1e6) / drain.events;
+    const total = (r.ingester?.cpuMicrosPerEvent ?? 0) + (r.dispatcher?.cpuMicrosPerEvent ?? 0) + r.redis.cpuMicrosPerEvent + selfMicros;
+    out.push(
+      `CPU per event in the drain: ingester ${int(r.ingester?.cpuMicrosPerEvent)} + dispatcher ${int(r.dispatcher?.cpuMicrosPerEvent)} + redis ${int(r.redis.cpuMicrosPerEvent)} + ` +
+        `bench process (emulator, receiver) ${int(selfMicros)} = ${int(total)} µs, so even an idle ${results.machine.cpus}-core machine could drain at most ` +
+        `~${int((results.machine.cpus * 1e6) / total)} events/s this way (10,000 events/s needs ≤ ${int((results.machine.cpus * 1e6) / 10_000)} µs in all)`,
+      '',
+    );
+  }
+  if (ceiling) {
+    const micros = (ceiling.cpu.selfSeconds * 1e6) / results.options.events;
+    out.push(`CPU per request in the ceiling (undici client + receiver, both in the bench process): ${int(micros)} µs, so ~${int((results.machine.cpus * 1e6) / micros)} requests/s on an idle ${results.machine.cpus}-core machine`, '');
+  }
+
   const resourceRows: string[][] = [];
   if (drain) resourceRows.push(resourceRow('Backlog drain', drain.resources));
   if (queue) {

@@ -87,6 +87,10 @@ export interface CpuShare {
   machineCores: number;
   /** … of which this bench (its own process, the product processes, redis-server). */
   benchCores: number;
+  /** … of which the bench process itself (emulator, receiver thread, ceiling client). */
+  selfCores: number;
+  /** CPU seconds of the bench process itself during the window. */
+  selfSeconds: number;
   /** … of which everything else on the machine: noise. */
   otherCores: number;
 }
@@ -105,8 +109,16 @@ export class CpuWindow {
     const seconds = (performance.now() - this.#started) / 1000;
     const machine = machineBusySeconds() - this.#busy;
     const self = process.cpuUsage(this.#self);
-    const bench = (self.user + self.system) / 1e6 + childCpuSeconds;
+    const selfSeconds = (self.user + self.system) / 1e6;
+    const bench = selfSeconds + childCpuSeconds;
     const r = (n: number): number => Math.round((n / seconds) * 100) / 100;
-    return { seconds: Math.round(seconds * 10) / 10, machineCores: r(machine), benchCores: r(bench), otherCores: r(Math.max(0, machine - bench)) };
+    return {
+      seconds: Math.round(seconds * 10) / 10,
+      machineCores: r(machine),
+      benchCores: r(bench),
+      selfCores: r(selfSeconds),
+      selfSeconds: Math.round(selfSeconds * 100) / 100,
+      otherCores: r(Math.max(0, machine - bench)),
+    };
   }
 }
