@@ -24,6 +24,16 @@ function recoverMs(path: string): number {
 }
 
 const idMs = (id: string) => Number(id.split('-')[0]);
+
+/**
+ * The recover date is "now" to the second (pycti's format): the ingester must
+ * start in a later second than the history it should recover, or that
+ * history falls after the recover date and comes as live events instead.
+ */
+async function nextSecond(): Promise<void> {
+  const second = Math.floor(Date.now() / 1000);
+  await waitFor(() => Math.floor(Date.now() / 1000) > second || undefined, { timeoutMs: 2_000, what: 'the next second' });
+}
 const referer = (data: string) => (JSON.parse(data) as { origin?: { referer?: string } }).origin?.referer;
 
 describe('recover mode', () => {
@@ -40,10 +50,7 @@ describe('recover mode', () => {
   it('delivers the snapshot, then the live events, each once; a restart goes on without recovering again', async () => {
     const { emulator, receiver } = bed;
     emulator.publishMany(200, (i) => ({ event: (['create', 'create', 'update', 'delete'] as const)[i % 4], dependencies: i % 5 === 0 ? 2 : 0 }));
-    // The recover date is "now" to the second (pycti's format): start in a later
-    // second than the history, or the history may fall after the recover date.
-    const publishedSecond = Math.floor(Date.now() / 1000);
-    await waitFor(() => Math.floor(Date.now() / 1000) > publishedSecond || undefined, { timeoutMs: 2_000, what: 'the next second' });
+    await nextSecond();
     const env = bed.env(recoverByDefault);
     const startedAt = Date.now();
     const ingester = await startProcess('ingester', env);
@@ -91,6 +98,7 @@ describe('recover mode', () => {
     const { emulator, redis } = bed;
     // Thousands of objects created within a few milliseconds: snapshot groups share ids.
     emulator.publishMany(2_000, (i) => ({ dependencies: i % 10 === 0 ? 2 : 0, size: 400 }));
+    await nextSecond();
     const env = bed.env(recoverByDefault);
     const queue = new Queue<EventJob>(QUEUE_NAME, { connection: { url: redis.url }, prefix: queuePrefix(env.CONNECTOR_ID!) });
     try {
