@@ -15,7 +15,7 @@ import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
 import type { LeanReceiver, ReceiverRecords } from './receiver.js';
 import { CpuWindow, redisAofInfo, redisUsedMemory, type AofInfo, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
-import { publishAtRate, publishBacklog, type Published, type Workload } from './workload.js';
+import { publishAtRate, publishBacklog, type Publication, type Published, type Workload } from './workload.js';
 
 export interface Context {
   options: BenchOptions;
@@ -407,7 +407,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
         () => undefined,
       );
     }, 250);
-    let publication;
+    let publication: Publication;
     try {
       publication = await race(publishAtRate(publisher, rate, liveWarmupSeconds + liveSeconds, (id, at) => publishedAt.set(id, at)), pipeline);
     } catch (error) {
