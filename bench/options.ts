@@ -63,7 +63,7 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     scenarios,
     liveRates: ints('BENCH_LIVE_RATES', [500, 2_000], 1, 1_000_000),
     liveSeconds: int('BENCH_LIVE_SECONDS', 15, 1, 3_600),
-    liveWarmupSeconds: int('BENCH_LIVE_WARMUP_SECONDS', 2, 0, 600),
+    liveWarmupSeconds: int('BENCH_LIVE_WARMUP_SECONDS', 5, 0, 600),
     liveSettleSeconds: int('BENCH_LIVE_SETTLE_SECONDS', 30, 1, 3_600),
     scalingEvents: int('BENCH_SCALING_EVENTS', 10_000, 1, 10_000_000),
     scalingDelayMs: int('BENCH_SCALING_DELAY_MS', 50, 0, 60_000),

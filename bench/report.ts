@@ -107,7 +107,7 @@ export function formatReport(results: BenchResults): string {
     );
   }
   if (drain) {
-    out.push(`AOF during the drain: ${int(drain.aof.rewrites)} rewrites (forks; their CPU is in Redis CPU), ${dec(drain.aof.currentBytes / 1_048_576, 0)} MiB at the end`);
+    out.push(`AOF during the drain: ${int(drain.aof.rewrites)} rewrites (forks), which took ${dec(drain.resources.redis.childCpuSeconds, 1)} of the ${dec(drain.resources.redis.cpuSeconds, 1)} Redis CPU seconds; ${dec(drain.aof.currentBytes / 1_048_576, 0)} MiB at the end`);
     out.push(`Redis commands during the drain (calls × wall µs per call = total s; evalsha includes the commands its Lua scripts run, listed too, and exec the commands of its MULTI): ${drain.redisCommands.map((c) => `${c.command} ${int(c.calls)} × ${dec(c.usecPerCall, 1)} µs = ${dec(c.usec / 1e6, 2)} s`).join('; ')}`);
   }
 

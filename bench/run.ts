@@ -25,7 +25,8 @@
  *   BENCH_SCENARIOS            subset to run, e.g. drain,ceiling              default all
  *   BENCH_LIVE_RATES           events/s, comma-separated                      default 500,2000
  *   BENCH_LIVE_SECONDS         measured seconds per rate                      default 15
- *   BENCH_LIVE_WARMUP_SECONDS  published first and left out of the stats      default 2
+ *   BENCH_LIVE_WARMUP_SECONDS  published first and left out of the stats      default 5
+ *                              (a cold pipeline queues a few hundred events)
  *   BENCH_LIVE_SETTLE_SECONDS  how long to wait for stragglers afterwards     default 30
  *   BENCH_SCALING_EVENTS       N for the scaling drains                       default 10000
  *   BENCH_SCALING_DELAY_MS     receiver answer delay in the scaling drains    default 50

@@ -15,7 +15,7 @@ import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
 import type { LeanReceiver, ReceiverRecords } from './receiver.js';
 import { CpuWindow, redisAofInfo, redisUsedMemory, type AofInfo, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
-import { publishAtRate, publishBacklog, type Published, type Workload } from './workload.js';
+import { publishAtRate, publishBacklog, type Publication, type Published, type Workload } from './workload.js';
 
 export interface Context {
   options: BenchOptions;
@@ -36,6 +36,8 @@ export interface ProcessReport {
   cpuSeconds: number;
   /** CPU time per event delivered (or enqueued), microseconds. */
   cpuMicrosPerEvent: number;
+  /** … of which in reaped child processes (Redis AOF rewrites), seconds. */
+  childCpuSeconds: number;
   peakRssMiB: number;
 }
 
@@ -162,10 +164,12 @@ function race<T>(promise: Promise<T>, pipeline: Pipeline): Promise<T> {
 
 function processReport(usages: ProcessUsage[], events: number, before: ProcessUsage[] = []): ProcessReport {
   const cpu = usages.reduce((sum, u, i) => sum + u.cpuSeconds - (before[i]?.cpuSeconds ?? 0), 0);
+  const childCpu = usages.reduce((sum, u, i) => sum + u.childCpuSeconds - (before[i]?.childCpuSeconds ?? 0), 0);
   return {
     count: usages.length,
     cpuSeconds: round(cpu, 2),
     cpuMicrosPerEvent: round((cpu * 1e6) / Math.max(1, events), 0),
+    childCpuSeconds: round(childCpu, 2),
     peakRssMiB: round(Math.max(...usages.map((u) => u.peakRssMiB)), 0),
   };
 }
@@ -403,7 +407,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
         () => undefined,
       );
     }, 250);
-    let publication;
+    let publication: Publication;
     try {
       publication = await race(publishAtRate(publisher, rate, liveWarmupSeconds + liveSeconds, (id, at) => publishedAt.set(id, at)), pipeline);
     } catch (error) {
