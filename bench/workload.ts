@@ -12,7 +12,7 @@
  * No dependency frames are published, so every SSE id is unique and deliveries are joined to
  * publications on `x-opencti-event-id`.
  */
-import { EventFactory, type BuiltEvent } from '../test/helpers/stix-fixtures.js';
+import { EventFactory, createRng, type BuiltEvent } from '../test/helpers/stix-fixtures.js';
 import type { EmittedFrame, StreamEmulator, StreamEventName } from '../test/helpers/stream-emulator.js';
 import { nowMs } from './clock.js';
 
@@ -29,18 +29,6 @@ export const EVENT_MIX: ReadonlyArray<{ share: number; event: StreamEventName }>
   { share: 0.27, event: 'update' },
   { share: 0.03, event: 'delete' },
 ];
-
-/** mulberry32: a small deterministic PRNG, so every run publishes the same workload. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function choose<T extends { share: number }>(items: readonly T[], r: number): T {
   let acc = 0;
@@ -90,7 +78,7 @@ export class Workload {
   /** Builds `poolSize` envelopes with the emulator's factory (create/update/delete of the same objects). */
   static generate(poolSize: number, seed = 7): Workload {
     const started = nowMs();
-    const random = rng(seed);
+    const random = createRng(seed); // deterministic: every run publishes the same workload
     const factory = new EventFactory(`bench-${seed}`);
     const pool: PooledEvent[] = [];
     const baseMs = Date.now();
