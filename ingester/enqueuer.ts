@@ -30,6 +30,16 @@ export interface EnqueuerDeps {
    * enqueuer has already dropped what it buffered.
    */
   onLostWrites: (stored: StoredCursor | undefined) => void;
+  // --- HA ingester (lease fencing, see lease.ts) ---
+  /**
+   * Called before each commit, on the connection the commit uses: true while
+   * this ingester's leadership term is current (and WATCHed, so a takeover
+   * from then on aborts the EXEC), false once another ingester took over.
+   */
+  fence?: () => Promise<boolean>;
+  /** A commit was refused because another ingester took over; the enqueuer has already dropped what it buffered and stopped. */
+  onFenced?: () => void;
+  // --- end HA ---
 }
 
 /** The cursor found in Redis before a write was not the one last written. */
@@ -38,6 +48,11 @@ class LostWritesError extends Error {
   constructor(readonly stored: StoredCursor | undefined) {
     super('Redis lost the last committed writes');
   }
+}
+
+/** HA: another ingester took the lease over; this one must not commit any more. */
+class FencedError extends Error {
+  override readonly name = 'FencedError';
 }
 
 /**
@@ -56,6 +71,8 @@ export class Enqueuer {
   #running: Promise<void> | undefined;
   #capacityWaiters: Array<() => void> = [];
   #idleWaiters: Array<() => void> = [];
+  /** HA: the lease is lost; nothing more is buffered or committed. */
+  #stopped = false;
   readonly #highWaterMark: number;
   readonly #retryDelayMs: number;
 
@@ -73,12 +90,14 @@ export class Enqueuer {
   }
 
   add(event: PendingEvent): void {
+    if (this.#stopped) return;
     this.#pending.push(event);
     this.#schedule();
   }
 
   /** The position moved without a new event (a heartbeat): commit it too. */
   positionChanged(): void {
+    if (this.#stopped) return;
     this.#positionChanged = true;
     this.#schedule();
   }
@@ -93,6 +112,18 @@ export class Enqueuer {
   flushed(): Promise<void> {
     if (!this.#running && this.#pending.length === 0 && !this.#positionChanged) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * HA: the lease is lost. Drops what is buffered (the next leader reads it
+   * again from the committed position) and takes nothing more; a commit in
+   * flight still goes through the fence.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#pending = [];
+    this.#positionChanged = false;
+    this.#releaseCapacity();
   }
 
   #schedule(): void {
@@ -118,6 +149,12 @@ export class Enqueuer {
           this.deps.onLostWrites(error.stored);
           continue;
         }
+        if (error instanceof FencedError) {
+          this.stop();
+          this.deps.onFenced?.();
+          continue;
+        }
+        if (this.#stopped) continue; // HA: the lease is lost; the next leader reads the batch again.
         // Put the batch back in front; the next attempt commits it with the newer position.
         this.#pending = batch.concat(this.#pending);
         this.#positionChanged = true;
@@ -136,7 +173,9 @@ export class Enqueuer {
     const started = Date.now();
     const { queue, cursor } = this.deps;
     const backend = queue.getBackend();
-    const transaction = (await backend.client).multi();
+    const client = await backend.client;
+    if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
+    const transaction = client.multi();
     // addJobToTransaction is public on RedisQueueBackend for exactly this:
     // several inserts in one caller-owned transaction (BullMQ's own addBulk
     // uses a plain pipeline, which is not atomic).
@@ -149,7 +188,11 @@ export class Enqueuer {
     const commit = this.#lastCommit + 1;
     cursor.write(transaction, snapshot, commit);
     const results = await transaction.exec();
-    if (!results) throw new Error('Redis transaction aborted');
+    if (!results) {
+      // With a fence, only a takeover aborts the EXEC; check, to tell it from anything else.
+      if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
+      throw new Error('Redis transaction aborted');
+    }
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
     const before = parseCursor(results[batch.length]?.[1]);

@@ -101,6 +101,11 @@ export class IngesterMetrics {
     this.#connected.set(1);
   }
 
+  /** The stream was closed on purpose (shutdown, or the lease lost): not a disconnect. */
+  streamClosed(): void {
+    this.#connected.set(0);
+  }
+
   disconnected(reason: DisconnectReason): void {
     this.#connected.set(0);
     this.#disconnects.labels(reason).inc();

@@ -6,6 +6,8 @@
 export interface ReadinessStatus {
   ready: boolean;
   reasons: string[];
+  /** The ingester's part when several run for one connector: `standby` ones are ready too. */
+  role?: 'leader' | 'standby';
 }
 
 /** A check returns undefined when fine, else the reason it is not. */
@@ -23,6 +25,10 @@ export class Readiness {
   /** Called once startup is complete; until then the process reports `starting`. */
   started(): void {
     this.#started = true;
+  }
+
+  get isStarted(): boolean {
+    return this.#started;
   }
 
   status(): ReadinessStatus {

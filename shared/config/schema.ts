@@ -159,6 +159,11 @@ export const IngesterSection = z.object({
     40_000,
     'How often the connector pings OpenCTI with its state; OpenCTI shows it alive for 5 minutes after a ping.',
   ),
+  lease_ttl_ms: integerField(
+    { min: 1_000, max: 60_000 },
+    10_000,
+    'Lifetime of the leader lease when several ingesters run for one connector: a standby takes over at most this long (plus a tenth) after the leader died; the leader renews it every quarter of it.',
+  ),
 });
 
 export const DispatcherSection = z.object({

@@ -32,6 +32,8 @@ export function pipelineEnv(endpoints: PipelineEndpoints, overrides: Record<stri
     WEBHOOK_REQUEST_TIMEOUT_MS: '5000',
     DISPATCHER_LOCK_DURATION_MS: '2000',
     REDIS_URL: endpoints.redisUrl,
+    // An ingester restarted after a SIGKILL waits for its predecessor's lease to expire: keep that short.
+    INGESTER_LEASE_TTL_MS: '3000',
     ...overrides,
   };
 }
