@@ -1,0 +1,231 @@
+/**
+ * Fault suite, scaling and high availability: three dispatchers with
+ * replicas SIGKILLed and added mid-run; two ingesters for one connector with
+ * the leader SIGKILLed, and the leader paused (SIGSTOP) past its lease then
+ * resumed (SIGCONT). Harness and oracles: see harness.ts; besides them, the
+ * roles each ingester reports (logs, /readyz, metrics), the takeover time
+ * (printed), and, for the paused leader, every command Redis executed
+ * (MONITOR): no write of the stream cursor by the old leader's connections
+ * after the new leader's term began.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { request } from 'undici';
+import { termKey } from '../../ingester/lease.js';
+import { cursorKey } from '../../shared/queue.js';
+import { freePort } from '../helpers/free-port.js';
+import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
+import type { LogLine, ManagedProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+import { describeReport, FAULT_ENV, Pipeline } from './harness.js';
+
+let pipeline: Pipeline | undefined;
+afterEach(async () => {
+  await pipeline?.close();
+  pipeline = undefined;
+});
+
+/** The product's default: takeover times measured here are the ones users get. */
+const LEASE_TTL_MS = 10_000;
+
+async function withMetrics(): Promise<{ env: Record<string, string>; port: number }> {
+  const port = await freePort();
+  return { env: { METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) }, port };
+}
+
+async function readyz(port: number): Promise<{ status: number; body: { ready: boolean; reasons: string[]; role?: string } }> {
+  const response = await request(`http://127.0.0.1:${port}/readyz`);
+  return { status: response.statusCode, body: (await response.body.json()) as { ready: boolean; reasons: string[]; role?: string } };
+}
+
+const msgIs = (prefix: string) => (line: LogLine) => typeof line.msg === 'string' && line.msg.startsWith(prefix);
+const logTime = (line: LogLine) => Date.parse(String(line.time));
+
+/** Addresses (ip:port) of the Redis connections open now whose client name is `name`. */
+async function clientAddresses(redis: Redis, name: string): Promise<Set<string>> {
+  const list = String(await redis.client('LIST'));
+  return new Set(
+    list
+      .split('\n')
+      .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => field.split('=') as [string, string])))
+      .filter((client) => client.name === name)
+      .map((client) => client.addr!),
+  );
+}
+
+describe('scaling and high availability', () => {
+  it('3 dispatchers, replicas SIGKILLed and added mid-run: every event delivered, duplicates only from in-flight deliveries', async (t) => {
+    const p = (pipeline = await Pipeline.start());
+    const { receiver } = p.bed;
+    receiver.setFaults(() => ({ delayMs: 5 }));
+    await p.spawn('ingester');
+    const metricsPorts = new Map<ManagedProcess, number>();
+    const addDispatcher = async () => {
+      const { env, port } = await withMetrics();
+      metricsPorts.set(await p.spawn('dispatcher', env), port);
+    };
+    for (let i = 0; i < 3; i += 1) await addDispatcher();
+    let kills = 0;
+    let added = 0;
+    // 400 events/s for 15 s: every change of the replica set lands mid-stream.
+    await p.publishDuring(6_000, 4, async () => {
+      // 3 → 4 → 3 → 2 → 3 → 2 → 3 → 4 → 3 replicas; each change after 250 more deliveries.
+      for (const step of ['add', 'kill', 'kill', 'add', 'kill', 'add', 'add', 'kill'] as const) {
+        await receiver.waitForCount(receiver.delivered().length + 250, 60_000);
+        if (step === 'add') {
+          await addDispatcher();
+          added += 1;
+        } else {
+          const running = p.running('dispatcher');
+          await p.kill(running[Math.floor(Math.random() * running.length)]!);
+          kills += 1;
+        }
+      }
+    }, (i) => ({ dependencies: i % 5 === 0 ? 1 : 0 }));
+    const report = await p.expectAllDelivered();
+    t.diagnostic(`${kills} dispatcher SIGKILLs, ${added} added (3 at the end): ${describeReport(report)}`);
+    // Only deliveries in flight at a kill (CONNECTOR_CONSUMER_COUNT each) may arrive twice.
+    const perKill = Number(FAULT_ENV.CONNECTOR_CONSUMER_COUNT);
+    assert.ok(report.duplicated <= perKill * kills, `${report.duplicated} duplicates for ${kills} kills`);
+    // The survivors shared the work: each one delivered events.
+    for (const dispatcher of p.running('dispatcher')) {
+      const text = await scrapeMetrics(metricsPorts.get(dispatcher)!);
+      const delivered = text
+        .split('\n')
+        .filter((line) => line.startsWith('processed_messages_total{'))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+      assert.ok(delivered > 0, `dispatcher ${dispatcher.pid} delivered nothing`);
+    }
+  });
+
+  it('2 ingesters, the leader SIGKILLed mid-stream: the standby takes over from the committed position, nothing lost or read twice', async (t) => {
+    const p = (pipeline = await Pipeline.start({ env: { INGESTER_LEASE_TTL_MS: String(LEASE_TTL_MS) } }));
+    const { receiver } = p.bed;
+    const leaderMetrics = await withMetrics();
+    const standbyMetrics = await withMetrics();
+    const leader = await p.spawn('ingester', leaderMetrics.env);
+    await leader.waitForLog(msgIs('lease.acquired'), 10_000, 'lease.acquired');
+    const standby = await p.spawn('ingester', standbyMetrics.env);
+    await standby.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby');
+    await p.spawn('dispatcher');
+
+    let killedAt = 0;
+    let takeover: LogLine | undefined;
+    // 300 events/s for 20 s: the stream goes on during the whole takeover.
+    await p.publishDuring(6_000, 3, async () => {
+      await receiver.waitForCount(1_000, 60_000);
+      // Standby: ready, says so, reads nothing and does not register or ping.
+      assert.deepEqual(await readyz(standbyMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'standby' } });
+      assert.equal((await readyz(leaderMetrics.port)).body.role, 'leader');
+      const standbyText = await scrapeMetrics(standbyMetrics.port);
+      assert.equal(metricValue(standbyText, 'opencti_webhook_ingester_leader'), 0);
+      assert.equal(metricValue(standbyText, 'opencti_webhook_stream_connected'), 0);
+      assert.equal(metricValue(await scrapeMetrics(leaderMetrics.port), 'opencti_webhook_ingester_leader'), 1);
+      for (const msg of ['stream.opened', 'platform.registered', 'ingester.position_loaded']) {
+        assert.ok(!standby.logs.some(msgIs(msg)), `the standby logged ${msg}`);
+      }
+      killedAt = Date.now();
+      await p.kill(leader);
+      // The requirement: a standby takes over within 15 s (the TTL, 10 s, plus one poll).
+      takeover = await standby.waitForLog(msgIs('lease.acquired'), 15_000, 'the takeover');
+    });
+    const report = await p.expectAllDelivered();
+    const takeoverMs = logTime(takeover!) - killedAt;
+    t.diagnostic(`takeover ${(takeoverMs / 1000).toFixed(1)} s after SIGKILL (lease TTL ${LEASE_TTL_MS / 1000} s): ${describeReport(report)}`);
+    const loaded = await standby.waitForLog(msgIs('ingester.position_loaded'), 5_000, 'the position loaded');
+    assert.equal(loaded.source, 'redis', 'the new leader did not resume from the committed position');
+    // No dispatcher died: a frame enqueued twice would show up as a second delivery.
+    assert.equal(report.duplicated, 0);
+    const text = await scrapeMetrics(standbyMetrics.port);
+    assert.equal(metricValue(text, 'opencti_webhook_ingester_leader'), 1);
+    assert.equal(metricValue(text, 'opencti_webhook_ingester_lease_acquired_total'), 1);
+    assert.deepEqual(await readyz(standbyMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'leader' } });
+  });
+
+  it('2 ingesters, the leader paused past its lease (SIGSTOP) then resumed: it commits nothing more and stands by; nothing lost', async (t) => {
+    const p = (pipeline = await Pipeline.start({ env: { INGESTER_LEASE_TTL_MS: String(LEASE_TTL_MS) } }));
+    const { receiver, redis } = p.bed;
+    const cursor = cursorKey(p.env.CONNECTOR_ID!);
+    const term = termKey(p.env.CONNECTOR_ID!);
+    // Every command Redis executes, in order, with the connection that sent it
+    // ("lua" for a script's own commands). An aborted EXEC executes nothing.
+    const executed: Array<{ source: string; args: string[] }> = [];
+    const admin = redis.client();
+    const monitor = await admin.monitor();
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
+    });
+    try {
+      const oldMetrics = await withMetrics();
+      const old = await p.spawn('ingester', oldMetrics.env);
+      await old.waitForLog(msgIs('lease.acquired'), 10_000, 'lease.acquired');
+      const oldConnections = await clientAddresses(admin, 'opencti-webhook:ingester');
+      const successor = await p.spawn('ingester');
+      await successor.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby');
+      await p.spawn('dispatcher');
+
+      let pausedAt = 0;
+      let takeover: LogLine | undefined;
+      let lost: LogLine | undefined;
+      await p.publishDuring(6_000, 3, async () => {
+        await receiver.waitForCount(1_000, 60_000);
+        pausedAt = Date.now();
+        process.kill(old.pid, 'SIGSTOP');
+        try {
+          takeover = await successor.waitForLog(msgIs('lease.acquired'), 15_000, 'the takeover');
+          // The new leader commits a while before the old one wakes up.
+          await receiver.waitForCount(receiver.delivered().length + 500, 60_000);
+        } finally {
+          process.kill(old.pid, 'SIGCONT');
+        }
+        lost = await old.waitForLog(msgIs('lease.lost'), 10_000, 'lease.lost');
+        await old.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby', old.logs.indexOf(lost));
+      });
+      const report = await p.expectAllDelivered();
+      t.diagnostic(
+        `takeover ${((logTime(takeover!) - pausedAt) / 1000).toFixed(1)} s after SIGSTOP (lease TTL ${LEASE_TTL_MS / 1000} s); ` +
+          `old leader: lease.lost (${String(lost!.reason)}); ${describeReport(report)}`,
+      );
+
+      // The new term began when the acquisition script wrote the term key.
+      const newToken = `${String(takeover!.epoch)} `;
+      const termStart = executed.findIndex(({ source, args }) => source === 'lua' && args[0] === 'set' && args[1] === term && String(args[2]).startsWith(newToken));
+      assert.ok(termStart > 0, 'the new term never began in Redis');
+      const cursorWrites = (from: number, to: number) =>
+        executed.slice(from, to).filter(({ source, args }) => args[0] === 'hset' && oldConnections.has(source)).length;
+      assert.ok(cursorWrites(0, termStart) > 0, 'the old leader never committed: is its connection known?');
+      assert.equal(cursorWrites(termStart, executed.length), 0, 'the old leader committed after losing its lease');
+      assert.ok(executed.slice(termStart).some(({ args, source }) => args[0] === 'hset' && !oldConnections.has(source)), 'the new leader never committed');
+
+      assert.deepEqual(await readyz(oldMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'standby' } });
+      const text = await scrapeMetrics(oldMetrics.port);
+      assert.equal(metricValue(text, 'opencti_webhook_ingester_leader'), 0);
+      assert.equal(metricValue(text, `opencti_webhook_ingester_lease_lost_total{reason="${String(lost!.reason)}"}`), 1);
+    } finally {
+      monitor.disconnect();
+      admin.disconnect();
+    }
+  });
+
+  it('SIGTERM of the leader releases the lease: the standby takes over at once', async (t) => {
+    const p = (pipeline = await Pipeline.start({ env: { INGESTER_LEASE_TTL_MS: String(LEASE_TTL_MS) } }));
+    const leader = await p.spawn('ingester');
+    await leader.waitForLog(msgIs('lease.acquired'), 10_000, 'lease.acquired');
+    const standby = await p.spawn('ingester');
+    await standby.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby');
+    await p.spawn('dispatcher');
+    await p.publishDuring(2_000, 2, async () => {
+      await p.bed.receiver.waitForCount(500, 60_000);
+      const stoppedAt = Date.now();
+      await p.kill(leader, 'SIGTERM');
+      assert.ok(leader.logs.some(msgIs('lease.released')), 'the leader did not release its lease');
+      // Well under the TTL: the standby polls every tenth of it.
+      const takeover = await standby.waitForLog(msgIs('lease.acquired'), LEASE_TTL_MS / 2, 'the takeover');
+      t.diagnostic(`takeover ${((logTime(takeover) - stoppedAt) / 1000).toFixed(1)} s after SIGTERM`);
+    });
+    const report = await p.expectAllDelivered();
+    t.diagnostic(describeReport(report));
+    assert.equal(report.duplicated, 0);
+  });
+});
