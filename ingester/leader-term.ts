@@ -12,7 +12,7 @@ import type { RawFrame } from './frame.js';
 import { createFrameHandler } from './frame-handler.js';
 import type { IngesterMetrics } from './metrics.js';
 import type { OpenctiApi } from './opencti-api.js';
-import { PlatformFrames } from './platform-frames.js';
+import type { PlatformFrames } from './platform-frames.js';
 import { QueueDepthGate } from './queue-depth-gate.js';
 import { chooseStart, configuredStart, type StartSettings } from './start-point.js';
 import { StreamClient } from './stream-client.js';
@@ -23,6 +23,8 @@ export interface LeaderTermDeps {
   config: Pick<IngesterConfig, 'connector' | 'ingester' | 'opencti'>;
   logger: Logger;
   metrics: IngesterMetrics;
+  /** Process-wide: its gauges are registered once. */
+  platformFrames: PlatformFrames;
   api: OpenctiApi;
   platformHttp: Dispatcher;
   streamBaseUrl: string;
@@ -147,7 +149,7 @@ export class LeaderTerm {
           position,
           enqueuer,
           metrics,
-          platformFrames: new PlatformFrames(metrics.registry, logger),
+          platformFrames: this.deps.platformFrames,
           generation: () => reading.generation,
           logger,
         }),

@@ -16,6 +16,7 @@ import { Leadership } from './leadership.js';
 import { Lease, leaseKey, termFence, termKey } from './lease.js';
 import { IngesterMetrics } from './metrics.js';
 import { OpenctiApi } from './opencti-api.js';
+import { PlatformFrames } from './platform-frames.js';
 import { configuredProxy, createPlatformDispatcher, platformTls } from './platform-http.js';
 import type { StartSettings } from './start-point.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream-check.js';
@@ -81,6 +82,7 @@ let streamCheck = await checkLiveStream({ api, streamId: connector.live_stream_i
 let term: LeaderTerm | undefined;
 const metrics = new IngesterMetrics(connector.name, () => term?.backlog ?? 0);
 registerRedisUpGauge(metrics.registry, redis);
+const platformFrames = new PlatformFrames(metrics.registry, logger);
 
 // Several ingesters may run for one connector: the holder of the lease reads, the others stand by.
 const termKeyName = termKey(connector.id);
@@ -94,6 +96,7 @@ const leadership = new Leadership({
       config,
       logger,
       metrics,
+      platformFrames,
       api,
       platformHttp,
       streamBaseUrl,

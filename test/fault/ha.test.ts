@@ -149,19 +149,23 @@ describe('scaling and high availability', () => {
     assert.deepEqual(await readyz(standbyMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'leader' } });
   });
 
-  it('2 ingesters, the leader paused past its lease (SIGSTOP) then resumed: it commits nothing more and stands by; nothing lost', async (t) => {
+  it('2 ingesters, the leader paused past its lease (SIGSTOP) then resumed: it commits nothing more and stands by, then leads again when needed; nothing lost', async (t) => {
     const p = (pipeline = await Pipeline.start({ env: { INGESTER_LEASE_TTL_MS: String(LEASE_TTL_MS) } }));
     const { receiver, redis } = p.bed;
     const cursor = cursorKey(p.env.CONNECTOR_ID!);
     const term = termKey(p.env.CONNECTOR_ID!);
-    // Every command Redis executes, in order, with the connection that sent it
-    // ("lua" for a script's own commands). An aborted EXEC executes nothing.
+    // Every command Redis executes on the cursor or the term, in order, with
+    // the connection that sent it ("lua" for a script's own commands). An
+    // aborted EXEC executes nothing.
     const executed: Array<{ source: string; args: string[] }> = [];
     const admin = redis.client();
     const monitor = await admin.monitor();
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
     });
+    /** Index in `executed` where the term of `acquired` (a lease.acquired line) began. */
+    const termBegan = (acquired: LogLine) =>
+      executed.findIndex(({ source, args }) => source === 'lua' && args[0] === 'set' && args[1] === term && String(args[2]).startsWith(`${String(acquired.epoch)} `));
     try {
       const oldMetrics = await withMetrics();
       const old = await p.spawn('ingester', oldMetrics.env);
@@ -174,7 +178,9 @@ describe('scaling and high availability', () => {
       let pausedAt = 0;
       let takeover: LogLine | undefined;
       let lost: LogLine | undefined;
-      await p.publishDuring(6_000, 3, async () => {
+      let again: LogLine | undefined;
+      // 300 events/s for 30 s: the pause, the takeover, the wake-up and the second takeover all land mid-stream.
+      await p.publishDuring(9_000, 3, async () => {
         await receiver.waitForCount(1_000, 60_000);
         pausedAt = Date.now();
         process.kill(old.pid, 'SIGSTOP');
@@ -187,27 +193,33 @@ describe('scaling and high availability', () => {
         }
         lost = await old.waitForLog(msgIs('lease.lost'), 10_000, 'lease.lost');
         await old.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby', old.logs.indexOf(lost));
+        assert.deepEqual(await readyz(oldMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'standby' } });
+        const text = await scrapeMetrics(oldMetrics.port);
+        assert.equal(metricValue(text, 'opencti_webhook_ingester_leader'), 0);
+        assert.equal(metricValue(text, 'opencti_webhook_stream_connected'), 0);
+        assert.equal(metricValue(text, `opencti_webhook_ingester_lease_lost_total{reason="${String(lost.reason)}"}`), 1);
+
+        // The old leader, now a standby in the same process, takes over in turn.
+        await p.kill(successor);
+        again = await old.waitForLog(msgIs('lease.acquired'), 15_000, 'the second takeover', old.logs.indexOf(lost));
       });
       const report = await p.expectAllDelivered();
       t.diagnostic(
         `takeover ${((logTime(takeover!) - pausedAt) / 1000).toFixed(1)} s after SIGSTOP (lease TTL ${LEASE_TTL_MS / 1000} s); ` +
-          `old leader: lease.lost (${String(lost!.reason)}); ${describeReport(report)}`,
+          `old leader: lease.lost (${String(lost!.reason)}), standby, then leader again; ${describeReport(report)}`,
       );
 
-      // The new term began when the acquisition script wrote the term key.
-      const newToken = `${String(takeover!.epoch)} `;
-      const termStart = executed.findIndex(({ source, args }) => source === 'lua' && args[0] === 'set' && args[1] === term && String(args[2]).startsWith(newToken));
-      assert.ok(termStart > 0, 'the new term never began in Redis');
-      const cursorWrites = (from: number, to: number) =>
+      const secondTerm = termBegan(takeover!);
+      const thirdTerm = termBegan(again!);
+      assert.ok(secondTerm > 0 && thirdTerm > secondTerm, 'the terms did not begin in Redis in order');
+      const oldWrites = (from: number, to: number) =>
         executed.slice(from, to).filter(({ source, args }) => args[0] === 'hset' && oldConnections.has(source)).length;
-      assert.ok(cursorWrites(0, termStart) > 0, 'the old leader never committed: is its connection known?');
-      assert.equal(cursorWrites(termStart, executed.length), 0, 'the old leader committed after losing its lease');
-      assert.ok(executed.slice(termStart).some(({ args, source }) => args[0] === 'hset' && !oldConnections.has(source)), 'the new leader never committed');
-
-      assert.deepEqual(await readyz(oldMetrics.port), { status: 200, body: { ready: true, reasons: [], role: 'standby' } });
-      const text = await scrapeMetrics(oldMetrics.port);
-      assert.equal(metricValue(text, 'opencti_webhook_ingester_leader'), 0);
-      assert.equal(metricValue(text, `opencti_webhook_ingester_lease_lost_total{reason="${String(lost!.reason)}"}`), 1);
+      assert.ok(oldWrites(0, secondTerm) > 0, 'the old leader never committed: are its connections known?');
+      assert.equal(oldWrites(secondTerm, thirdTerm), 0, 'the old leader committed after losing its lease');
+      assert.ok(executed.slice(secondTerm, thirdTerm).some(({ args, source }) => args[0] === 'hset' && !oldConnections.has(source)), 'the new leader never committed');
+      assert.ok(oldWrites(thirdTerm, executed.length) > 0, 'the old leader did not commit in its second term');
+      assert.equal((await readyz(oldMetrics.port)).body.role, 'leader');
+      assert.equal(metricValue(await scrapeMetrics(oldMetrics.port), 'opencti_webhook_ingester_lease_acquired_total'), 2);
     } finally {
       monitor.disconnect();
       admin.disconnect();
