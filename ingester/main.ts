@@ -108,7 +108,10 @@ const leadership = new Leadership({
       onFenced: fenced,
       streamStarted: async (signal) => {
         if (streamCheck !== 'stopped') return;
-        await waitUntilStarted({ api, streamId: connector.live_stream_id, logger, signal: AbortSignal.any([signal, startup.signal]) }).catch(exitOrShutDown);
+        await waitUntilStarted({ api, streamId: connector.live_stream_id, logger, signal: AbortSignal.any([signal, startup.signal]) }).catch(
+          // The term ended while waiting: nothing to report, the term returns unstarted.
+          (error: unknown) => (signal.aborted ? undefined : exitOrShutDown(error)),
+        );
         streamCheck = 'live';
       },
     });
