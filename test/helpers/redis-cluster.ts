@@ -6,9 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
-import { RedisServer } from './redis-server.js';
+import { RedisServer, redisCommand } from './redis-server.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -63,7 +62,7 @@ export class RedisCluster {
     await waitFor(
       async () => {
         for (const node of this.nodes.filter((n) => n.running)) {
-          const info = await this.command<string>(node, ['cluster', 'info']);
+          const info = await redisCommand<string>(node.port, ['cluster', 'info']);
           if (!/cluster_state:ok/.test(info)) return undefined;
         }
         return true;
@@ -75,8 +74,8 @@ export class RedisCluster {
   /** The node serving `key`'s slot as master, as a live node sees it. */
   async masterOf(key: string): Promise<RedisServer> {
     const viewer = this.nodes.find((node) => node.running)!;
-    const slot = await this.command<number>(viewer, ['cluster', 'keyslot', key]);
-    const slots = await this.command<Array<[number, number, [string, number, string]]>>(viewer, ['cluster', 'slots']);
+    const slot = await redisCommand<number>(viewer.port, ['cluster', 'keyslot', key]);
+    const slots = await redisCommand<Array<[number, number, [string, number, string]]>>(viewer.port, ['cluster', 'slots']);
     const range = slots.find(([from, to]) => slot >= from && slot <= to);
     const port = range?.[2][1];
     const node = this.nodes.find((n) => n.port === port);
@@ -99,14 +98,4 @@ export class RedisCluster {
     await Promise.all(this.nodes.map((node) => node.stop()));
   }
 
-  private async command<T>(node: RedisServer, args: string[]): Promise<T> {
-    const client = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.call(args[0]!, ...args.slice(1))) as T;
-    } finally {
-      client.disconnect();
-    }
-  }
 }

@@ -365,3 +365,15 @@ export async function startRedis(
   t?.after(() => server.stop());
   return server;
 }
+
+/** One command to a plain (no TLS, no auth) Redis or Sentinel on loopback, on a connection of its own. */
+export async function redisCommand<T>(port: number, args: string[]): Promise<T> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.call(args[0]!, ...args.slice(1))) as T;
+  } finally {
+    client.disconnect();
+  }
+}
