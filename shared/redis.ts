@@ -73,6 +73,9 @@ export function createRedisClient(settings: RedisSettings, role: string, options
       clusterRetryStrategy: options.failFast ? () => null : reconnectDelay,
       lazyConnect: options.failFast === true,
       slotsRefreshTimeout: 2_000,
+      // Seed host names stay names (ioredis would resolve them to IPs first), so TLS checks the
+      // certificate against the name configured, as managed clusters (ElastiCache…) require.
+      ...(tls ? { dnsLookup: (host: string, callback: (error: null, address: string) => void) => callback(null, host) } : {}),
     };
     return new Cluster(seeds, cluster);
   }

@@ -10,6 +10,7 @@ import { loadConfig } from '../../shared/config/load.js';
 import { RedisSection } from '../../shared/config/schema.js';
 import { createRedisClient, type RedisClient } from '../../shared/redis.js';
 import type { PipelineBed } from '../fault/harness.js';
+import type { ManagedProcess } from '../helpers/processes.js';
 import { pipelineEnv } from '../helpers/factories.js';
 import { stopAll } from '../helpers/processes.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
@@ -49,4 +50,28 @@ export async function startTopologyBed(redisEnv: Record<string, string> & { REDI
       await stopRedis();
     },
   };
+}
+
+/** What the processes warned about, `kind: msg×count, …`, for the test's diagnostic (how the failover looked from inside). */
+export function warnings(children: ManagedProcess[]): string {
+  const counts = new Map<string, number>();
+  for (const child of children) {
+    for (const line of child.logs) {
+      if (typeof line.level !== 'number' || line.level < 40) continue;
+      const key = `${child.kind}: ${String(line.msg).split(':')[0]}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return [...counts].map(([key, count]) => `${key}×${count}`).join(', ') || 'none';
+}
+
+/** Runs `step`; when it fails, the error carries the last log lines of each process (a failover gone wrong shows there). */
+export async function dumpOnFailure<T>(children: ManagedProcess[], step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const tails = children.map((child) => `--- ${child.kind} ${child.pid}:\n${child.logs.slice(-12).map((line) => JSON.stringify(line).slice(0, 400)).join('\n')}`);
+    (error as Error).message += `\n${tails.join('\n')}`;
+    throw error;
+  }
 }

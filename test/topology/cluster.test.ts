@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { queuePrefix } from '../../shared/queue.js';
 import { describeReport, Pipeline } from '../fault/harness.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
-import { startTopologyBed, type TopologyBed } from './bed.js';
+import { dumpOnFailure, startTopologyBed, warnings, type TopologyBed } from './bed.js';
 
 describe('Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -26,14 +26,13 @@ describe('Redis Cluster', () => {
     const { receiver } = bed;
     receiver.setFaults(() => ({ delayMs: 2 }));
     const ingester = await p.spawn('ingester');
-    await p.spawn('dispatcher');
-    await p.spawn('dispatcher');
+    const dispatchers = [await p.spawn('dispatcher'), await p.spawn('dispatcher')];
     let killedAt = 0;
     let promotedAt = 0;
     let resumedAt = 0;
     let killedPort = 0;
     // 300 events/s for 10 s: the kill lands while frames are still coming.
-    await p.publishDuring(3_000, 3, async () => {
+    await dumpOnFailure([ingester, ...dispatchers], () => p.publishDuring(3_000, 3, async () => {
       await receiver.waitForCount(600, 60_000);
       const master = await cluster.masterOf(slotKey);
       killedPort = master.port;
@@ -45,10 +44,10 @@ describe('Redis Cluster', () => {
       const deliveredAtPromotion = receiver.delivered().length;
       await receiver.waitForCount(deliveredAtPromotion + 100, 60_000);
       resumedAt = Date.now();
-    });
-    const report = await p.expectAllDelivered({ timeoutMs: 120_000 });
+    }));
+    const report = await dumpOnFailure([ingester, ...dispatchers], () => p.expectAllDelivered({ timeoutMs: 120_000 }));
     t.diagnostic(
-      `master :${killedPort} SIGKILLed; replica promoted after ${promotedAt - killedAt} ms; deliveries flowing again ${resumedAt - killedAt} ms after the kill; ${describeReport(report)}`,
+      `master :${killedPort} SIGKILLed; replica promoted after ${promotedAt - killedAt} ms; deliveries flowing again ${resumedAt - killedAt} ms after the kill; ${describeReport(report)}; warnings: ${warnings([ingester, ...dispatchers])}`,
     );
     assert.ok(ingester.logs.some((line) => line.msg === 'ingester.configured' && (line.redis as { mode?: string }).mode === 'cluster'));
   });

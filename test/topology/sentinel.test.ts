@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { describeReport, Pipeline } from '../fault/harness.js';
 import { MASTER_NAME, RedisSentinels } from '../helpers/redis-sentinel.js';
-import { startTopologyBed, type TopologyBed } from './bed.js';
+import { dumpOnFailure, startTopologyBed, warnings, type TopologyBed } from './bed.js';
 
 describe('Redis Sentinel', () => {
   let setup: RedisSentinels;
@@ -39,7 +39,7 @@ describe('Redis Sentinel', () => {
     let killedAt = 0;
     let promotedAt = 0;
     let resumedAt = 0;
-    await p.publishDuring(3_000, 3, async () => {
+    await dumpOnFailure([ingester, ...dispatchers], () => p.publishDuring(3_000, 3, async () => {
       await receiver.waitForCount(600, 60_000);
       killedAt = Date.now();
       await master.kill('SIGKILL');
@@ -49,10 +49,10 @@ describe('Redis Sentinel', () => {
       const deliveredAtPromotion = receiver.delivered().length;
       await receiver.waitForCount(deliveredAtPromotion + 100, 60_000);
       resumedAt = Date.now();
-    });
-    const report = await p.expectAllDelivered({ timeoutMs: 120_000 });
+    }));
+    const report = await dumpOnFailure([ingester, ...dispatchers], () => p.expectAllDelivered({ timeoutMs: 120_000 }));
     t.diagnostic(
-      `master :${master.port} SIGKILLed; sentinels promoted the replica after ${promotedAt - killedAt} ms; deliveries flowing again ${resumedAt - killedAt} ms after the kill; ${describeReport(report)}`,
+      `master :${master.port} SIGKILLed; sentinels promoted the replica after ${promotedAt - killedAt} ms; deliveries flowing again ${resumedAt - killedAt} ms after the kill; ${describeReport(report)}; warnings: ${warnings([ingester, ...dispatchers])}`,
     );
     for (const child of [ingester, ...dispatchers]) {
       assert.ok(child.logs.some((line) => line.msg === 'redis.unavailable'), `${child.kind} did not notice the master's death`);
