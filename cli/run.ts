@@ -4,10 +4,11 @@
  * process. See USAGE in args.ts.
  */
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type ConfigSources } from '../shared/config/load.js';
 import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
 import { redactUrl } from '../shared/redact.js';
+import { createRedisClient, describeRedisRejection } from '../shared/redis.js';
+import type { RedisSettings } from '../shared/config/redis-fields.js';
 import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
 import type { Command } from './commands/command.js';
 import { failed } from './commands/failed.js';
@@ -18,7 +19,6 @@ import { CliConfigSchema, type CliConfig } from './config.js';
 
 const COMMANDS: Record<CommandName, Command> = { status, failed, replay, purge };
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-const CONNECT_TIMEOUT_MS = 5_000;
 
 export interface CliIo {
   /** Where the configuration comes from: the environment, config.yml. */
@@ -50,7 +50,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 
   // Fail fast: a person is waiting, unlike the services, which wait for Redis forever.
-  const redis = new Redis(config.redis.url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'opencti-webhook:cli' });
+  const redis = createRedisClient(config.redis, 'cli', { failFast: true });
   // Failures surface as rejected commands; the event only keeps the socket's reason,
   // which connect() replaces with a bare "Connection is closed".
   let socketError: unknown;
@@ -60,7 +60,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     await redis.connect();
   } catch (error) {
-    return fail(EXIT.failed, `cannot reach Redis at ${redactUrl(config.redis.url)}: ${describeError(socketError ?? error)}`);
+    const reason = socketError ?? error;
+    return fail(EXIT.failed, `cannot reach Redis ${describeTarget(config.redis)}: ${describeRedisRejection(reason) ?? describeError(reason)}`);
   }
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(config.connector.id) });
   try {
@@ -78,4 +79,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 function describeError(error: unknown): string {
   const { message, code } = error as { message?: string; code?: string };
   return code && !message?.includes(code) ? `${message} (${code})` : (message ?? String(error));
+}
+
+/** Where the CLI looked for Redis, without credentials. */
+function describeTarget(redis: RedisSettings): string {
+  if (redis.mode === 'cluster') return `cluster ${(redis.cluster_nodes ?? []).map(({ host, port }) => `${host}:${port}`).join(',') || redactUrl(redis.url)}`;
+  if (redis.mode === 'sentinel') return `sentinel master ${redis.sentinel_master ?? ''} via ${(redis.sentinels ?? []).map(({ host, port }) => `${host}:${port}`).join(',')}`;
+  return `at ${redactUrl(redis.url)}`;
 }

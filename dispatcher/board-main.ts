@@ -11,8 +11,7 @@ import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
-import { redactUrl } from '../shared/redact.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
@@ -26,13 +25,13 @@ lifecycle.handleSignals();
 logger.info(
   {
     connectorId: connector.id,
-    redis: redactUrl(config.redis.url),
+    redis: describeRedis(config.redis),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
   },
   'board.configured',
 );
 
-const redis = createRedis(config.redis.url, 'board', logger);
+const redis = createRedis(config.redis, 'board', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
 lifecycle.onShutdown('queue', () => queue.close());

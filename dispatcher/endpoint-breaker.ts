@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import type { Logger } from '../shared/logger.js';
 
 /** What the dispatchers are doing with the endpoint, as seen by this process. */
@@ -17,7 +17,7 @@ export interface EndpointBreakerOptions {
 }
 
 export interface EndpointBreakerDeps {
-  redis: Redis;
+  redis: RedisClient;
   queue: Queue;
   /** Redis hash shared by every dispatcher of the connector. */
   key: string;

@@ -4,8 +4,7 @@ import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, endpointKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
-import { redactUrl } from '../shared/redact.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
@@ -34,13 +33,13 @@ logger.info(
     requestTimeoutMs: webhook.request_timeout_ms,
     retry,
     outage: { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
-    redis: redactUrl(config.redis.url),
+    redis: describeRedis(config.redis),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
   },
   'dispatcher.configured',
 );
 
-const redis = createRedis(config.redis.url, 'dispatcher', logger);
+const redis = createRedis(config.redis, 'dispatcher', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
 lifecycle.onShutdown('queue', () => queue.close());

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // GCRA with reservations, on Redis' clock: KEYS[1] holds the time (µs) from
@@ -35,12 +35,12 @@ type ReserveCommand = (key: string, intervalUs: number, horizonUs: number) => Pr
  * and each window's quota leaves in one burst at the window's start.
  */
 export class RateLimiter {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #intervalUs: number;
   readonly #horizonUs: number;
 
-  constructor(redis: Redis, key: string, perSecond: number) {
+  constructor(redis: RedisClient, key: string, perSecond: number) {
     // A defined command runs by EVALSHA: the script is not sent with every request.
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: RESERVE });
     this.#redis = redis;

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../shared/queue.js';
 import { retryDelayMs, type RetryPolicy } from './backoff.js';
@@ -15,7 +15,7 @@ export interface DeliveryWorkerOptions {
 }
 
 export interface DeliveryWorkerDeps {
-  connection: Redis;
+  connection: RedisClient;
   deliver: ReturnType<typeof createDeliver>;
   metrics: DispatcherMetrics;
   logger: Logger;

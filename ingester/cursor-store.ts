@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import type { CursorSnapshot } from './stream-position.js';
 
 /** How the stream is read, besides the position; changes only when the position is reset. */
@@ -38,7 +38,7 @@ export interface CursorTransaction {
  */
 export class CursorStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
   ) {}
 

@@ -5,7 +5,7 @@ import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { exitOnConfigError, loadConfigOrExit } from '../shared/startup.js';
 import { USER_AGENT } from '../shared/version.js';
@@ -40,7 +40,7 @@ logger.info(
   {
     connectorId: connector.id,
     stream: redactUrl(streamBaseUrl),
-    redis: redactUrl(config.redis.url),
+    redis: describeRedis(config.redis),
     listenDelete: connector.live_stream_listen_delete,
     noDependencies: connector.live_stream_no_dependencies,
     withInferences: connector.live_stream_with_inferences,
@@ -59,7 +59,7 @@ logger.info(
   'ingester.configured',
 );
 
-const redis = createRedis(config.redis.url, 'ingester', logger);
+const redis = createRedis(config.redis, 'ingester', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const prefix = queuePrefix(connector.id);
 const queue = new Queue<EventJob>(QUEUE_NAME, { connection: redis, prefix });

@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import type { CliArgs } from '../args.js';
 
 export interface CommandContext {
   queue: Queue;
-  redis: Redis;
+  redis: RedisClient;
   connectorId: string;
   args: CliArgs;
   now: number;

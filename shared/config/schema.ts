@@ -15,6 +15,7 @@ import {
   urlField,
 } from './fields.js';
 import { FORWARDED_EVENTS } from '../queue.js';
+import { RedisSection } from './redis-fields.js';
 import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField, signingSecretsField, withWebhookChecks } from './webhook-fields.js';
 
 /**
@@ -144,9 +145,7 @@ export const MetricsSection = z.object({
   port: integerField({ min: 1, max: 65_535 }, 9113, 'Port of the metrics server.'),
 });
 
-export const RedisSection = z.object({
-  url: urlField(['redis:', 'rediss:'], 'Redis holding the queue and the stream position.', 'redis://127.0.0.1:6379'),
-});
+export { RedisSection } from './redis-fields.js';
 
 export const IngesterSection = z.object({
   max_queued_events: integerField(

@@ -15,7 +15,7 @@
  * - no product process exited on its own (no crash loop).
  */
 import assert from 'node:assert/strict';
-import { Queue } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import { expectedDeliveries } from '../helpers/oracle.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../helpers/processes.js';
@@ -42,23 +42,31 @@ export const FAULT_ENV = {
   CONNECTOR_CONSUMER_COUNT: '20',
 };
 
-export class Pipeline {
-  readonly bed: TestBed;
+/** What a pipeline runs against: the emulator, the receiver, and a Redis of any topology (see test/topology). */
+export type PipelineBed = Omit<TestBed, 'redis'>;
+
+export class Pipeline<B extends PipelineBed = TestBed> {
+  readonly bed: B;
   readonly env: Record<string, string>;
   readonly queue: Queue;
   readonly #processes = new Set<ManagedProcess>();
   readonly #killed = new Set<ManagedProcess>();
 
-  private constructor(bed: TestBed, env: Record<string, string>) {
+  private constructor(bed: B, env: Record<string, string>, connection: ConnectionOptions) {
     this.bed = bed;
     this.env = env;
-    this.queue = new Queue(QUEUE_NAME, { connection: { url: bed.redis.url, maxRetriesPerRequest: null }, prefix: queuePrefix(env.CONNECTOR_ID!) });
+    this.queue = new Queue(QUEUE_NAME, { connection, prefix: queuePrefix(env.CONNECTOR_ID!) });
     this.queue.on('error', () => undefined);
   }
 
   static async start(options: { env?: Record<string, string>; heartbeatIntervalMs?: number } = {}): Promise<Pipeline> {
     const bed = await startTestBed({ redis: { appendonly: true }, emulator: { heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200 } });
-    return new Pipeline(bed, bed.env({ ...FAULT_ENV, ...options.env }));
+    return new Pipeline(bed, bed.env({ ...FAULT_ENV, ...options.env }), { url: bed.redis.url, maxRetriesPerRequest: null });
+  }
+
+  /** A pipeline on a bed of the caller's; `connection` reaches its Redis for the queue oracles. */
+  static on<B extends PipelineBed>(bed: B, connection: ConnectionOptions, env: Record<string, string> = {}): Pipeline<B> {
+    return new Pipeline(bed, bed.env({ ...FAULT_ENV, ...env }), connection);
   }
 
   async spawn(kind: ProcessKind, env: Record<string, string> = {}): Promise<ManagedProcess> {

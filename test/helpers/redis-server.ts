@@ -11,9 +11,10 @@
  *   product and bring the same instance back (with AOF data when `appendonly` is on).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { appendFile, mkdtemp, open, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +29,23 @@ export interface RedisServerOptions {
   args?: string[];
   /** Unscaled time allowed for PING to be answered after each (re)start. @defaultValue 10000 */
   readyTimeoutMs?: number;
+  /** A config file given first (sentinels keep their state in theirs: it must be writable). */
+  configFile?: string;
+  /** Serve TLS only: `--port 0 --tls-port <port>` with these PEM files; the readiness probe speaks TLS too. */
+  tls?: RedisServerTls;
+  /** Credentials the readiness probe authenticates with (the default user disabled or password-protected). */
+  probeAuth?: { username: string; password: string };
+}
+
+export interface RedisServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** `tls-auth-clients`: require a client certificate signed by `caFile`. @defaultValue 'no' */
+  authClients?: 'yes' | 'no' | 'optional';
+  /** Client certificate and key the readiness probe presents when `authClients` is 'yes'. */
+  probeCertFile?: string;
+  probeKeyFile?: string;
 }
 
 interface ExitInfo {
@@ -64,7 +82,7 @@ export class RedisServer {
     readonly dir: string,
     private readonly opts: RedisServerOptions,
   ) {
-    this.url = `redis://127.0.0.1:${port}`;
+    this.url = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
     this.logPath = join(dir, 'redis.log');
   }
 
@@ -170,6 +188,14 @@ export class RedisServer {
     return client;
   }
 
+  private probeOptions(): ProbeOptions {
+    const { tls, probeAuth } = this.opts;
+    return {
+      ...(tls ? { tls: { ca: readFileSync(tls.caFile, 'utf8'), cert: readFileSync(tls.probeCertFile ?? tls.certFile, 'utf8'), key: readFileSync(tls.probeKeyFile ?? tls.keyFile, 'utf8') } } : {}),
+      ...(probeAuth ? { auth: probeAuth } : {}),
+    };
+  }
+
   /** Last `lines` lines of redis.log. */
   async logTail(lines = 30, fromByte = 0): Promise<string> {
     let handle;
@@ -200,8 +226,14 @@ export class RedisServer {
   }
 
   private argv(): string[] {
+    const tls = this.opts.tls;
+    const listen = tls
+      ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile,
+        '--tls-auth-clients', tls.authClients ?? 'no']
+      : ['--port', String(this.port)];
     return [
-      '--port', String(this.port),
+      ...(this.opts.configFile ? [this.opts.configFile] : []),
+      ...listen,
       '--bind', '127.0.0.1',
       '--dir', this.dir,
       '--save', '',
@@ -246,7 +278,7 @@ export class RedisServer {
     );
     const readyMs = this.opts.readyTimeoutMs ?? 10_000;
     try {
-      const pid = await waitFor(() => probeRedis(this.port), {
+      const pid = await waitFor(() => probeRedis(this.port, this.probeOptions()), {
         timeoutMs: readyMs,
         intervalMs: 50,
         what: `redis-server on port ${this.port} to answer PING`,
@@ -269,14 +301,23 @@ export class RedisServer {
   }
 }
 
+interface ProbeOptions {
+  tls?: { ca: string; cert: string; key: string };
+  auth?: { username: string; password: string };
+}
+
 /**
- * One readiness probe over a raw socket: PING must answer +PONG; then `INFO server` tells
- * which process answered. Error replies (`-LOADING` during AOF replay) and connection errors
- * reject, so {@link waitFor} keeps polling and reports the last one.
+ * One readiness probe over a raw socket (TLS when the server serves only TLS): AUTH when
+ * given, then PING must answer +PONG; then `INFO server` tells which process answered.
+ * Error replies (`-LOADING` during AOF replay) and connection errors reject, so
+ * {@link waitFor} keeps polling and reports the last one.
  */
-function probeRedis(port: number, timeoutMs = 1000): Promise<number> {
+function probeRedis(port: number, options: ProbeOptions = {}, timeoutMs = 1000): Promise<number> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    const socket = options.tls
+      ? tlsConnect({ host: '127.0.0.1', port, ...options.tls, checkServerIdentity: () => undefined })
+      : createConnection({ host: '127.0.0.1', port });
+    const auth = options.auth ? `AUTH ${options.auth.username} ${options.auth.password}\r\n` : '';
     let buf = '';
     let settled = false;
     const settle = (fn: () => void): void => {
@@ -288,9 +329,10 @@ function probeRedis(port: number, timeoutMs = 1000): Promise<number> {
     const PONG = '+PONG\r\n';
     socket.setEncoding('utf8');
     socket.setTimeout(timeoutMs, () => settle(() => reject(new Error(`no reply within ${timeoutMs} ms`))));
-    socket.on('connect', () => socket.write('PING\r\nINFO server\r\n'));
+    socket.on(options.tls ? 'secureConnect' : 'connect', () => socket.write(`${auth}PING\r\nINFO server\r\n`));
     socket.on('data', (chunk: string) => {
       buf += chunk;
+      if (auth && buf.startsWith('+OK\r\n')) buf = buf.slice('+OK\r\n'.length);
       if (buf.startsWith('-')) {
         const end = buf.indexOf('\r\n');
         if (end >= 0) settle(() => reject(new Error(`redis replied ${buf.slice(0, end)}`)));
@@ -322,4 +364,16 @@ export async function startRedis(
   const server = await RedisServer.start(opts);
   t?.after(() => server.stop());
   return server;
+}
+
+/** One command to a plain (no TLS, no auth) Redis or Sentinel on loopback, on a connection of its own. */
+export async function redisCommand<T>(port: number, args: string[]): Promise<T> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.call(args[0]!, ...args.slice(1))) as T;
+  } finally {
+    client.disconnect();
+  }
 }
