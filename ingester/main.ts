@@ -67,7 +67,7 @@ lifecycle.onShutdown('queue', () => queue.close());
 // Commits have a connection of their own: each one WATCHes the leadership
 // term (see lease.ts), and WATCH holds for a whole connection, so no other
 // command (BullMQ's, the lease's) may share it.
-const commitRedis = redis.duplicate();
+const commitRedis = createRedis(config.redis, 'ingester-commits', logger);
 lifecycle.onShutdown('redis-commits', () => commitRedis.quit());
 const commitQueue = new Queue<EventJob>(QUEUE_NAME, { connection: commitRedis, prefix });
 lifecycle.onShutdown('commit-queue', () => commitQueue.close());
