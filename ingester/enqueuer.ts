@@ -45,7 +45,11 @@ export interface EnqueuerDeps {
 /** The cursor found in Redis before a write was not the one last written. */
 class LostWritesError extends Error {
   override readonly name = 'LostWritesError';
-  constructor(readonly stored: StoredCursor | undefined) {
+  /** `written`: the commit number the same transaction wrote anyway (MULTI does not roll back). */
+  constructor(
+    readonly stored: StoredCursor | undefined,
+    readonly written: number,
+  ) {
     super('Redis lost the last committed writes');
   }
 }
@@ -145,7 +149,10 @@ export class Enqueuer {
         if (error instanceof LostWritesError) {
           // What was buffered lies past the position Redis kept; it will be read again.
           this.#pending = [];
-          this.#lastCommit = error.stored?.commit ?? 0;
+          // Redis now holds the cursor this transaction wrote: the next commit, from the rewound
+          // position, must find that one, or each commit would take the previous one for lost
+          // writes and the ingester would rewind back and forth forever (seen on a Sentinel failover).
+          this.#lastCommit = error.written;
           this.deps.onLostWrites(error.stored);
           continue;
         }
@@ -196,7 +203,7 @@ export class Enqueuer {
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
     const before = parseCursor(results[batch.length]?.[1]);
-    if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before);
+    if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before, commit);
     this.#lastCommit = commit;
     this.deps.onCommitted(snapshot, batch, Date.now() - started);
   }

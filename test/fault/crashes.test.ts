@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { startTestBed } from '../helpers/test-bed.js';
 import { describeReport, Pipeline } from './harness.js';
 
 let pipeline: Pipeline | undefined;
@@ -66,4 +67,21 @@ describe('crash faults', () => {
       assert.ok(child.logs.some((line) => line.msg === 'redis.recovered'), `${child.kind} did not recover`);
     }
   });
+
+  it('Redis restarted without persistence: the ingester rewinds once to the configured start, without rewinding back and forth', async (t) => {
+    const bed = await startTestBed({ redis: { appendonly: false }, emulator: { heartbeatIntervalMs: 200 } });
+    const p = (pipeline = Pipeline.on(bed, { url: bed.redis.url, maxRetriesPerRequest: null }));
+    const ingester = await p.spawn('ingester');
+    await p.spawn('dispatcher');
+    await p.publishDuring(2_000, 10, async () => {
+      await bed.receiver.waitForCount(500, 60_000);
+      await bed.redis.kill('SIGKILL');
+      await bed.redis.restart();
+    });
+    const report = await p.expectAllDelivered();
+    const rewinds = ingester.logs.filter((line) => String(line.msg).startsWith('position.lost_writes')).length;
+    t.diagnostic(`${rewinds} rewind(s): ${describeReport(report)}`);
+    assert.ok(rewinds >= 1 && rewinds <= 3, `${rewinds} lost-writes rewinds`);
+  });
 });
+

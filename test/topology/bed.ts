@@ -52,17 +52,18 @@ export async function startTopologyBed(redisEnv: Record<string, string> & { REDI
   };
 }
 
-/** What the processes warned about, `kind: msg×count, …`, for the test's diagnostic (how the failover looked from inside). */
+/** What the processes warned about, `kind: msg×count (first error), …`, for the test's diagnostic (how the failover looked from inside). */
 export function warnings(children: ManagedProcess[]): string {
-  const counts = new Map<string, number>();
+  const counts = new Map<string, { count: number; first: string }>();
   for (const child of children) {
     for (const line of child.logs) {
       if (typeof line.level !== 'number' || line.level < 40) continue;
       const key = `${child.kind}: ${String(line.msg).split(':')[0]}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const seen = counts.get(key) ?? { count: 0, first: String((line.err as { message?: string } | undefined)?.message ?? '').slice(0, 80) };
+      counts.set(key, { ...seen, count: seen.count + 1 });
     }
   }
-  return [...counts].map(([key, count]) => `${key}×${count}`).join(', ') || 'none';
+  return [...counts].map(([key, { count, first }]) => `${key}×${count}${first ? ` (${first})` : ''}`).join(', ') || 'none';
 }
 
 /** Runs `step`; when it fails, the error carries the last log lines of each process (a failover gone wrong shows there). */

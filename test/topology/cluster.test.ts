@@ -21,10 +21,12 @@ describe('Redis Cluster', () => {
   after(() => bed?.close() ?? cluster?.stop());
 
   it('delivers every event, and keeps going when the master of the connector slot is SIGKILLed and its replica promoted', async (t) => {
-    const p = Pipeline.on(bed, bed.client);
+    // The rate limiter's and the outage breaker's Lua scripts run on the cluster too: a
+    // generous limit, and an endpoint down for its first 40 requests (threshold 10 in a row, per dispatcher).
+    const p = Pipeline.on(bed, bed.client, { WEBHOOK_RATE_LIMIT_PER_SECOND: '2000' });
     const slotKey = `${queuePrefix(p.env.CONNECTOR_ID!)}:events:id`;
     const { receiver } = bed;
-    receiver.setFaults(() => ({ delayMs: 2 }));
+    receiver.setFaults((request) => (request.index < 40 ? { status: 503 } : { delayMs: 2 }));
     const ingester = await p.spawn('ingester');
     const dispatchers = [await p.spawn('dispatcher'), await p.spawn('dispatcher')];
     let killedAt = 0;
@@ -50,5 +52,6 @@ describe('Redis Cluster', () => {
       `master :${killedPort} SIGKILLed; replica promoted after ${promotedAt - killedAt} ms; deliveries flowing again ${resumedAt - killedAt} ms after the kill; ${describeReport(report)}; warnings: ${warnings([ingester, ...dispatchers])}`,
     );
     assert.ok(ingester.logs.some((line) => line.msg === 'ingester.configured' && (line.redis as { mode?: string }).mode === 'cluster'));
+    assert.ok(dispatchers.some((child) => child.logs.some((line) => line.msg === 'endpoint.resumed')), 'the outage breaker never paused and resumed');
   });
 });
