@@ -12,6 +12,7 @@ import { boardServerOptions, startBoardServer } from './board-server.js';
 import { DispatcherConfigSchema } from './config.js';
 import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
+import { EntityOrder } from './entity-order.js';
 import { createEventFilter } from './event-filter.js';
 import { DispatcherMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -78,6 +79,8 @@ const breaker = new EndpointBreaker(
   },
   { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
 );
+// Events the ingester lined up per entity (WEBHOOK_ORDERING=entity) are delivered in their object's order; the others pay nothing.
+const order = new EntityOrder({ redis, queue, logger, onParked: () => metrics.parked() });
 const worker = createDeliveryWorker(
   { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
   {
@@ -90,11 +93,13 @@ const worker = createDeliveryWorker(
       logger,
       filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
       rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
+      order,
     }),
     metrics,
     logger,
   },
 );
+order.attach(worker);
 // Past the deadline the process exits with jobs still active; their locks
 // expire and another dispatcher redelivers them (at least once).
 lifecycle.onShutdown('worker', () => worker.close(), connector.shutdown_timeout_ms);

@@ -2,6 +2,7 @@ import { Job, type Queue } from 'bullmq';
 import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
+import { lineUpEntities } from './entity-index.js';
 
 export interface PendingEvent {
   eventId: string;
@@ -148,6 +149,8 @@ export class Enqueuer {
     );
     const commit = this.#lastCommit + 1;
     cursor.write(transaction, snapshot, commit);
+    // Per-entity ordering, after the cursor so that its reply keeps its index below.
+    lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
     const results = await transaction.exec();
     if (!results) throw new Error('Redis transaction aborted');
     const failed = results.find(([error]) => error);

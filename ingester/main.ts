@@ -7,6 +7,7 @@ import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
+import { stixIdOf } from '../shared/stix-id.js';
 import { exitOnConfigError, loadConfigOrExit } from '../shared/startup.js';
 import { USER_AGENT } from '../shared/version.js';
 import { IngesterConfigSchema } from './config.js';
@@ -58,6 +59,7 @@ logger.info(
     noProxy: process.env.no_proxy ?? process.env.NO_PROXY,
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
+    ordering: config.webhook.ordering,
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
     tokenConfigured: true,
   },
@@ -164,6 +166,7 @@ const stream = new StreamClient({
       metrics,
       platformFrames: new PlatformFrames(metrics.registry, logger),
       generation: () => reading.generation,
+      entityOf: config.webhook.ordering === 'entity' ? stixIdOf : undefined,
       logger,
     }),
   ),

@@ -41,6 +41,13 @@ export const EventJobSchema = z.object({
   body: z.string(),
   /** Epoch ms when the ingester read the frame, for end-to-end latency. */
   receivedAt: z.number(),
+  /**
+   * `data.id` of the event's STIX object, set only when the ingester ran with
+   * WEBHOOK_ORDERING=entity: the event then waits in that object's line
+   * (shared/entity-order.ts). Set per event, so dispatchers need no setting and
+   * a change of mode never strands an event.
+   */
+  entity: z.string().optional(),
 });
 export type EventJob = z.infer<typeof EventJobSchema>;
 

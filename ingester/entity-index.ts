@@ -1,0 +1,17 @@
+import type { IRedisTransaction } from 'bullmq';
+import { entityOrderKey, entityOrderMember } from '../shared/entity-order.js';
+import type { PendingEvent } from './enqueuer.js';
+
+/**
+ * WEBHOOK_ORDERING=entity: puts each event that names its STIX object at the
+ * end of that object's line, in the transaction that adds its job and commits
+ * the stream position, so a job never exists without its place in line.
+ * ZADD NX and members derived from the SSE id keep a retried or replayed
+ * write harmless: the place is the same. Events without `entity` (ordering
+ * off, or no `data.id`) are not lined up and go out unordered.
+ */
+export function lineUpEntities(transaction: Pick<IRedisTransaction, 'runCommand'>, queuePrefix: string, batch: readonly PendingEvent[]): void {
+  for (const { eventId, job } of batch) {
+    if (job.entity !== undefined) transaction.runCommand('zadd', [entityOrderKey(queuePrefix, job.entity), 'NX', 0, entityOrderMember(job.streamId, eventId)]);
+  }
+}
