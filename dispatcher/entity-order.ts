@@ -149,3 +149,18 @@ export class EntityOrder {
     }
   }
 }
+
+/**
+ * The ingester decides the mode (it lines events up); a dispatcher's own
+ * WEBHOOK_ORDERING only says what the operator expects. Says so when the two
+ * differ, which is the likely mistake of setting the variable on one process only.
+ */
+export async function reportOrderingMode(redis: Redis, key: string, configured: 'none' | 'entity', logger: Logger): Promise<void> {
+  const ingester = await redis.get(key).catch(() => null);
+  if (ingester === null || ingester === configured) return;
+  if (configured === 'entity') {
+    logger.warn({ ingester }, 'ordering.not_lined_up: WEBHOOK_ORDERING=entity is set for this dispatcher, but the ingester queues events unordered; set WEBHOOK_ORDERING=entity for the ingester (it decides)');
+  } else {
+    logger.warn({ ingester }, 'ordering.lined_up: the ingester runs with WEBHOOK_ORDERING=entity, so events are delivered in order per entity whatever this dispatcher\'s WEBHOOK_ORDERING says; set the same value on every process');
+  }
+}

@@ -149,7 +149,7 @@ export class Enqueuer {
     );
     const commit = this.#lastCommit + 1;
     cursor.write(transaction, snapshot, commit);
-    // Per-entity ordering, after the cursor so that its reply keeps its index below.
+    // Per-entity ordering (WEBHOOK_ORDERING=entity); after the cursor, whose reply stays results[batch.length].
     lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
     const results = await transaction.exec();
     if (!results) throw new Error('Redis transaction aborted');

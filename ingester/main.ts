@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../shared/queue.js';
+import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type EventJob } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis } from '../shared/redis.js';
@@ -73,6 +73,8 @@ lifecycle.onShutdown('queue', () => queue.close());
 
 const cursor = new CursorStore(redis, cursorKey(connector.id));
 const stored = await cursor.load();
+// For the dispatchers' consistency check only: each event carries its own mode.
+redis.set(orderingModeKey(connector.id), config.webhook.ordering).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'ordering.mode_not_recorded'));
 
 // The platform: stream check, registration, pings (reference §6, §7).
 const api = new OpenctiApi({ url: platformUrl, token: opencti.token, dispatcher: platformHttp, userAgent: USER_AGENT });

@@ -28,6 +28,15 @@ export function rateLimitKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:rate-limit`;
 }
 
+/**
+ * Redis string holding the ingester's WEBHOOK_ORDERING (`none` or `entity`),
+ * written at each start: dispatchers compare it with their own setting and
+ * say when the two differ (see dispatcher/entity-order.ts).
+ */
+export function orderingModeKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:ordering`;
+}
+
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
 export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
 export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;
