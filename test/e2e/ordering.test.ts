@@ -73,14 +73,17 @@ describe('per-entity ordering (processes)', () => {
     assert.deepEqual(await checks.lines(), []);
   });
 
-  it('the default mode (WEBHOOK_ORDERING unset) lines nothing up and marks no job', async (t) => {
+  it('the default mode (WEBHOOK_ORDERING unset) lines nothing up and marks no job; a dispatcher set otherwise says so', async (t) => {
     bed = await startTestBed();
     const env = bed.env({ CONNECTOR_CONSUMER_COUNT: '10' });
     const frames = bed.emulator.publishMany(30, (i) => ({ event: i % 3 === 0 ? 'create' : 'update' }));
     const checks = await inspect(bed, env.CONNECTOR_ID!);
     t.after(() => checks.close());
     await startProcess('ingester', env);
-    await startProcess('dispatcher', env);
+    const mistaken = await startProcess('dispatcher', { ...env, WEBHOOK_ORDERING: 'entity' });
+    await mistaken.waitForLog((line) => String(line.msg).startsWith('ordering.not_lined_up'), 10_000, 'the mismatch warning');
+    const status = await runCliInProcess(['status', '--json'], env);
+    assert.equal((JSON.parse(status.stdout) as { ordering: string }).ordering, 'none');
     await bed.receiver.waitForIds(frames.map((f) => eventId(f.event, f.id, f.data)), 30_000);
     assert.deepEqual(await checks.lines(), []);
     await waitFor(async () => (await checks.queue.getCompletedCount()) === 30 || undefined, { timeoutMs: 5_000, what: '30 completed jobs' });
