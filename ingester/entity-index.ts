@@ -1,5 +1,5 @@
 import type { IRedisTransaction } from 'bullmq';
-import { entityOrderKey, entityOrderMember } from '../shared/entity-order.js';
+import { LINE_TTL_SECONDS, entityOrderKey, entityOrderMember } from '../shared/entity-order.js';
 import type { PendingEvent } from './enqueuer.js';
 
 /**
@@ -12,6 +12,9 @@ import type { PendingEvent } from './enqueuer.js';
  */
 export function lineUpEntities(transaction: Pick<IRedisTransaction, 'runCommand'>, queuePrefix: string, batch: readonly PendingEvent[]): void {
   for (const { eventId, job } of batch) {
-    if (job.entity !== undefined) transaction.runCommand('zadd', [entityOrderKey(queuePrefix, job.entity), 'NX', 0, entityOrderMember(job.streamId, eventId)]);
+    if (job.entity === undefined) continue;
+    const key = entityOrderKey(queuePrefix, job.entity);
+    transaction.runCommand('zadd', [key, 'NX', 0, entityOrderMember(job.streamId, eventId)]);
+    transaction.runCommand('expire', [key, LINE_TTL_SECONDS]);
   }
 }

@@ -10,6 +10,16 @@
  * encoded so that byte order is stream order, and ends with the job id.
  */
 
+/**
+ * A line expires this long after its newest event was queued. Normally a line
+ * disappears with its last event; this only bounds what a crash leaves behind
+ * (a dispatcher killed between recording a 2xx and releasing the event, when
+ * no later event of the object comes to skip it). The price: events of an
+ * object held back longer than this (an outage of more than a week) lose
+ * their order, never their delivery.
+ */
+export const LINE_TTL_SECONDS = 7 * 24 * 3600;
+
 /** The line of one STIX object (`data.id`). */
 export function entityOrderKey(queuePrefix: string, entity: string): string {
   return `${queuePrefix}:order:${entity}`;

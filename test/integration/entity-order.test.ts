@@ -11,7 +11,7 @@ import { EntityOrder } from '../../dispatcher/entity-order.js';
 import { CursorStore } from '../../ingester/cursor-store.js';
 import { Enqueuer } from '../../ingester/enqueuer.js';
 import { eventId } from '../../ingester/frame.js';
-import { entityOrderKey, entityOrderMember } from '../../shared/entity-order.js';
+import { LINE_TTL_SECONDS, entityOrderKey, entityOrderMember } from '../../shared/entity-order.js';
 import { createLogger } from '../../shared/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -81,6 +81,8 @@ describe('per-entity ordering scripts', () => {
     assert.equal((await c.line('report--b')).length, 1);
     assert.equal((await c.redis.keys(`${c.prefix}:order:*`)).length, 2);
     assert.equal(c.commits(), 1, 'one transaction for jobs, lines and position');
+    const ttl = await c.redis.ttl(entityOrderKey(c.prefix, 'malware--a'));
+    assert.ok(ttl > 6 * 24 * 3600 && ttl <= LINE_TTL_SECONDS, `a line expires a week after its newest event (TTL ${ttl} s)`);
     await c.enqueue([{ streamId: '9-10', entity: 'malware--a' }]);
     assert.equal((await c.line('malware--a')).length, 3);
   });
