@@ -64,6 +64,8 @@ export class Pipeline {
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
       WEBHOOK_URL: options.webhookUrl,
       REDIS_URL: redis.url,
+      // BENCH_ORDERING=entity measures per-entity ordering (validated by the product processes themselves).
+      ...(process.env.BENCH_ORDERING ? { WEBHOOK_ORDERING: process.env.BENCH_ORDERING } : {}),
       ...nodeOptions(options),
       // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
       ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),

@@ -40,6 +40,7 @@
  *                              BENCH_SCENARIOS says otherwise, and print the top self-time
  *                              functions per process
  *   BENCH_LOG_LEVEL            CONNECTOR_LOG_LEVEL of the children            default info
+ *   BENCH_ORDERING             WEBHOOK_ORDERING of the children (none, entity) default none
  *   BENCH_NODE_OPTIONS         NODE_OPTIONS of the children, to try runtime flags
  *                              (e.g. --max-semi-space-size=64)                default none
  *

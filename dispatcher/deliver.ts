@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { EventJobSchema, type EventJob } from '../shared/queue.js';
 import type { RetryPolicy } from './backoff.js';
 import type { EndpointBreaker } from './endpoint-breaker.js';
+import type { EntityOrder } from './entity-order.js';
 import type { EventFilter } from './event-filter.js';
 import type { DispatcherMetrics } from './metrics.js';
 import { classifyError, classifyStatus, describeError, judgeStatus, type AttemptResult } from './outcome.js';
@@ -19,6 +20,8 @@ export interface DeliverDeps {
   filter?: EventFilter | undefined;
   /** WEBHOOK_RATE_LIMIT_PER_SECOND, when set. */
   rateLimiter?: RateLimiter | undefined;
+  /** Per-entity ordering of the events the ingester lined up (those carrying `entity`). */
+  order?: EntityOrder | undefined;
 }
 
 /** A failed attempt charged to the event; BullMQ schedules the retry (see backoff.ts). */
@@ -48,14 +51,14 @@ const MAX_REJECTIONS_TRACKED = 10_000;
  *   refusal may be the endpoint's (401 on everything) and costs nothing;
  * - anything else: a charged attempt, retried with backoff.
  */
-export function createDeliver({ client, breaker, retry, metrics, logger, filter, rateLimiter }: DeliverDeps) {
+export function createDeliver({ client, breaker, retry, metrics, logger, filter, rateLimiter, order }: DeliverDeps) {
   const firstRejectedAt = new Map<string, number>();
 
   return async (job: Job<EventJob>, token?: string): Promise<void> => {
     const parsed = EventJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
     const jobId = job.id;
-    const { event, streamId, body, receivedAt } = parsed.data;
+    const { event, streamId, body, receivedAt, entity } = parsed.data;
     const attempt = job.attemptsMade + 1;
     const filtered = filter?.(event, body);
     if (filtered !== undefined) {
@@ -63,6 +66,8 @@ export function createDeliver({ client, breaker, retry, metrics, logger, filter,
       logger.debug({ jobId, event, reason: filtered }, 'delivery.filtered');
       return;
     }
+    // A filtered event needs no turn: it leaves its line when it completes. An event that is not its object's turn parks here.
+    if (order && entity !== undefined) await order.claim(job, token, entity);
     if (rateLimiter) metrics.rateLimitWait(await rateLimiter.acquire());
     const started = performance.now();
 

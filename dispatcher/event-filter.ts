@@ -1,4 +1,5 @@
 import type { ForwardedEvent } from '../shared/queue.js';
+import { dataIdAt, parsedData } from '../shared/stix-id.js';
 
 /** Why an event was acknowledged without being sent (the `reason` label of the metric). */
 export type FilterReason = 'event_type' | 'entity_type';
@@ -28,23 +29,19 @@ export function createEventFilter({ eventTypes, entityTypes }: EventFilterOption
   };
 }
 
-const DATA_ID = '"data":{"id":"';
 const STIX_TYPE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 /** Longest STIX type we accept from the fast path; longer is parsed. */
 const MAX_TYPE_LENGTH = 64;
 
 /**
  * The STIX type of the event's object: the prefix of `data.id`
- * (`<type>--<uuid>`), which OpenCTI writes near the start of the envelope.
- * Found without parsing the body: the first `"data":{"id":"` is the
- * envelope's own only if it sits at depth 1, which a scan of the bytes
- * before it tells (a few hundred bytes, strings skipped). Anything unusual
- * falls back to JSON.parse. Undefined when the body names no type.
+ * (`<type>--<uuid>`), found without parsing the body (see shared/stix-id.ts).
+ * Falls back to JSON.parse, then to `data.type`. Undefined when the body
+ * names no type.
  */
 export function stixTypeOf(body: string): string | undefined {
-  const at = body.indexOf(DATA_ID);
-  if (at > 0 && depthAt(body, at) === 1) {
-    const start = at + DATA_ID.length;
+  const start = dataIdAt(body);
+  if (start !== undefined) {
     const end = body.indexOf('--', start);
     if (end > start && end - start <= MAX_TYPE_LENGTH) {
       const type = body.slice(start, end);
@@ -54,31 +51,10 @@ export function stixTypeOf(body: string): string | undefined {
   return parsedStixType(body);
 }
 
-/** Object/array nesting depth at `end` (outside strings), counting from the start of `text`. */
-function depthAt(text: string, end: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < end; i += 1) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) depth += 1;
-    else if (c === 0x7d || c === 0x5d) depth -= 1;
-  }
-  return inString ? -1 : depth;
-}
-
 function parsedStixType(body: string): string | undefined {
-  let data: unknown;
-  try {
-    data = (JSON.parse(body) as { data?: unknown } | null)?.data;
-  } catch {
-    return undefined;
-  }
-  if (typeof data !== 'object' || data === null) return undefined;
-  const { type, id } = data as { type?: unknown; id?: unknown };
+  const data = parsedData(body);
+  if (data === undefined) return undefined;
+  const { type, id } = data;
   const candidate = typeof id === 'string' && id.includes('--') ? id.slice(0, id.indexOf('--')) : typeof type === 'string' ? type : undefined;
   return candidate?.toLowerCase();
 }

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, endpointKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
+import { QUEUE_NAME, endpointKey, orderingModeKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
@@ -11,6 +11,7 @@ import { boardServerOptions, startBoardServer } from './board-server.js';
 import { DispatcherConfigSchema } from './config.js';
 import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
+import { EntityOrder, reportOrderingMode } from './entity-order.js';
 import { createEventFilter } from './event-filter.js';
 import { DispatcherMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -77,6 +78,8 @@ const breaker = new EndpointBreaker(
   },
   { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
 );
+// Events the ingester lined up per entity (WEBHOOK_ORDERING=entity) are delivered in their object's order; the others pay nothing.
+const order = new EntityOrder({ redis, queue, logger, onParked: () => metrics.parked() });
 const worker = createDeliveryWorker(
   { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
   {
@@ -89,11 +92,13 @@ const worker = createDeliveryWorker(
       logger,
       filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
       rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
+      order,
     }),
     metrics,
     logger,
   },
 );
+order.attach(worker);
 // Past the deadline the process exits with jobs still active; their locks
 // expire and another dispatcher redelivers them (at least once).
 lifecycle.onShutdown('worker', () => worker.close(), connector.shutdown_timeout_ms);
@@ -105,3 +110,4 @@ readiness.require(redisReadyCheck(redis));
 readiness.require(() => (worker.isRunning() ? undefined : 'worker not running'));
 readiness.started();
 logger.info('dispatcher.started');
+void reportOrderingMode(redis, orderingModeKey(connector.id), webhook.ordering, logger);

@@ -30,6 +30,7 @@ export class DispatcherMetrics {
   readonly #endpointState: Gauge<'state'>;
   readonly #filtered: Counter<'reason'>;
   readonly #rateLimitSeconds: Counter;
+  readonly #parked: Counter;
 
   constructor(
     private readonly connectorName: string,
@@ -74,6 +75,11 @@ export class DispatcherMetrics {
       help: 'Time deliveries waited for a slot of WEBHOOK_RATE_LIMIT_PER_SECOND',
       registers,
     });
+    this.#parked = new Counter({
+      name: 'opencti_webhook_ordering_parked_total',
+      help: 'Times an event waited because an earlier event of the same STIX object was not delivered yet (WEBHOOK_ORDERING=entity)',
+      registers,
+    });
     this.#endpointState = new Gauge({ name: 'opencti_webhook_endpoint_state', help: '1 for the current endpoint state: delivering, paused (outage) or probing', labelNames: ['state'], registers });
     this.endpointState('delivering');
     new Gauge({
@@ -104,6 +110,10 @@ export class DispatcherMetrics {
 
   rateLimitWait(waitedMs: number): void {
     this.#rateLimitSeconds.inc(waitedMs / 1000);
+  }
+
+  parked(): void {
+    this.#parked.inc();
   }
 
   attempt(result: AttemptResult, durationMs: number): void {

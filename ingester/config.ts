@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConnectorSection, IngesterSection, MetricsSection, OpenctiSection, RedisSection } from '../shared/config/schema.js';
+import { ConnectorSection, IngesterSection, MetricsSection, OpenctiSection, RedisSection, WebhookOrderingSection } from '../shared/config/schema.js';
 
 /** The settings the ingester reads; nothing about the webhook. */
 export const IngesterConfigSchema = z.object({
@@ -20,5 +20,6 @@ export const IngesterConfigSchema = z.object({
   metrics: MetricsSection,
   redis: RedisSection,
   ingester: IngesterSection,
+  webhook: WebhookOrderingSection,
 });
 export type IngesterConfig = z.infer<typeof IngesterConfigSchema>;

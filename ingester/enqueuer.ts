@@ -2,6 +2,7 @@ import { Job, type Queue } from 'bullmq';
 import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
+import { lineUpEntities } from './entity-index.js';
 
 export interface PendingEvent {
   eventId: string;
@@ -194,6 +195,8 @@ export class Enqueuer {
     );
     const commit = this.#lastCommit + 1;
     cursor.write(transaction, snapshot, commit);
+    // Per-entity ordering (WEBHOOK_ORDERING=entity); after the cursor, whose reply stays results[batch.length].
+    lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
     const results = await transaction.exec();
     if (!results) {
       // With a fence, only a takeover aborts the EXEC; check, to tell it from anything else.

@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import type { EventJob } from '../shared/queue.js';
 import type { Enqueuer } from './enqueuer.js';
 import { classifyFrame, eventId, type RawFrame } from './frame.js';
 import type { IngesterMetrics } from './metrics.js';
@@ -13,11 +14,13 @@ export interface FrameHandlerDeps {
   platformFrames: PlatformFrames;
   /** Connector state resets so far; part of every event id (see eventId). */
   generation: () => number;
+  /** WEBHOOK_ORDERING=entity: the STIX object an event is about, so it waits behind that object's earlier events. */
+  entityOf?: ((body: string) => string | undefined) | undefined;
   logger: Logger;
 }
 
 /** What the ingester does with each frame: enqueue it, move the position, or log and skip it. Never throws. */
-export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
+export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, entityOf, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
   return (raw) => {
     const frame = classifyFrame(raw);
     switch (frame.kind) {
@@ -30,7 +33,10 @@ export function createFrameHandler({ position, enqueuer, metrics, platformFrames
         }
         metrics.frame('event');
         logger.debug({ eventId: id, event: frame.event }, 'event.received');
-        enqueuer.add({ eventId: id, job: { event: frame.event, streamId: frame.streamId, body: frame.data, receivedAt: Date.now() } });
+        const job: EventJob = { event: frame.event, streamId: frame.streamId, body: frame.data, receivedAt: Date.now() };
+        const entity = entityOf?.(frame.data);
+        if (entity !== undefined) job.entity = entity;
+        enqueuer.add({ eventId: id, job });
         return;
       }
       case 'heartbeat':

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../shared/logger.js';
 import type { EventJob } from '../shared/queue.js';
+import { stixIdOf } from '../shared/stix-id.js';
 import { USER_AGENT } from '../shared/version.js';
 import type { IngesterConfig } from './config.js';
 import { formatPyctiState } from './connector-state.js';
@@ -20,7 +21,7 @@ import { isStreamId, streamIdMs } from './stream-id.js';
 import { StreamPosition } from './stream-position.js';
 
 export interface LeaderTermDeps {
-  config: Pick<IngesterConfig, 'connector' | 'ingester' | 'opencti'>;
+  config: Pick<IngesterConfig, 'connector' | 'ingester' | 'opencti' | 'webhook'>;
   logger: Logger;
   metrics: IngesterMetrics;
   /** Process-wide: its gauges are registered once. */
@@ -151,6 +152,7 @@ export class LeaderTerm {
           metrics,
           platformFrames: this.deps.platformFrames,
           generation: () => reading.generation,
+          entityOf: config.webhook.ordering === 'entity' ? stixIdOf : undefined,
           logger,
         }),
       ),

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../shared/queue.js';
+import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type EventJob } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis, describeRedis } from '../shared/redis.js';
@@ -53,6 +53,7 @@ logger.info(
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
     leaseTtlMs: config.ingester.lease_ttl_ms,
+    ordering: config.webhook.ordering,
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
     tokenConfigured: true,
   },
@@ -72,6 +73,8 @@ lifecycle.onShutdown('redis-commits', () => commitRedis.quit());
 const commitQueue = new Queue<EventJob>(QUEUE_NAME, { connection: commitRedis, prefix });
 lifecycle.onShutdown('commit-queue', () => commitQueue.close());
 const cursor = new CursorStore(redis, cursorKey(connector.id));
+// For the dispatchers' consistency check only: each event carries its own mode.
+redis.set(orderingModeKey(connector.id), config.webhook.ordering).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'ordering.mode_not_recorded'));
 
 // The platform: stream check at start (a standby too: bad settings fail fast); registration and pings by the leader.
 const api = new OpenctiApi({ url: platformUrl, token: opencti.token, dispatcher: platformHttp, userAgent: USER_AGENT });

@@ -28,6 +28,15 @@ export function rateLimitKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:rate-limit`;
 }
 
+/**
+ * Redis string holding the ingester's WEBHOOK_ORDERING (`none` or `entity`),
+ * written at each start: dispatchers compare it with their own setting and
+ * say when the two differ (see dispatcher/entity-order.ts).
+ */
+export function orderingModeKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:ordering`;
+}
+
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
 export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
 export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;
@@ -41,6 +50,13 @@ export const EventJobSchema = z.object({
   body: z.string(),
   /** Epoch ms when the ingester read the frame, for end-to-end latency. */
   receivedAt: z.number(),
+  /**
+   * `data.id` of the event's STIX object, set only when the ingester ran with
+   * WEBHOOK_ORDERING=entity: the event then waits in that object's line
+   * (shared/entity-order.ts). Set per event, so dispatchers need no setting and
+   * a change of mode never strands an event.
+   */
+  entity: z.string().optional(),
 });
 export type EventJob = z.infer<typeof EventJobSchema>;
 

@@ -1,6 +1,6 @@
 import { isStreamId, streamIdMs } from '../../ingester/stream-id.js';
 import type { EndpointState } from '../../dispatcher/endpoint-breaker.js';
-import { cursorKey, endpointKey } from '../../shared/queue.js';
+import { cursorKey, endpointKey, orderingModeKey } from '../../shared/queue.js';
 import { ago, isoTime, table } from '../format.js';
 import type { Command } from './command.js';
 
@@ -24,12 +24,13 @@ function describeEndpoint(shared: Record<string, string>): { state: EndpointStat
 }
 
 export const status: Command = async ({ queue, redis, connectorId, now }) => {
-  const [counts, paused, cursor, endpoint, newestCompleted] = await Promise.all([
+  const [counts, paused, cursor, endpoint, newestCompleted, ordering] = await Promise.all([
     queue.getJobCounts(...STATES),
     queue.isPaused(),
     redis.hgetall(cursorKey(connectorId)),
     redis.hgetall(endpointKey(connectorId)),
     queue.getJobs(['completed'], 0, 0),
+    redis.get(orderingModeKey(connectorId)),
   ]);
   const position = cursor.resumeFrom && isStreamId(cursor.resumeFrom) ? cursor.resumeFrom : undefined;
   const positionMs = position === undefined ? undefined : streamIdMs(position);
@@ -43,6 +44,8 @@ export const status: Command = async ({ queue, redis, connectorId, now }) => {
     stream: position === undefined ? null : { position, positionAt: isoTime(positionMs), ageSeconds: ageSeconds(positionMs, now) },
     endpoint: { state, ...endpointDetails },
     lastDelivery: lastDeliveryMs === undefined ? null : { at: isoTime(lastDeliveryMs), ageSeconds: ageSeconds(lastDeliveryMs, now) },
+    /** WEBHOOK_ORDERING of the ingester's last start; null before its first. */
+    ordering,
   };
   const details = Object.entries(endpointDetails).map(([key, value]) => `${key}=${value}`).join(', ');
   const text = table(['', ''], [
@@ -51,6 +54,7 @@ export const status: Command = async ({ queue, redis, connectorId, now }) => {
     ['stream', describePosition(position, positionMs, now)],
     ['endpoint', details ? `${state} (${details})` : state],
     ['last delivery', lastDeliveryMs === undefined ? 'none in the kept history' : ago(lastDeliveryMs, now)],
+    ['ordering', ordering === 'entity' ? 'per entity (WEBHOOK_ORDERING=entity)' : ordering === null ? 'unknown (the ingester never started)' : 'none'],
   ]).replace(/^\s*\n/, '');
   return { json, text, ok: true };
 };

@@ -124,6 +124,11 @@ const WebhookFields = z.object({
     pattern: /^[a-z0-9]+(?:-[a-z0-9]+)*$/,
     accepted: 'STIX types such as indicator, malware, relationship',
   }),
+  ordering: choiceField(
+    ['none', 'entity'],
+    'none',
+    'none: events are delivered in parallel, in no particular order (fastest). entity: events about the same STIX object (data.id) are delivered one after the other in stream order, each after the previous got its 2xx or was dead-lettered; different objects still go in parallel. Read by the ingester, which marks each event it queues.',
+  ),
   request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included (Standard Webhooks: 15–30 s).'),
   retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event, the first included, before it moves to the failed set; time spent in an endpoint outage does not count.'),
   retry_base_delay_ms: integerField({ min: 1, max: 3_600_000 }, 5_000, 'Delay before the first retry; doubles with each attempt (±20 % jitter).'),
@@ -138,6 +143,9 @@ const WebhookFields = z.object({
 });
 
 export const WebhookSection = withWebhookChecks(WebhookFields);
+
+/** The one webhook setting the ingester reads: it decides, per event, whether the event joins its entity's line. */
+export const WebhookOrderingSection = WebhookFields.pick({ ordering: true });
 
 export const MetricsSection = z.object({
   enable: booleanField(false, 'Serve Prometheus metrics and health checks.'),

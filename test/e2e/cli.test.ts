@@ -21,6 +21,7 @@ interface Status {
   stream: { position: string; positionAt: string; ageSeconds: number } | null;
   endpoint: { state: string };
   lastDelivery: { at: string; ageSeconds: number } | null;
+  ordering: string | null;
 }
 interface Failed {
   total: number;
@@ -64,6 +65,7 @@ describe('operator CLI', () => {
     assert.ok((status.stream?.ageSeconds ?? -1) >= 0 && (status.stream?.ageSeconds ?? 99) < 60);
     assert.equal(status.endpoint.state, 'delivering');
     assert.equal(status.lastDelivery, null);
+    assert.equal(status.ordering, 'none');
     assert.equal(text.code, 0);
     assert.match(text.stdout, /failed 3/);
     assert.match(text.stdout, /endpoint\s+delivering/);

@@ -36,6 +36,11 @@ export interface RecordedRequest {
   clientCertificateCN?: string;
   /** What we answered; undefined if destroyed, hung, or the client went away first. */
   status?: number;
+  /**
+   * How many requests had been received when the answer was written: a request whose
+   * `index` is at least this arrived after the answer (ordering oracles).
+   */
+  answeredBefore?: number;
 }
 
 export interface Fault {
@@ -229,6 +234,7 @@ export class RecordingReceiver {
       const body = fault.body ?? (isSuccess(status) ? '{"ok":true}' : '{"ok":false}');
       res.writeHead(status, { 'content-type': 'application/json', ...fault.headers });
       record.status = status;
+      record.answeredBefore = this.requests.length;
       res.end(body);
       if (isSuccess(status)) {
         this.deliveredTotal += 1;

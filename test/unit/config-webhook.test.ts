@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DispatcherConfigSchema } from '../../dispatcher/config.js';
+import { IngesterConfigSchema } from '../../ingester/config.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { createTestPki, type TestPki } from '../helpers/certificates.js';
-import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
+import { configError, DISPATCHER_ENV, INGESTER_ENV, tempDir, variables } from './config-helpers.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
@@ -163,5 +164,22 @@ describe('a webhook configuration with several mistakes', () => {
       }),
     );
     assert.deepEqual(variables(error), ['WEBHOOK_CA_FILE', 'WEBHOOK_EXTRA_HEADERS', 'WEBHOOK_PASSWORD', 'WEBHOOK_SIGNING_SECRET', 'WEBHOOK_URL']);
+  });
+});
+
+describe('WEBHOOK_ORDERING', () => {
+  it('is none by default, entity on demand (any case), and read by the ingester without any other webhook setting', () => {
+    const ingester = (env: Record<string, string> = {}) => loadConfig(IngesterConfigSchema, { env: { ...INGESTER_ENV, ...env }, file: empty });
+    assert.equal(ingester().webhook.ordering, 'none');
+    assert.equal(ingester({ WEBHOOK_ORDERING: 'Entity' }).webhook.ordering, 'entity');
+    assert.equal(dispatcher({ WEBHOOK_ORDERING: 'entity' }).webhook.ordering, 'entity');
+    const file = files.write('ordering.yml', 'webhook:\n  ordering: entity\n');
+    assert.equal(loadConfig(IngesterConfigSchema, { env: INGESTER_ENV, file }).webhook.ordering, 'entity');
+  });
+
+  it('refuses anything else, naming the variable and the choices', () => {
+    const error = configError(() => dispatcher({ WEBHOOK_ORDERING: 'strict' }));
+    assert.deepEqual(variables(error), ['WEBHOOK_ORDERING']);
+    assert.match(error.message, /none, entity/);
   });
 });
