@@ -64,10 +64,10 @@ async function clientAddresses(redis: Redis, name: string): Promise<Set<string>>
 describe('scaling and high availability', () => {
   it('3 dispatchers, replicas SIGKILLed and added mid-run: every event delivered, duplicates only from in-flight deliveries', async (t) => {
     // On a loaded machine a live replica must neither miss its lock renewals
-    // (a lock of 5 s rather than 2) nor time out on the receiver (30 s rather
+    // (a lock of 10 s rather than 2) nor time out on the receiver (30 s rather
     // than 3): duplicates then come from the kills alone, and no outage pause
     // is taken for the endpoint's.
-    const p = (pipeline = await Pipeline.start({ env: { DISPATCHER_LOCK_DURATION_MS: '5000', WEBHOOK_REQUEST_TIMEOUT_MS: '30000' } }));
+    const p = (pipeline = await Pipeline.start({ env: { DISPATCHER_LOCK_DURATION_MS: '10000', WEBHOOK_REQUEST_TIMEOUT_MS: '30000' } }));
     const { receiver } = p.bed;
     // 100 ms per request: a replica delivers at most 200 events/s, so the
     // replicas are busy and share the queue.
