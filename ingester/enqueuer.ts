@@ -1,6 +1,7 @@
 import { Job, type Queue } from 'bullmq';
 import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
+import { isNoScript, loadScripts, type RedisClient } from '../shared/redis.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 
@@ -204,7 +205,14 @@ export class Enqueuer {
       throw new Error('Redis transaction aborted');
     }
     const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    if (failed) {
+      // MULTI does not roll back: if the cursor write itself went through, Redis holds
+      // commit `commit` now, and the retry (same jobs, idempotent) must expect it.
+      if (!results[batch.length + 1]?.[0] && (parseCursor(results[batch.length]?.[1])?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
+      // BullMQ's client of the commit queue is the ioredis connection main.ts gave it.
+      if (isNoScript(failed[0])) await loadScripts(client as unknown as RedisClient);
+      throw failed[0];
+    }
     const before = parseCursor(results[batch.length]?.[1]);
     if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before, commit);
     this.#lastCommit = commit;
