@@ -60,6 +60,9 @@ export class Pipeline {
       CONNECTOR_ID: this.connectorId,
       CONNECTOR_NAME: 'Webhook bench',
       CONNECTOR_LIVE_STREAM_ID: STREAM_ID,
+      // The backlog is the stream itself, read from its start: recover mode (on by default on a
+      // first start) would replace it with a snapshot of object states.
+      CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE: 'false',
       CONNECTOR_LOG_LEVEL: options.logLevel,
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
       WEBHOOK_URL: options.webhookUrl,
