@@ -1,7 +1,8 @@
 /**
- * One pipeline under test: a fresh redis-server with AOF (appendfsync everysec, noeviction), a
- * fresh connector id, and the real built processes (dist/ingester/main.js,
- * dist/dispatcher/main.js) with production defaults for everything the bench does not set.
+ * One pipeline under test: a fresh redis-server with docker-compose.yml's settings (AOF
+ * everysec, noeviction, rewrite thresholds), a fresh connector id, and the real built processes
+ * (dist/ingester/main.js, dist/dispatcher/main.js) with production defaults for everything the
+ * bench does not set.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -10,6 +11,7 @@ import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
 import { EMULATOR_TOKEN, STREAM_ID } from '../test/helpers/factories.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../test/helpers/processes.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
+import { composeRedisArgs } from './compose-redis.js';
 import { processUsage, type ProcessUsage } from './resources.js';
 
 const PROFILER = new URL('./cpu-profiler.js', import.meta.url).href;
@@ -60,6 +62,9 @@ export class Pipeline {
       CONNECTOR_ID: this.connectorId,
       CONNECTOR_NAME: 'Webhook bench',
       CONNECTOR_LIVE_STREAM_ID: STREAM_ID,
+      // The backlog is the stream itself, read from its start: recover mode (on by default on a
+      // first start) would replace it with a snapshot of object states.
+      CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE: 'false',
       CONNECTOR_LOG_LEVEL: options.logLevel,
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
       WEBHOOK_URL: options.webhookUrl,
@@ -78,7 +83,7 @@ export class Pipeline {
   }
 
   static async start(options: PipelineOptions): Promise<Pipeline> {
-    const redis = await RedisServer.start({ appendonly: true });
+    const redis = await RedisServer.start({ args: composeRedisArgs() });
     return new Pipeline(redis, options);
   }
 

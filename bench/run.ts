@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: throughput, latency and resource use of the real pipeline, everything on
  * loopback: the OpenCTI stream emulator and a lean webhook receiver in this process, a throwaway
- * redis-server (AOF, appendfsync everysec) per scenario, and the built ingester and dispatcher
- * (dist/) as child processes. It prints markdown tables and writes the full results as JSON.
+ * redis-server per scenario with docker-compose.yml's Redis arguments (AOF everysec), and the
+ * built ingester and dispatcher (dist/) as child processes. It prints markdown tables and writes
+ * the full results as JSON.
  *
  * Scenarios (BENCH_SCENARIOS, comma-separated; default all of them, in this order):
  *   drain    N events already in the stream; a dispatcher is running; time from spawning the
