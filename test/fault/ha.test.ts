@@ -49,14 +49,14 @@ async function readyz(port: number): Promise<{ status: number; body: { ready: bo
 const msgIs = (prefix: string) => (line: LogLine) => typeof line.msg === 'string' && line.msg.startsWith(prefix);
 const logTime = (line: LogLine) => Date.parse(String(line.time));
 
-/** Addresses (ip:port) of the Redis connections open now whose client name is `name`. */
-async function clientAddresses(redis: Redis, name: string): Promise<Set<string>> {
+/** Addresses (ip:port) of the Redis connections open now whose client name is one of `names`. */
+async function clientAddresses(redis: Redis, ...names: string[]): Promise<Set<string>> {
   const list = String(await redis.client('LIST'));
   return new Set(
     list
       .split('\n')
       .map((line) => Object.fromEntries(line.trim().split(' ').map((field) => field.split('=') as [string, string])))
-      .filter((client) => client.name === name)
+      .filter((client) => names.includes(client.name!))
       .map((client) => client.addr!),
   );
 }
@@ -178,7 +178,7 @@ describe('scaling and high availability', () => {
       const oldMetrics = await withMetrics();
       const old = await p.spawn('ingester', oldMetrics.env);
       await old.waitForLog(msgIs('lease.acquired'), 10_000, 'lease.acquired');
-      const oldConnections = await clientAddresses(admin, 'opencti-webhook:ingester');
+      const oldConnections = await clientAddresses(admin, 'opencti-webhook:ingester', 'opencti-webhook:ingester-commits');
       const successor = await p.spawn('ingester');
       await successor.waitForLog(msgIs('lease.standby'), 10_000, 'lease.standby');
       await p.spawn('dispatcher');
