@@ -17,7 +17,6 @@ import { cursorKey } from '../../shared/queue.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import type { LogLine, ManagedProcess } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
 import { describeReport, FAULT_ENV, Pipeline } from './harness.js';
 
 let pipeline: Pipeline | undefined;
