@@ -90,6 +90,7 @@ export class Enqueuer {
   #open: PendingEvent[] = [];
   #openChars = 0;
   #backlog = 0;
+  #admitted = 0;
   #positionChanged = false;
   #lastCommit: number;
   #running: Promise<void> | undefined;
@@ -113,8 +114,14 @@ export class Enqueuer {
     this.#lastCommit = deps.startCommit;
   }
 
+  /** Events not yet committed. */
   get backlog(): number {
     return this.#backlog;
+  }
+
+  /** Events added since the enqueuer was made. */
+  get admitted(): number {
+    return this.#admitted;
   }
 
   add(event: PendingEvent): void {
@@ -122,6 +129,7 @@ export class Enqueuer {
     this.#open.push(event);
     this.#openChars += event.job.body.length;
     this.#backlog += 1;
+    this.#admitted += 1;
     if (this.#open.length >= this.#maxBatchEvents || this.#openChars >= this.#maxBatchChars) {
       // Called right after the frame handler admitted this event: the position covers it and nothing later.
       this.#closed.push({ events: this.#open, snapshot: this.deps.snapshot() });

@@ -127,6 +127,7 @@ export class LeaderTerm {
     }));
     const gate = (this.#gate = new QueueDepthGate(
       this.deps.queue,
+      enqueuer,
       logger,
       { highWaterMark: config.ingester.max_queued_events, lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8) },
       (closed) => metrics.backpressure(closed),

@@ -144,7 +144,8 @@ describe('endpoint faults', () => {
     }, () => ({ size: 10_000 }));
     const report = await p.expectAllDelivered();
     t.diagnostic(`outage with 3,000 events and a high mark of 300: ${describeReport(report)}, deepest queue ${maxDepth}`);
-    assert.ok(maxDepth <= 2_500, `queue grew to ${maxDepth}`);
+    // The mark plus what one read chunk holds: the reader estimates the depth between two reads of it.
+    assert.ok(maxDepth <= 400, `queue grew to ${maxDepth}`);
     assert.ok(p.running('ingester')[0]!.logs.some((l) => l.msg === 'stream.resumed'));
   });
 });
