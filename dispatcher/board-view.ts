@@ -10,8 +10,18 @@ const MAX_TITLE = 140;
 
 type Json = Record<string, unknown>;
 
-/** "create · Malware · Paradise Ransomware"; falls back to the job name when the body is not an OpenCTI envelope. */
+/**
+ * "create · Malware · Paradise Ransomware"; falls back to the job name when the
+ * body is not an OpenCTI envelope. A pack reads "pack of 20 events: " and its
+ * first event's title.
+ */
 export function eventTitle(job: { name?: unknown; data?: unknown }): string {
+  const events = asObject(job.data).events;
+  if (Array.isArray(events) && events.length > 0) return clip(`pack of ${events.length} events: ${singleEventTitle({ data: events[0] })}`);
+  return clip(singleEventTitle(job));
+}
+
+function singleEventTitle(job: { name?: unknown; data?: unknown }): string {
   const data = asObject(job.data);
   const event = typeof data.event === 'string' ? data.event : String(job.name ?? '');
   const stix = asObject(parseBody(data.body)).data;
@@ -19,12 +29,21 @@ export function eventTitle(job: { name?: unknown; data?: unknown }): string {
   const object = stix as Json;
   const extension = asObject(asObject(object.extensions)[OCTI_EXTENSION]);
   const entityType = text(extension.type) ?? text(object.type) ?? 'unknown type';
-  const title = [event, entityType, entityName(object, extension)].filter(Boolean).join(' · ');
+  return [event, entityType, entityName(object, extension)].filter(Boolean).join(' · ');
+}
+
+function clip(title: string): string {
   return title.length > MAX_TITLE ? `${title.slice(0, MAX_TITLE - 1)}…` : title;
 }
 
-/** The job data with the body shown as the JSON it holds and the receipt time readable. */
+/** The job data with each body shown as the JSON it holds and receipt times readable; a pack, event by event. */
 export function eventDataView(data: unknown): unknown {
+  const events = asObject(data).events;
+  if (Array.isArray(events)) return { ...asObject(data), events: events.map(singleEventView) };
+  return singleEventView(data);
+}
+
+function singleEventView(data: unknown): unknown {
   const job = asObject(data);
   if (typeof job.body !== 'string') return data;
   const receivedAt = typeof job.receivedAt === 'number' ? new Date(job.receivedAt).toISOString() : job.receivedAt;

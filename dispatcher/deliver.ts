@@ -1,25 +1,15 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import type { Logger } from '../shared/logger.js';
-import { EventJobSchema, type EventJob } from '../shared/queue.js';
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { EventJobSchema, PACK_JOB_NAME } from '../shared/queue.js';
+import { createAttempt, type AttemptDeps } from './attempt.js';
 import type { RetryPolicy } from './backoff.js';
-import type { EndpointBreaker } from './endpoint-breaker.js';
+import { createPackDelivery } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
-import type { EventFilter } from './event-filter.js';
-import type { DispatcherMetrics } from './metrics.js';
-import { classifyError, classifyStatus, describeError, judgeStatus, type AttemptResult } from './outcome.js';
-import type { RateLimiter } from './rate-limiter.js';
-import type { WebhookClient } from './webhook-client.js';
+import { ENDPOINT_DOWN_DELAY_MS, postpone } from './postpone.js';
 
-export interface DeliverDeps {
-  client: WebhookClient;
-  breaker: EndpointBreaker;
+export interface DeliverDeps extends AttemptDeps {
   retry: RetryPolicy;
-  metrics: DispatcherMetrics;
-  logger: Logger;
-  /** WEBHOOK_EVENT_TYPES / WEBHOOK_ENTITY_TYPES, when set. */
-  filter?: EventFilter | undefined;
-  /** WEBHOOK_RATE_LIMIT_PER_SECOND, when set. */
-  rateLimiter?: RateLimiter | undefined;
+  /** Where events that fail inside a pack go on as jobs of their own. */
+  queue: Queue;
   /** Per-entity ordering of the events the ingester lined up (those carrying `entity`). */
   order?: EntityOrder | undefined;
 }
@@ -35,94 +25,36 @@ export class DeliveryError extends Error {
   }
 }
 
-/** Events whose 4xx is awaiting proof that the endpoint works for others; bounded, oldest forgotten first. */
-const MAX_REJECTIONS_TRACKED = 10_000;
-
 /**
- * The BullMQ processor, the hot path: POST the stored body as is (never
- * parsed or re-serialised) and decide, in one place, what a failure costs.
- * Events outside the allow-lists complete without a request. Each request
- * first takes its slot from the shared rate limit. Then:
- * - the endpoint is down (breaker open), or refused the TLS handshake (a
- *   certificate or configuration problem, never one event's): the event
- *   waits, attempts untouched;
- * - 4xx: the event is dead-lettered only once this process has seen the
- *   endpoint accept another event after the first refusal; until then the
- *   refusal may be the endpoint's (401 on everything) and costs nothing;
- * - anything else: a charged attempt, retried with backoff.
+ * The BullMQ processor. A pack goes to deliverPack; an event job is one
+ * attempt, whose outcome becomes a BullMQ move: waits go back to the delayed
+ * set without spending an attempt, a rejection fails the job for good, a
+ * failure is charged and BullMQ schedules the retry (see backoff.ts).
  */
-export function createDeliver({ client, breaker, retry, metrics, logger, filter, rateLimiter, order }: DeliverDeps) {
-  const firstRejectedAt = new Map<string, number>();
+export function createDeliver(deps: DeliverDeps) {
+  const attempt = createAttempt(deps);
+  const deliverPack = createPackDelivery({ ...deps, attempt });
+  const { order, retry, metrics } = deps;
 
-  return async (job: Job<EventJob>, token?: string): Promise<void> => {
+  return async (job: Job, token?: string): Promise<void> => {
+    if (job.name === PACK_JOB_NAME) return deliverPack(job, token);
     const parsed = EventJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
-    const jobId = job.id;
-    const { event, streamId, body, receivedAt, entity } = parsed.data;
-    const attempt = job.attemptsMade + 1;
-    const filtered = filter?.(event, body);
-    if (filtered !== undefined) {
-      metrics.filtered(filtered);
-      logger.debug({ jobId, event, reason: filtered }, 'delivery.filtered');
-      return;
+    const { entity } = parsed.data;
+    // A filtered event needs no turn: it leaves its line when it completes. An event that is not its object's turn parks in claim.
+    const claim = order && entity !== undefined ? () => order.claim(job, token, entity) : undefined;
+    const outcome = await attempt(job.id, parsed.data, job.attemptsMade + 1, claim);
+    switch (outcome.kind) {
+      case 'done':
+        return;
+      case 'endpoint_down':
+        return postpone(job, token, ENDPOINT_DOWN_DELAY_MS, metrics);
+      case 'refused':
+        return postpone(job, token, retry.baseDelayMs, metrics);
+      case 'rejected':
+        throw new UnrecoverableError(outcome.message);
+      case 'failed':
+        throw new DeliveryError(outcome.message, outcome.retryAfterMs);
     }
-    // A filtered event needs no turn: it leaves its line when it completes. An event that is not its object's turn parks here.
-    if (order && entity !== undefined) await order.claim(job, token, entity);
-    if (rateLimiter) metrics.rateLimitWait(await rateLimiter.acquire());
-    const started = performance.now();
-
-    let result: AttemptResult;
-    let reason: string;
-    let verdict: ReturnType<typeof judgeStatus>;
-    try {
-      const response = await client.post(jobId, body, { 'x-opencti-event': event, 'x-opencti-event-id': streamId });
-      result = classifyStatus(response.status);
-      verdict = judgeStatus(response.status, response.retryAfter);
-      reason = `HTTP ${response.status}${response.excerpt ? `: ${response.excerpt}` : ''}`;
-    } catch (error) {
-      result = classifyError(error);
-      verdict = { kind: 'retry' };
-      reason = describeError(error, result);
-    }
-    const durationMs = performance.now() - started;
-    metrics.attempt(result, durationMs);
-
-    if (verdict.kind === 'delivered') {
-      breaker.recordSuccess();
-      firstRejectedAt.delete(jobId);
-      metrics.delivered(event, receivedAt);
-      logger.debug({ jobId, attempt, durationMs: Math.round(durationMs) }, 'delivery.succeeded');
-      return;
-    }
-
-    const retryAfterMs = verdict.kind === 'retry' ? verdict.retryAfterMs : undefined;
-    if (breaker.recordFailure(reason, retryAfterMs, result === 'tls')) {
-      logger.debug({ jobId, attempt, reason }, 'delivery.postponed');
-      return postpone(job, token, 1_000, metrics);
-    }
-    if (verdict.kind === 'rejected') {
-      const since = firstRejectedAt.get(jobId);
-      if (since !== undefined && breaker.succeededSince(since)) {
-        firstRejectedAt.delete(jobId);
-        throw new UnrecoverableError(`webhook refused the event: ${reason}`);
-      }
-      if (since === undefined) remember(firstRejectedAt, jobId, Date.now());
-      logger.warn({ jobId, attempt, reason }, 'delivery.refused');
-      return postpone(job, token, retry.baseDelayMs, metrics);
-    }
-    logger.warn({ jobId, attempt, reason }, 'delivery.failed');
-    throw new DeliveryError(`webhook: ${reason}`, retryAfterMs);
   };
-}
-
-/** Back to the delayed set without spending an attempt (BullMQ counts DelayedError as no attempt). */
-async function postpone(job: Job<EventJob>, token: string | undefined, delayMs: number, metrics: DispatcherMetrics): Promise<never> {
-  metrics.postponed();
-  await job.moveToDelayed(Date.now() + delayMs, token);
-  throw new DelayedError();
-}
-
-function remember(map: Map<string, number>, key: string, value: number): void {
-  if (map.size >= MAX_REJECTIONS_TRACKED) map.delete(map.keys().next().value as string);
-  map.set(key, value);
 }

@@ -86,6 +86,7 @@ const worker = createDeliveryWorker(
     connection: redis,
     deliver: createDeliver({
       client,
+      queue,
       breaker,
       retry,
       metrics,

@@ -1,14 +1,12 @@
 import { Job, type Queue } from 'bullmq';
-import { EVENT_JOB_OPTIONS, type EventJob } from '../shared/queue.js';
+import { EVENT_JOB_OPTIONS, type QueuedJobData } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
 import { isNoScript, loadScripts, type RedisClient } from '../shared/redis.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
+import { packEvents, type PendingEvent } from './job-packing.js';
 
-export interface PendingEvent {
-  eventId: string;
-  job: EventJob;
-}
+export type { PendingEvent } from './job-packing.js';
 
 export interface EnqueuerOptions {
   /** Events buffered before the stream reader is paused. @defaultValue 2000 */
@@ -19,6 +17,8 @@ export interface EnqueuerOptions {
   maxBatchEvents?: number;
   /** A transaction is closed once its bodies reach this many characters. @defaultValue 1 MiB */
   maxBatchChars?: number;
+  /** Most events in one job (INGESTER_EVENTS_PER_JOB; see job-packing.ts). @defaultValue 1 */
+  eventsPerJob?: number;
 }
 
 /** Events that go to Redis in one transaction, with the position that covers exactly them. */
@@ -29,7 +29,8 @@ interface Batch {
 }
 
 export interface EnqueuerDeps {
-  queue: Queue<EventJob>;
+  /** Jobs are written as JSON by the enqueuer itself: the queue's data type does not matter here. */
+  queue: Queue;
   cursor: CursorStore;
   /** The cursor to commit with each batch; read when the batch is taken. */
   snapshot: () => Cursor;
@@ -102,6 +103,7 @@ export class Enqueuer {
   readonly #retryDelayMs: number;
   readonly #maxBatchEvents: number;
   readonly #maxBatchChars: number;
+  readonly #eventsPerJob: number;
 
   constructor(
     private readonly deps: EnqueuerDeps,
@@ -111,6 +113,7 @@ export class Enqueuer {
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#maxBatchEvents = options.maxBatchEvents ?? 200;
     this.#maxBatchChars = options.maxBatchChars ?? 1_048_576;
+    this.#eventsPerJob = options.eventsPerJob ?? 1;
     this.#lastCommit = deps.startCommit;
   }
 
@@ -244,21 +247,22 @@ export class Enqueuer {
     const client = await backend.client;
     if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
     const transaction = client.multi();
+    const jobs = packEvents(batch, this.#eventsPerJob);
     // addJobToTransaction is public on RedisQueueBackend for exactly this:
     // several inserts in one caller-owned transaction (BullMQ's own addBulk
     // uses a plain pipeline, which is not atomic).
     await Promise.all(
-      batch.map(({ eventId, job }) => {
-        const json = new Job(queue, job.event, job, { ...EVENT_JOB_OPTIONS, jobId: eventId }, eventId).asJSON();
+      jobs.map(({ id, name, data }) => {
+        const json = new Job(queue, name, data, { ...EVENT_JOB_OPTIONS, jobId: id }, id).asJSON();
         // The same bytes as the JSON string, encoded once: ioredis measures and
         // copies a string argument twice more, which was a third of enqueue CPU.
-        const data = Buffer.from(json.data, 'utf8') as unknown as string;
-        return backend.addJobToTransaction(transaction, { ...json, data }, eventId);
+        const bytes = Buffer.from(json.data, 'utf8') as unknown as string;
+        return backend.addJobToTransaction(transaction, { ...json, data: bytes }, id);
       }),
     );
     const commit = this.#lastCommit + 1;
     cursor.write(transaction, snapshot, commit);
-    // Per-entity ordering (WEBHOOK_ORDERING=entity); after the cursor, whose reply stays results[batch.length].
+    // Per-entity ordering (WEBHOOK_ORDERING=entity); after the cursor, whose reply stays results[jobs.length].
     lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
     const results = await transaction.exec();
     if (!results) {
@@ -270,12 +274,12 @@ export class Enqueuer {
     if (failed) {
       // MULTI does not roll back: if the cursor write itself went through, Redis holds
       // commit `commit` now, and the retry (same jobs, idempotent) must expect it.
-      if (!results[batch.length + 1]?.[0] && (parseCursor(results[batch.length]?.[1])?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
+      if (!results[jobs.length + 1]?.[0] && (parseCursor(results[jobs.length]?.[1])?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
       // BullMQ's client of the commit queue is the ioredis connection main.ts gave it.
       if (isNoScript(failed[0])) await loadScripts(client as unknown as RedisClient);
       throw failed[0];
     }
-    const before = parseCursor(results[batch.length]?.[1]);
+    const before = parseCursor(results[jobs.length]?.[1]);
     if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before, commit);
     this.#lastCommit = commit;
     this.deps.onCommitted(snapshot, batch, Date.now() - started);

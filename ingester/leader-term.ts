@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../shared/logger.js';
-import type { EventJob } from '../shared/queue.js';
+import type { QueuedJobData } from '../shared/queue.js';
 import { stixIdOf } from '../shared/stix-id.js';
 import { USER_AGENT } from '../shared/version.js';
 import type { IngesterConfig } from './config.js';
@@ -32,9 +32,9 @@ export interface LeaderTermDeps {
   startSettings: StartSettings;
   cursor: CursorStore;
   /** For the queue depth (backpressure). */
-  queue: Queue<EventJob>;
+  queue: Queue<QueuedJobData>;
   /** For commits only: on its own connection, which the fence WATCHes. */
-  commitQueue: Queue<EventJob>;
+  commitQueue: Queue<QueuedJobData>;
   /** True while this term is current (see lease.ts termFence). */
   fence: () => Promise<boolean>;
   /** A commit was fenced: another ingester leads. */
@@ -124,12 +124,16 @@ export class LeaderTerm {
       },
       fence: this.deps.fence,
       onFenced: this.deps.onFenced,
-    }));
+    }, { eventsPerJob: config.ingester.events_per_job }));
     const gate = (this.#gate = new QueueDepthGate(
       this.deps.queue,
       enqueuer,
       logger,
-      { highWaterMark: config.ingester.max_queued_events, lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8) },
+      {
+        highWaterMark: config.ingester.max_queued_events,
+        lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8),
+        eventsPerJob: config.ingester.events_per_job,
+      },
       (closed) => metrics.backpressure(closed),
     ));
 

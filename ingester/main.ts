@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type EventJob } from '../shared/queue.js';
+import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type QueuedJobData } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
 import { createRedis, describeRedis } from '../shared/redis.js';
@@ -52,6 +52,7 @@ logger.info(
     noProxy: process.env.no_proxy ?? process.env.NO_PROXY,
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
+    eventsPerJob: config.ingester.events_per_job,
     leaseTtlMs: config.ingester.lease_ttl_ms,
     ordering: config.webhook.ordering,
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
@@ -63,14 +64,14 @@ logger.info(
 const redis = createRedis(config.redis, 'ingester', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const prefix = queuePrefix(connector.id);
-const queue = new Queue<EventJob>(QUEUE_NAME, { connection: redis, prefix });
+const queue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: redis, prefix });
 lifecycle.onShutdown('queue', () => queue.close());
 // Commits have a connection of their own: each one WATCHes the leadership
 // term (see lease.ts), and WATCH holds for a whole connection, so no other
 // command (BullMQ's, the lease's) may share it.
 const commitRedis = createRedis(config.redis, 'ingester-commits', logger);
 lifecycle.onShutdown('redis-commits', () => commitRedis.quit());
-const commitQueue = new Queue<EventJob>(QUEUE_NAME, { connection: commitRedis, prefix });
+const commitQueue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: commitRedis, prefix });
 lifecycle.onShutdown('commit-queue', () => commitQueue.close());
 const cursor = new CursorStore(redis, cursorKey(connector.id));
 // For the dispatchers' consistency check only: each event carries its own mode.

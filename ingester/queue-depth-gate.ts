@@ -16,6 +16,8 @@ export interface QueueDepthGateOptions {
   lowWaterMark: number;
   /** How often the depth is read, at most. @defaultValue 1000 */
   checkIntervalMs?: number;
+  /** Events a queued job may hold (packs): each job counts as that many, so the bound holds however full they are. @defaultValue 1 */
+  eventsPerJob?: number;
 }
 
 /**
@@ -45,7 +47,7 @@ export class QueueDepthGate {
     options: QueueDepthGateOptions,
     private readonly onChange?: (closed: boolean) => void,
   ) {
-    this.#options = { checkIntervalMs: 1_000, ...options };
+    this.#options = { checkIntervalMs: 1_000, eventsPerJob: 1, ...options };
   }
 
   get closed(): boolean {
@@ -81,12 +83,12 @@ export class QueueDepthGate {
     this.#setClosed(false);
   }
 
-  /** Queued plus buffered. The buffer is read first: a commit in between counts twice, never zero times. */
+  /** Queued plus buffered events. The buffer is read first: a commit in between counts twice, never zero times. */
   async #depth(): Promise<number> {
     this.#checkedAt = Date.now();
     this.#admittedAtCheck = this.reader.admitted;
     const buffered = this.reader.backlog;
-    this.#depthAtCheck = buffered + (await this.queue.count());
+    this.#depthAtCheck = buffered + (await this.queue.count()) * this.#options.eventsPerJob;
     return this.#depthAtCheck;
   }
 

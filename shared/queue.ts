@@ -60,6 +60,32 @@ export const EventJobSchema = z.object({
 });
 export type EventJob = z.infer<typeof EventJobSchema>;
 
+/** One event of a pack: the event with its own id, which is its job id once it leaves the pack and its webhook-id. */
+export const PackedEventSchema = EventJobSchema.extend({ id: z.string() });
+export type PackedEvent = z.infer<typeof PackedEventSchema>;
+
+/** Job name of a pack: consecutive stream events queued as one job (INGESTER_EVENTS_PER_JOB). */
+export const PACK_JOB_NAME = 'pack';
+
+/**
+ * A pack: several events in one job, so the Redis work of queueing, claiming
+ * and completing a job is paid once for all of them. Each event is still
+ * POSTed alone, with its own webhook-id; one that fails leaves the pack for a
+ * job of its own (dispatcher/deliver-pack.ts). Progress (the job's `progress`)
+ * counts the events already settled, so a pack taken over after a crash does
+ * not deliver them again.
+ */
+export const PackJobSchema = z.object({ events: z.array(PackedEventSchema).min(1) });
+export type PackJob = z.infer<typeof PackJobSchema>;
+
+/** What a queue job holds: one event, or a pack. */
+export type QueuedJobData = EventJob | PackJob;
+
+/** The same events always make the same id, so a commit retried after an error adds nothing twice. */
+export function packJobId(events: readonly { id: string }[]): string {
+  return `${events[0]!.id}..${events.at(-1)!.id}`;
+}
+
 /**
  * Jobs never run out of BullMQ attempts on their own: the dispatcher's backoff
  * strategy (type `webhook`) decides when an event has had enough, so the retry

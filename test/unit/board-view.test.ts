@@ -50,3 +50,20 @@ describe('board view of the job data', () => {
     assert.equal((eventDataView({ body: 'oops', receivedAt: 0 }) as { body: unknown }).body, 'oops');
   });
 });
+
+describe('board view of a pack', () => {
+  const first = job('create', { type: 'malware', name: 'Paradise Ransomware', extensions: { [OCTI]: { type: 'Malware' } } }).data;
+  const second = job('delete', { type: 'ipv4-addr', value: '203.0.113.7' }).data;
+  const pack = { name: 'pack', data: { events: [{ id: 'a', ...first }, { id: 'b', ...second }] } };
+
+  it('titles it with its size and its first event', () => {
+    assert.equal(eventTitle(pack), 'pack of 2 events: create · Malware · Paradise Ransomware');
+  });
+
+  it('shows every event with its id, its body as JSON and its receipt time as ISO', () => {
+    const view = eventDataView(pack.data) as { events: Array<Record<string, unknown>> };
+    assert.deepEqual(view.events.map((e) => e.id), ['a', 'b']);
+    assert.deepEqual(view.events[1]!.body, JSON.parse(second.body));
+    assert.equal(view.events[0]!.receivedAt, '2025-02-12T11:54:00.500Z');
+  });
+});
