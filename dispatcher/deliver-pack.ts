@@ -7,6 +7,14 @@ import type { EndpointBreaker } from './endpoint-breaker.js';
 import type { DispatcherMetrics } from './metrics.js';
 import { ENDPOINT_DOWN_DELAY_MS, postpone } from './postpone.js';
 
+/** A completed pack's return value (shown by bull-board; the CLI's last delivery skips packs with nothing done). */
+export interface PackResult {
+  /** Events delivered or filtered out by this run. */
+  done: number;
+  /** Events that left the pack for jobs of their own. */
+  unpacked: number;
+}
+
 export interface PackDeliveryDeps {
   attempt: ReturnType<typeof createAttempt>;
   /** Where an event that was not delivered goes on as a job of its own. */
@@ -45,11 +53,12 @@ export function createPackDelivery({ attempt, queue, breaker, retry, metrics, lo
     logger.debug({ jobId: id, packId, outcome: outcome.kind, delayMs: delay }, 'delivery.unpacked');
   }
 
-  return async (job: Job, token?: string): Promise<void> => {
+  return async (job: Job, token?: string): Promise<PackResult> => {
     const parsed = PackJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not a pack of OpenCTI events (was it added by hand?)');
     const packId = job.id;
     const { events } = parsed.data;
+    const result: PackResult = { done: 0, unpacked: 0 };
     for (let index = settled(job.progress); index < events.length; index += 1) {
       const event = events[index]!;
       const outcome: Attempted = breaker.state === 'paused' ? { kind: 'endpoint_down' } : await attempt(event.id, event, 1);
@@ -57,11 +66,16 @@ export function createPackDelivery({ attempt, queue, breaker, retry, metrics, lo
         await job.updateProgress(index);
         return postpone(job, token, ENDPOINT_DOWN_DELAY_MS, metrics);
       }
-      if (outcome.kind !== 'done') await leavePack(event, outcome, packId);
+      if (outcome.kind === 'done') result.done += 1;
+      else {
+        await leavePack(event, outcome, packId);
+        result.unpacked += 1;
+      }
       // Not awaited: the next request need not wait for it. The connection keeps
       // it ahead of the completion; lost in a crash, it costs a duplicate.
       if (index + 1 < events.length) job.updateProgress(index + 1).catch(() => undefined);
     }
+    return result;
   };
 }
 

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { EventJobSchema, PACK_JOB_NAME } from '../shared/queue.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
 import type { RetryPolicy } from './backoff.js';
-import { createPackDelivery } from './deliver-pack.js';
+import { createPackDelivery, type PackResult } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
 import { ENDPOINT_DOWN_DELAY_MS, postpone } from './postpone.js';
 
@@ -36,7 +36,7 @@ export function createDeliver(deps: DeliverDeps) {
   const deliverPack = createPackDelivery({ ...deps, attempt });
   const { order, retry, metrics } = deps;
 
-  return async (job: Job, token?: string): Promise<void> => {
+  return async (job: Job, token?: string): Promise<PackResult | undefined> => {
     if (job.name === PACK_JOB_NAME) return deliverPack(job, token);
     const parsed = EventJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
@@ -46,7 +46,7 @@ export function createDeliver(deps: DeliverDeps) {
     const outcome = await attempt(job.id, parsed.data, job.attemptsMade + 1, claim);
     switch (outcome.kind) {
       case 'done':
-        return;
+        return undefined;
       case 'endpoint_down':
         return postpone(job, token, ENDPOINT_DOWN_DELAY_MS, metrics);
       case 'refused':

@@ -1,10 +1,19 @@
 import { isStreamId, streamIdMs } from '../../ingester/stream-id.js';
 import type { EndpointState } from '../../dispatcher/endpoint-breaker.js';
-import { cursorKey, endpointKey, orderingModeKey } from '../../shared/queue.js';
+import type { Job } from 'bullmq';
+import { PACK_JOB_NAME, cursorKey, endpointKey, orderingModeKey } from '../../shared/queue.js';
 import { ago, isoTime, table } from '../format.js';
 import type { Command } from './command.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+/** Completed jobs looked at for the last delivery. */
+const RECENT_COMPLETED = 20;
+
+/** A completed pack whose events all left it for jobs of their own (dispatcher/deliver-pack.ts) delivered nothing. */
+function deliveredSomething(job: Job): boolean {
+  const result = job.returnvalue as { done?: unknown } | null | undefined;
+  return job.name !== PACK_JOB_NAME || typeof result?.done !== 'number' || result.done > 0;
+}
 
 /**
  * The endpoint breaker's shared hash (dispatcher/endpoint-breaker.ts) in the
@@ -29,12 +38,12 @@ export const status: Command = async ({ queue, redis, connectorId, now }) => {
     queue.isPaused(),
     redis.hgetall(cursorKey(connectorId)),
     redis.hgetall(endpointKey(connectorId)),
-    queue.getJobs(['completed'], 0, 0),
+    queue.getJobs(['completed'], 0, RECENT_COMPLETED - 1),
     redis.get(orderingModeKey(connectorId)),
   ]);
   const position = cursor.resumeFrom && isStreamId(cursor.resumeFrom) ? cursor.resumeFrom : undefined;
   const positionMs = position === undefined ? undefined : streamIdMs(position);
-  const lastDeliveryMs = newestCompleted[0]?.finishedOn;
+  const lastDeliveryMs = newestCompleted.find(deliveredSomething)?.finishedOn;
   const { state, ...endpointDetails } = describeEndpoint(endpoint);
   const queueCounts = Object.fromEntries(STATES.map((s) => [s, counts[s] ?? 0]));
 
@@ -50,7 +59,8 @@ export const status: Command = async ({ queue, redis, connectorId, now }) => {
   const details = Object.entries(endpointDetails).map(([key, value]) => `${key}=${value}`).join(', ');
   const text = table(['', ''], [
     ['connector', connectorId],
-    ['queue', `${STATES.map((s) => `${s} ${queueCounts[s]}`).join(', ')}${paused ? ' (PAUSED)' : ''}`],
+    // Jobs, not events: a pack holds up to INGESTER_EVENTS_PER_JOB events.
+    ['queue jobs', `${STATES.map((s) => `${s} ${queueCounts[s]}`).join(', ')}${paused ? ' (PAUSED)' : ''}`],
     ['stream', describePosition(position, positionMs, now)],
     ['endpoint', details ? `${state} (${details})` : state],
     ['last delivery', lastDeliveryMs === undefined ? 'none in the kept history' : ago(lastDeliveryMs, now)],
