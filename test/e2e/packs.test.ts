@@ -1,0 +1,105 @@
+/**
+ * Packs (INGESTER_EVENTS_PER_JOB): consecutive events share one queue job, yet
+ * each keeps its own delivery, webhook-id, retries and dead letter, and a pack
+ * taken over after a crash does not deliver again what it had settled.
+ * Doubles: stream emulator, recording receiver scripted to fail, throwaway
+ * redis-server; real ingester and dispatcher processes.
+ * Oracles: the receiver's records and the jobs in Redis.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { Queue, type Job } from 'bullmq';
+import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { startProcess } from '../helpers/processes.js';
+import { startTestBed, type TestBed } from '../helpers/test-bed.js';
+import { waitFor } from '../helpers/wait.js';
+
+const FAST_RETRIES = { WEBHOOK_RETRY_BASE_DELAY_MS: '100', WEBHOOK_RETRY_MAX_DELAY_MS: '200' };
+
+describe('packs of events', () => {
+  let bed: TestBed | undefined;
+  afterEach(() => bed?.close());
+
+  /** A bed whose stream already holds `count` events, so the ingester reads them in one go and packs them. */
+  async function setUp(count: number, overrides: Record<string, string>) {
+    bed = await startTestBed();
+    const env = bed.env({ ...FAST_RETRIES, ...overrides });
+    const frames = bed.emulator.publishMany(count);
+    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client({ maxRetriesPerRequest: null }), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    return { bed, env, ids: frames.map((f) => f.id), queue };
+  }
+
+  /** The pack jobs in `states`, with the SSE ids of their events. */
+  async function packs(queue: Queue, states: Array<'waiting' | 'completed'>): Promise<Array<{ job: Job; streamIds: string[] }>> {
+    const jobs = (await queue.getJobs(states)).filter((job) => job.name === PACK_JOB_NAME);
+    return jobs.map((job) => ({ job, streamIds: PackJobSchema.parse(job.data).events.map((e) => e.streamId) }));
+  }
+
+  it('POSTs each event alone with its own webhook-id; one that fails leaves the pack and is retried as its own job', async (t) => {
+    const { bed, env, ids, queue } = await setUp(10, { CONNECTOR_CONSUMER_COUNT: '1' });
+    t.after(() => queue.close());
+    const flaky = ids[4]!;
+    let failures = 0;
+    bed.receiver.setFaults((req) => (req.headers['x-opencti-event-id'] === flaky && failures++ === 0 ? { status: 500 } : undefined));
+    await startProcess('ingester', env);
+    await startProcess('dispatcher', env);
+    await waitFor(() => bed.receiver.deliveredIds().size === 10 || undefined, { timeoutMs: 20_000, what: '10 events delivered' });
+
+    // Each request carried one event, under a webhook-id of its own; only the flaky one was sent twice.
+    const requests = bed.receiver.requests;
+    assert.equal(requests.length, 11);
+    assert.equal(new Set(requests.map((r) => r.headers['webhook-id'])).size, 10);
+    for (const r of requests) assert.ok(String(r.headers['webhook-id']).startsWith(`${r.headers['x-opencti-event-id']}-`), 'webhook-id is not the event id');
+    const flakyRequests = requests.filter((r) => r.headers['x-opencti-event-id'] === flaky);
+    assert.deepEqual(flakyRequests.map((r) => r.status), [500, 200]);
+    assert.equal(flakyRequests[0]!.headers['webhook-id'], flakyRequests[1]!.headers['webhook-id']);
+
+    // The flaky event left its pack for a job whose id is its webhook-id; the pack says so.
+    const flakyWebhookId = String(flakyRequests[0]!.headers['webhook-id']);
+    const own = await waitFor(async () => ((await queue.getJobState(flakyWebhookId)) === 'completed' ? queue.getJob(flakyWebhookId) : undefined), { timeoutMs: 5_000, what: 'the flaky event completed as its own job' });
+    assert.equal(own!.data.streamId, flaky);
+    assert.equal(own!.attemptsMade, 1, 'its own job delivered it at its first attempt');
+    const [pack] = (await packs(queue, ['completed'])).filter((p) => p.streamIds.includes(flaky));
+    assert.ok(pack, 'the flaky event was not in a pack');
+    assert.deepEqual(pack.job.returnvalue, { done: pack.streamIds.length - 1, unpacked: 1 });
+  });
+
+  it('dead-letters a failing event alone, with its own attempts, and delivers the rest of its pack once', async (t) => {
+    const { bed, env, ids, queue } = await setUp(10, { WEBHOOK_RETRY_ATTEMPTS: '2' });
+    t.after(() => queue.close());
+    const poison = ids[3]!;
+    bed.receiver.setFaults((req) => (req.headers['x-opencti-event-id'] === poison ? { status: 500, body: 'poison' } : undefined));
+    await startProcess('ingester', env);
+    const dispatcher = await startProcess('dispatcher', env);
+    const gaveUp = await dispatcher.waitForLog((line) => line.msg === 'delivery.gave_up', 20_000, 'delivery.gave_up');
+    await waitFor(() => bed.receiver.deliveredIds().size === 9 || undefined, { timeoutMs: 10_000, what: '9 events delivered' });
+
+    const failed = await queue.getJobs(['failed']);
+    assert.equal(failed.length, 1);
+    const [dead] = failed;
+    assert.equal(dead!.id, gaveUp.jobId);
+    assert.equal(dead!.name, dead!.data.event);
+    assert.equal(dead!.data.streamId, poison);
+    assert.equal(dead!.attemptsMade, 2, 'the dead letter made its own WEBHOOK_RETRY_ATTEMPTS');
+    assert.match(dead!.failedReason, /^webhook: HTTP 500: poison/);
+    // 1 attempt in the pack + 2 of its own; the others once each.
+    assert.equal(bed.receiver.requests.filter((r) => r.headers['x-opencti-event-id'] === poison).length, 3);
+    assert.ok([...bed.receiver.deliveredIds().values()].every((n) => n === 1), 'an event was delivered twice');
+  });
+
+  it('a pack taken over after a crash starts after the events it had settled', async (t) => {
+    const { bed, env, ids, queue } = await setUp(10, {});
+    t.after(() => queue.close());
+    const ingester = await startProcess('ingester', env);
+    const [pack] = await waitFor(async () => {
+      const waiting = await packs(queue, ['waiting']);
+      return waiting.length === 1 && waiting[0]!.streamIds.length === 10 ? waiting : undefined;
+    }, { timeoutMs: 10_000, what: 'the 10 events waiting in one pack' });
+    await ingester.kill('SIGTERM');
+    // What a dispatcher killed after settling 6 events leaves behind.
+    await pack!.job.updateProgress(6);
+    await startProcess('dispatcher', env);
+    await waitFor(async () => ((await queue.getJobState(pack!.job.id!)) === 'completed' ? true : undefined), { timeoutMs: 10_000, what: 'the pack completed' });
+    assert.deepEqual(bed.receiver.requests.map((r) => r.headers['x-opencti-event-id']), ids.slice(6));
+  });
+});
