@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess, stopAll } from '../helpers/processes.js';
+import { queuedEvents } from '../helpers/queued-events.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 
@@ -84,7 +87,14 @@ describe('delivery outcomes', () => {
       for (const frame of bed.emulator.mainFrames().slice(poisonAfter)) {
         if (frame.id !== poison.id) assert.ok(deliveredNow.has(frame.id), `${frame.id} was blocked by the poison event`);
       }
-      assert.equal(bed.receiver.requests.filter((r) => r.headers['x-opencti-event-id'] === poison.id).length, 3);
+      // Its 3 attempts as a job of its own; queued in a pack (INGESTER_EVENTS_PER_JOB), it was tried
+      // once there first, then left the pack for that job (dispatcher/deliver-pack.ts).
+      const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+      const packed = (await queuedEvents(queue, ['completed'])).some(({ job, data }) => job.name === PACK_JOB_NAME && data.streamId === poison.id);
+      const failed = await queue.getJobs(['failed']);
+      await queue.close();
+      assert.deepEqual(failed.map((job) => [job.data.streamId, job.attemptsMade]), [[poison.id, 3]]);
+      assert.equal(bed.receiver.requests.filter((r) => r.headers['x-opencti-event-id'] === poison.id).length, 3 + (packed ? 1 : 0));
       assert.equal(metricValue(await scrapeMetrics(metricsPort), 'opencti_webhook_events_failed_total{reason="exhausted"}'), 1);
     } finally {
       bed.receiver.setFaults(undefined);

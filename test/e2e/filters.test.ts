@@ -7,10 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import type { EntityKind } from '../helpers/stix-fixtures.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess } from '../helpers/processes.js';
+import { queuedEvents } from '../helpers/queued-events.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -43,13 +46,19 @@ describe('event filters', () => {
     await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
     await startProcess('dispatcher', env);
 
-    const text = await waitFor(
+    // Every event acknowledged, sent or filtered out. Counted in events, not jobs:
+    // the ingester packs consecutive events into one job (INGESTER_EVENTS_PER_JOB).
+    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const completedJobs = await waitFor(
       async () => {
-        const metrics = await scrapeMetrics(port);
-        return metricValue(metrics, 'opencti_webhook_queue_jobs{state="completed"}') === frames.length ? metrics : undefined;
+        const events = await queuedEvents(queue, ['completed']);
+        return events.length === frames.length ? new Set(events.map(({ job }) => job.id)).size : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 100, what: `${frames.length} completed jobs` },
+      { timeoutMs: 20_000, intervalMs: 100, what: `${frames.length} completed events` },
     );
+    await queue.close();
+    const text = await scrapeMetrics(port);
+    assert.equal(metricValue(text, 'opencti_webhook_queue_jobs{state="completed"}'), completedJobs);
     const sent = bed.receiver.requests.map((request) => `${request.headers['x-opencti-event-id']} ${request.body}`).sort();
     assert.deepEqual(sent, wanted.map((frame) => `${frame.id} ${frame.data}`).sort());
     assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="event_type"}'), byEvent);

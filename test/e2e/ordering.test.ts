@@ -13,6 +13,7 @@ import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { checkEntityOrder } from '../helpers/entity-order-oracle.js';
 import { startProcess } from '../helpers/processes.js';
+import { queuedEvents } from '../helpers/queued-events.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -86,8 +87,11 @@ describe('per-entity ordering (processes)', () => {
     assert.equal((JSON.parse(status.stdout) as { ordering: string }).ordering, 'none');
     await bed.receiver.waitForIds(frames.map((f) => eventId(f.event, f.id, f.data)), 30_000);
     assert.deepEqual(await checks.lines(), []);
-    await waitFor(async () => (await checks.queue.getCompletedCount()) === 30 || undefined, { timeoutMs: 5_000, what: '30 completed jobs' });
-    const jobs = await checks.queue.getJobs(['completed'], 0, -1);
-    assert.ok(jobs.every((job) => !('entity' in (job.data as object))), 'a job of the default mode carries an entity');
+    // Events, not jobs: without entity ordering the ingester packs consecutive events into one job.
+    const completed = await waitFor(async () => {
+      const events = await queuedEvents(checks.queue, ['completed']);
+      return events.length === 30 ? events : undefined;
+    }, { timeoutMs: 5_000, what: '30 completed events' });
+    assert.ok(completed.every(({ data }) => !('entity' in data)), 'an event of the default mode carries an entity');
   });
 });

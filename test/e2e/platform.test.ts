@@ -15,6 +15,7 @@ import { pipelineEnv } from '../helpers/factories.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { PYCTI_CONNECTOR_INFO, pyctiRegisterInput } from '../helpers/platform-emulator.js';
+import { queuedEvents } from '../helpers/queued-events.js';
 import { runToExit, startProcess, stopAll, type LogLine } from '../helpers/processes.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { StreamEmulator, type StreamEmulatorOptions } from '../helpers/stream-emulator.js';
@@ -41,10 +42,11 @@ describe('platform: registration, pings, state, stream checks', () => {
     const env = pipelineEnv({ redisUrl: redis.url, openctiUrl: emulator.url, webhookUrl: 'http://127.0.0.1:9/unused' }, overrides);
     const queue = new Queue<EventJob>(QUEUE_NAME, { connection: { url: redis.url }, prefix: queuePrefix(env.CONNECTOR_ID!) });
     queues.push(queue);
-    const jobs = async () => queue.getJobs(['waiting'], 0, -1);
-    const waitForJobs = (count: number, what: string) =>
-      waitFor(async () => (await jobs()).length >= count, { timeoutMs: 15_000, what: `${count} jobs: ${what}` });
-    return { env, id: env.CONNECTOR_ID!, jobs, waitForJobs };
+    // Events, not jobs: the ingester packs consecutive events into one job (INGESTER_EVENTS_PER_JOB).
+    const events = async () => queuedEvents(queue, ['waiting']);
+    const waitForEvents = (count: number, what: string) =>
+      waitFor(async () => (await events()).length >= count, { timeoutMs: 15_000, what: `${count} events queued: ${what}` });
+    return { env, id: env.CONNECTOR_ID!, events, waitForEvents };
   }
 
   const msgStartsWith = (prefix: string) => (line: LogLine) => String(line.msg).startsWith(prefix);
@@ -52,13 +54,13 @@ describe('platform: registration, pings, state, stream checks', () => {
   const storePosition = (connectorId: string, resumeFrom: string) => redis.client().hset(cursorKey(connectorId), { resumeFrom, commit: '0' });
 
   it("registers with pycti's mutation, pings at once then every interval, and keeps the platform's state equal to the committed one", async () => {
-    const { env, id, waitForJobs } = await setup(
+    const { env, id, waitForEvents } = await setup(
       { heartbeatIntervalMs: 60_000 },
       { INGESTER_PING_INTERVAL_MS: '300', CONNECTOR_SCOPE: 'webhook, soar', CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE: '2020-01-01T00:00:00Z' },
     );
     emulator.publishMany(20);
     await startProcess('ingester', env);
-    await waitForJobs(20, 'the backlog');
+    await waitForEvents(20, 'the backlog');
     await emulator.waitUntil(() => emulator.platform.requestsFor('pingConnector').length >= 5, 10_000, 'five pings');
 
     const registrations = emulator.platform.requestsFor('registerConnector');
@@ -96,10 +98,10 @@ describe('platform: registration, pings, state, stream checks', () => {
   });
 
   it('notices a state reset done in OpenCTI at the next ping and reads again from the configured start', async () => {
-    const { env, id, jobs, waitForJobs } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
+    const { env, id, events, waitForEvents } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
     emulator.publishMany(30, (i) => ({ dependencies: i % 10 === 0 ? 1 : 0 }));
     const ingester = await startProcess('ingester', env);
-    await waitForJobs(33, 'the first reading');
+    await waitForEvents(33, 'the first reading');
     const connections = emulator.acceptedConnections;
     emulator.platform.resetState(id);
     const reset = await ingester.waitForLog(msgStartsWith('position.reset'), 5_000, 'position.reset');
@@ -109,8 +111,10 @@ describe('platform: registration, pings, state, stream checks', () => {
     await emulator.waitForConnections(connections + 1);
     assert.equal(emulator.requests.at(-1)!.lastEventId, '0-0');
     // Read again, the events are new deliveries: queued a second time, with new ids.
-    await waitForJobs(66, 'the second reading');
-    assert.equal(new Set((await jobs()).map((job) => job.id)).size, 66);
+    await waitForEvents(66, 'the second reading');
+    const queued = await events();
+    assert.equal(queued.length, 66);
+    assert.equal(new Set(queued.map((event) => event.id)).size, 66);
     assert.equal((await redis.client().hget(cursorKey(id), 'generation')), '1');
     // The next pings store the new position again.
     await waitFor(() => /^\{"start_from": "\d+-\d+"/.test(emulator.platform.connectors.get(id)?.connector_state ?? ''), { timeoutMs: 5_000, what: 'a state in the platform again' });
@@ -122,16 +126,16 @@ describe('platform: registration, pings, state, stream checks', () => {
   });
 
   it("starts from the Python connector's state when Redis holds no position (legacy keys first)", async () => {
-    const { env, id, jobs, waitForJobs } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
+    const { env, id, events, waitForEvents } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
     const frames = emulator.publishMany(20);
     emulator.platform.seedConnector(id, JSON.stringify({ connectorLastEventId: frames[9]!.id, connectorStartTime: 'None', start_from: frames[2]!.id, recover_until: 'none' }));
     const ingester = await startProcess('ingester', env);
-    await waitForJobs(10, 'the events after the stored position');
+    await waitForEvents(10, 'the events after the stored position');
     const loaded = await ingester.waitForLog((line) => line.msg === 'ingester.position_loaded', 1_000, 'position_loaded');
     assert.equal(loaded.source, 'platform');
     assert.equal(emulator.requests[0]!.lastEventId, frames[9]!.id);
     assert.equal(emulator.requests[0]!.path, '/stream/live-stream-1');
-    assert.deepEqual((await jobs()).map((job) => job.data.streamId).sort(), frames.slice(10).map((frame) => frame.id).sort());
+    assert.deepEqual((await events()).map((event) => event.data.streamId).sort(), frames.slice(10).map((frame) => frame.id).sort());
     // The first ping writes the state in pycti's current format, without the legacy keys.
     await waitFor(() => emulator.platform.connectors.get(id)?.connector_state?.startsWith('{"start_from": ') === true, { timeoutMs: 5_000, what: 'a ping' });
   });
@@ -154,7 +158,7 @@ describe('platform: registration, pings, state, stream checks', () => {
   });
 
   it('waits for a stopped stream, alive in OpenCTI meanwhile, and reads it once started', async () => {
-    const { env, id, jobs, waitForJobs } = await setup({ streams: { 'live-stream-1': { live: false } } }, { INGESTER_PING_INTERVAL_MS: '200' });
+    const { env, id, events, waitForEvents } = await setup({ streams: { 'live-stream-1': { live: false } } }, { INGESTER_PING_INTERVAL_MS: '200' });
     emulator.publishMany(10);
     const ingester = await startProcess('ingester', env, { waitForStart: false });
     const stopped = await ingester.waitForLog(msgStartsWith('stream.stopped'), 10_000, 'stream.stopped');
@@ -163,19 +167,19 @@ describe('platform: registration, pings, state, stream checks', () => {
     assert.equal(emulator.requests.length, 0, 'no stream request while it is stopped');
     emulator.setLive('live-stream-1', true);
     await ingester.waitForLog((line) => line.msg === 'ingester.started', 10_000, 'ingester.started');
-    await waitForJobs(10, 'the events once started');
-    assert.equal((await jobs()).length, 10);
+    await waitForEvents(10, 'the events once started');
+    assert.equal((await events()).length, 10);
     assert.equal(ingester.logs.filter((line) => Number(line.level) >= 50).length, 0, 'no error logged');
   });
 
   it('streams from the Redis position while OpenCTI GraphQL is unreachable, and registers once it answers', async () => {
-    const { env, id, waitForJobs } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
+    const { env, id, waitForEvents } = await setup({}, { INGESTER_PING_INTERVAL_MS: '200' });
     emulator.publishMany(10);
     await storePosition(id, '0-0');
     emulator.platform.failNext(3, 'destroy');
     const ingester = await startProcess('ingester', env);
     emulator.publishMany(10);
-    await waitForJobs(20, 'events while the platform is unreachable');
+    await waitForEvents(20, 'events while the platform is unreachable');
     const registered = await ingester.waitForLog((line) => line.msg === 'platform.registered', 10_000, 'platform.registered');
     const started = ingester.logs.findIndex((line) => line.msg === 'ingester.started');
     assert.ok(started >= 0 && started < ingester.logs.indexOf(registered), 'streaming did not wait for the registration');
@@ -190,14 +194,14 @@ describe('platform: registration, pings, state, stream checks', () => {
   it('never queues consumer_metrics, no-recover or error frames; logs the last two and exposes the first as metrics', async () => {
     const port = await freePort();
     const values = { deliveryRate: 12.5, processingRate: 10, resolutionRate: 3, productionRate: 20, timeLag: 4.25, estimatedOutOfDepth: 3_600 };
-    const { env, jobs, waitForJobs } = await setup({ consumerMetrics: values }, { METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
+    const { env, events, waitForEvents } = await setup({ consumerMetrics: values }, { METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
     emulator.publishMany(5);
     const ingester = await startProcess('ingester', env);
-    await waitForJobs(5, 'events before');
+    await waitForEvents(5, 'events before');
     emulator.writeRaw('event: error\ndata: {"stream":"live-stream-1","message":"boom on the platform"}\n\n');
     emulator.writeRaw(`id: ${Date.now()}-0\nevent: no-recover\ndata: {"stream":"live-stream-1","message":"Recovery from history is disabled","resume_from":"5-0"}\n\n`);
     emulator.publishMany(5);
-    await waitForJobs(10, 'events after');
+    await waitForEvents(10, 'events after');
     const error = await ingester.waitForLog(msgStartsWith('stream.platform_error'), 5_000, 'stream.platform_error');
     assert.equal(error.level, 40);
     assert.equal(error.platformMessage, 'boom on the platform');
@@ -214,8 +218,8 @@ describe('platform: registration, pings, state, stream checks', () => {
     assert.equal(metricValue(text, 'opencti_webhook_platform_production_rate'), 20);
     assert.equal(metricValue(text, 'opencti_webhook_platform_time_lag_seconds'), 4.25);
     assert.equal(metricValue(text, 'opencti_webhook_platform_estimated_out_of_depth_seconds'), 3_600);
-    const queued = await jobs();
+    const queued = await events();
     assert.equal(queued.length, 10);
-    assert.ok(queued.every((job) => job.data.event === 'create'));
+    assert.ok(queued.every((event) => event.name === 'create' && event.data.event === 'create'));
   });
 });
