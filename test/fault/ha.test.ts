@@ -16,6 +16,7 @@ import { termKey } from '../../ingester/lease.js';
 import { cursorKey } from '../../shared/queue.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
+import { monitorRedis } from '../helpers/redis-monitor.js';
 import type { LogLine, ManagedProcess } from '../helpers/processes.js';
 import { describeReport, FAULT_ENV, Pipeline } from './harness.js';
 
@@ -166,8 +167,7 @@ describe('scaling and high availability', () => {
     // aborted EXEC executes nothing.
     const executed: Array<{ source: string; args: string[] }> = [];
     const admin = redis.client();
-    const monitor = await admin.monitor();
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const stopMonitor = await monitorRedis(redis.port, ({ source, args }) => {
       if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
     });
     /** Index in `executed` where the term of `acquired` (a lease.acquired line) began. */
@@ -228,7 +228,7 @@ describe('scaling and high availability', () => {
       assert.equal((await readyz(oldMetrics.port)).body.role, 'leader');
       assert.equal(metricValue(await scrapeMetrics(oldMetrics.port), 'opencti_webhook_ingester_lease_acquired_total'), 2);
     } finally {
-      monitor.disconnect();
+      stopMonitor();
       admin.disconnect();
     }
   });
