@@ -1,5 +1,5 @@
 import { Job, type Queue } from 'bullmq';
-import { EVENT_JOB_OPTIONS, type QueuedJobData } from '../shared/queue.js';
+import { EVENT_JOB_OPTIONS } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
 import { isNoScript, loadScripts, type RedisClient } from '../shared/redis.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';

@@ -130,7 +130,7 @@ const WebhookFields = z.object({
     'none: events are delivered in parallel, in no particular order (fastest). entity: events about the same STIX object (data.id) are delivered one after the other in stream order, each after the previous got its 2xx or was dead-lettered; different objects still go in parallel. Read by the ingester, which marks each event it queues.',
   ),
   request_timeout_ms: integerField({ min: 100, max: 600_000 }, 30_000, 'Total time allowed for one POST, connection included (Standard Webhooks: 15–30 s).'),
-  retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event, the first included, before it moves to the failed set; time spent in an endpoint outage does not count.'),
+  retry_attempts: integerField({ min: 1, max: 1000 }, 15, 'Attempts per event, the first included, before it moves to the failed set; time spent in an endpoint outage does not count. An event that failed inside a pack (INGESTER_EVENTS_PER_JOB) gets these on top of that first try.'),
   retry_base_delay_ms: integerField({ min: 1, max: 3_600_000 }, 5_000, 'Delay before the first retry; doubles with each attempt (±20 % jitter).'),
   retry_max_delay_ms: integerField({ min: 1, max: 86_400_000 }, 3_600_000, 'Longest delay between two attempts; also caps a Retry-After.'),
   outage_failure_threshold: integerField(
