@@ -23,6 +23,8 @@ export interface PackDeliveryDeps {
   retry: RetryPolicy;
   metrics: DispatcherMetrics;
   logger: Logger;
+  /** True once the worker is closing (SIGTERM): a pack then hands its remaining events over instead of holding the shutdown. */
+  closing?: () => boolean;
 }
 
 /**
@@ -37,11 +39,11 @@ export interface PackDeliveryDeps {
  * - a 4xx: the job follows the rules of deliver.ts (proof, then dead letter).
  * While the endpoint is down (breaker paused) the pack itself waits, attempts
  * untouched, and resumes at the event it stopped at: outages do not break
- * packs up. The job's `progress` counts the events settled, written after
+ * packs up. So does a pack whose dispatcher is shutting down, for the others. The job's `progress` counts the events settled, written after
  * each one, so a pack taken over after a crash starts after them; only the
  * event in flight at the crash may arrive twice (at least once).
  */
-export function createPackDelivery({ attempt, queue, breaker, retry, metrics, logger }: PackDeliveryDeps) {
+export function createPackDelivery({ attempt, queue, breaker, retry, metrics, logger, closing }: PackDeliveryDeps) {
   const ownBudget = { ...retry, attempts: retry.attempts + 1 };
 
   /** The event's own job; added (and awaited) before the progress passes the event, so a crash cannot lose it. */
@@ -60,6 +62,11 @@ export function createPackDelivery({ attempt, queue, breaker, retry, metrics, lo
     const { events } = parsed.data;
     const result: PackResult = { done: 0, unpacked: 0 };
     for (let index = settled(job.progress); index < events.length; index += 1) {
+      if (closing?.()) {
+        // Back to the queue at once, for another dispatcher or the restart; waiting for the lock to expire would delay these events by tens of seconds.
+        await job.updateProgress(index);
+        return postpone(job, token, 0, metrics);
+      }
       const event = events[index]!;
       const outcome: Attempted = breaker.state === 'paused' ? { kind: 'endpoint_down' } : await attempt(event.id, event, 1);
       if (outcome.kind === 'endpoint_down') {

@@ -12,6 +12,8 @@ export interface DeliverDeps extends AttemptDeps {
   queue: Queue;
   /** Per-entity ordering of the events the ingester lined up (those carrying `entity`). */
   order?: EntityOrder | undefined;
+  /** True once the worker is closing; see deliver-pack.ts. */
+  closing?: () => boolean;
 }
 
 /** A failed attempt charged to the event; BullMQ schedules the retry (see backoff.ts). */

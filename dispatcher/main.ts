@@ -94,6 +94,7 @@ const worker = createDeliveryWorker(
       filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
       rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
       order,
+      closing: () => worker.closing !== undefined,
     }),
     metrics,
     logger,

@@ -102,4 +102,22 @@ describe('packs of events', () => {
     await waitFor(async () => ((await queue.getJobState(pack!.job.id!)) === 'completed' ? true : undefined), { timeoutMs: 10_000, what: 'the pack completed' });
     assert.deepEqual(bed.receiver.requests.map((r) => r.headers['x-opencti-event-id']), ids.slice(6));
   });
+
+  it('a dispatcher shutting down hands the rest of its pack over at once, without waiting for its lock to expire', async (t) => {
+    // 17 events left × 200 ms outlast the shutdown deadline: without the handover the process would exit with the pack locked.
+    const { bed, env, ids, queue } = await setUp(20, { CONNECTOR_CONSUMER_COUNT: '1', DISPATCHER_LOCK_DURATION_MS: '30000', CONNECTOR_SHUTDOWN_TIMEOUT_MS: '1000' });
+    t.after(() => queue.close());
+    bed.receiver.setFaults(() => ({ delayMs: 200 }));
+    await startProcess('ingester', env);
+    const first = await startProcess('dispatcher', env);
+    await bed.receiver.waitForCount(3, 10_000);
+    const stoppedAt = Date.now();
+    const exit = await first.kill('SIGTERM');
+    assert.equal(exit.code, 0);
+    await startProcess('dispatcher', env);
+    await waitFor(() => bed.receiver.deliveredIds().size === 20 || undefined, { timeoutMs: 20_000, what: '20 events delivered' });
+    // With the lock left to expire the rest would wait 30 s.
+    assert.ok(Date.now() - stoppedAt < 15_000, `the rest of the pack waited ${Date.now() - stoppedAt} ms`);
+    assert.deepEqual(bed.receiver.requests.map((r) => r.headers['x-opencti-event-id']), ids, 'an event was sent twice or out of order');
+  });
 });
