@@ -25,6 +25,8 @@ export interface PipelineOptions {
   profileDir?: string | undefined;
   /** Extra NODE_OPTIONS for the product processes. */
   nodeOptions?: string;
+  /** Product settings that differ from the defaults in this scenario. */
+  env?: Record<string, string>;
 }
 
 function nodeOptions(options: PipelineOptions): Record<string, string> {
@@ -72,6 +74,7 @@ export class Pipeline {
       // BENCH_ORDERING=entity measures per-entity ordering (validated by the product processes themselves).
       ...(process.env.BENCH_ORDERING ? { WEBHOOK_ORDERING: process.env.BENCH_ORDERING } : {}),
       ...nodeOptions(options),
+      ...options.env,
       // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
       ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),
     };

@@ -317,7 +317,15 @@ export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<C
 export async function queueScenario(ctx: Context, backlog: Backlog): Promise<QueueResult> {
   const events = backlog.published.length;
   const window = new CpuWindow();
-  const pipeline = await Pipeline.start({ openctiUrl: backlog.emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
+  const pipeline = await Pipeline.start({
+    openctiUrl: backlog.emulator.url,
+    webhookUrl: ctx.receiver.url,
+    concurrency: ctx.options.concurrency,
+    logLevel: ctx.options.logLevel,
+    nodeOptions: ctx.options.nodeOptions,
+    // Nothing drains the queue here: backpressure (which counts a job as INGESTER_EVENTS_PER_JOB events) would stop the ingester for good.
+    env: { INGESTER_MAX_QUEUED_EVENTS: '100000000' },
+  });
   try {
     await pipeline.client.config('RESETSTAT');
     const memoryBefore = await redisUsedMemory(pipeline.client);

@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger.js';
 import { isNoScript, loadScripts, type RedisClient } from '../shared/redis.js';
 import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
-import { packEvents, type PendingEvent } from './job-packing.js';
+import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
 
 export type { PendingEvent } from './job-packing.js';
 
@@ -37,7 +37,8 @@ export interface EnqueuerDeps {
   logger: Logger;
   /** Number of the commit that wrote the cursor the ingester started from (0: none). */
   startCommit: number;
-  onCommitted: (snapshot: Cursor, batch: readonly PendingEvent[], durationMs: number) => void;
+  /** `jobs`: what the events became (packs hold several). */
+  onCommitted: (snapshot: Cursor, batch: readonly PendingEvent[], durationMs: number, jobs: readonly QueuedJob[]) => void;
   /**
    * Redis held an older cursor than the last one committed: it lost writes.
    * The caller must stop reading, rewind to `stored` and read again; the
@@ -282,7 +283,7 @@ export class Enqueuer {
     const before = parseCursor(results[jobs.length]?.[1]);
     if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before, commit);
     this.#lastCommit = commit;
-    this.deps.onCommitted(snapshot, batch, Date.now() - started);
+    this.deps.onCommitted(snapshot, batch, Date.now() - started, jobs);
   }
 
   #releaseCapacity(): void {

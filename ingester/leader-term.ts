@@ -15,6 +15,7 @@ import type { IngesterMetrics } from './metrics.js';
 import type { OpenctiApi } from './opencti-api.js';
 import type { PlatformFrames } from './platform-frames.js';
 import { QueueDepthGate } from './queue-depth-gate.js';
+import { RecentJobSizes } from './recent-job-sizes.js';
 import { chooseStart, configuredStart, type StartSettings } from './start-point.js';
 import { StreamClient } from './stream-client.js';
 import { isStreamId, streamIdMs } from './stream-id.js';
@@ -103,14 +104,16 @@ export class LeaderTerm {
     const position = new StreamPosition(start.cursor);
     logger.info({ resumeFrom: position.resumeFrom, recoverUntil: reading.recoverUntil, generation: reading.generation, source: start.source }, 'ingester.position_loaded');
 
+    const jobSizes = new RecentJobSizes(config.ingester.max_queued_events, config.ingester.events_per_job);
     const enqueuer = (this.#enqueuer = new Enqueuer({
       queue: this.deps.commitQueue,
       cursor,
       snapshot: () => ({ ...position.snapshot(), ...reading }),
       logger,
       startCommit: stored?.commit ?? 0,
-      onCommitted: (snapshot, batch, durationMs) => {
+      onCommitted: (snapshot, batch, durationMs, jobs) => {
         committed = snapshot;
+        for (const job of jobs) jobSizes.record(job.events);
         metrics.committed(streamIdMs(snapshot.resumeFrom), batch.map(({ job }) => job.event), durationMs);
         if (batch.length > 0) logger.debug({ events: batch.length, resumeFrom: snapshot.resumeFrom, durationMs }, 'events.enqueued');
       },
@@ -128,11 +131,11 @@ export class LeaderTerm {
     const gate = (this.#gate = new QueueDepthGate(
       this.deps.queue,
       enqueuer,
+      jobSizes,
       logger,
       {
         highWaterMark: config.ingester.max_queued_events,
         lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8),
-        eventsPerJob: config.ingester.events_per_job,
       },
       (closed) => metrics.backpressure(closed),
     ));

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
+import type { RecentJobSizes } from './recent-job-sizes.js';
 
 /** The events read but not yet in the queue (the enqueuer). */
 export interface ReadCounter {
@@ -16,8 +17,6 @@ export interface QueueDepthGateOptions {
   lowWaterMark: number;
   /** How often the depth is read, at most. @defaultValue 1000 */
   checkIntervalMs?: number;
-  /** Events a queued job may hold (packs): each job counts as that many, so the bound holds however full they are. @defaultValue 1 */
-  eventsPerJob?: number;
 }
 
 /**
@@ -43,11 +42,13 @@ export class QueueDepthGate {
   constructor(
     private readonly queue: Queue,
     private readonly reader: ReadCounter,
+    /** Events per queued job (packs hold several). */
+    private readonly jobSizes: Pick<RecentJobSizes, 'eventsInNewest'>,
     private readonly logger: Logger,
     options: QueueDepthGateOptions,
     private readonly onChange?: (closed: boolean) => void,
   ) {
-    this.#options = { checkIntervalMs: 1_000, eventsPerJob: 1, ...options };
+    this.#options = { checkIntervalMs: 1_000, ...options };
   }
 
   get closed(): boolean {
@@ -88,7 +89,7 @@ export class QueueDepthGate {
     this.#checkedAt = Date.now();
     this.#admittedAtCheck = this.reader.admitted;
     const buffered = this.reader.backlog;
-    this.#depthAtCheck = buffered + (await this.queue.count()) * this.#options.eventsPerJob;
+    this.#depthAtCheck = buffered + this.jobSizes.eventsInNewest(await this.queue.count());
     return this.#depthAtCheck;
   }
 

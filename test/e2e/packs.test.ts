@@ -20,10 +20,10 @@ describe('packs of events', () => {
   let bed: TestBed | undefined;
   afterEach(() => bed?.close());
 
-  /** A bed whose stream already holds `count` events, so the ingester reads them in one go and packs them. */
+  /** A bed whose stream already holds `count` events, so the ingester reads them in one commit and packs them all in one job. */
   async function setUp(count: number, overrides: Record<string, string>) {
     bed = await startTestBed();
-    const env = bed.env({ ...FAST_RETRIES, ...overrides });
+    const env = bed.env({ ...FAST_RETRIES, INGESTER_EVENTS_PER_JOB: String(count), ...overrides });
     const frames = bed.emulator.publishMany(count);
     const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client({ maxRetriesPerRequest: null }), prefix: queuePrefix(env.CONNECTOR_ID!) });
     return { bed, env, ids: frames.map((f) => f.id), queue };

@@ -24,8 +24,13 @@ describe('packEvents', () => {
     assert.deepEqual(jobs[0]!.data, pending(1).job);
   });
 
+  it('leaves a commit smaller than a pack (live traffic) one job per event', () => {
+    const jobs = packEvents([1, 2, 3].map((n) => pending(n)), 4);
+    assert.deepEqual(jobs.map((j) => [j.id, j.name, j.events]), [['1-0-h1', 'create', 1], ['2-0-h2', 'create', 1], ['3-0-h3', 'create', 1]]);
+  });
+
   it('never packs an event lined up for per-entity ordering, and keeps the order around it', () => {
-    const jobs = packEvents([pending(1), pending(2), pending(3, 'malware--x'), pending(4), pending(5)], 10);
+    const jobs = packEvents([pending(1), pending(2), pending(3, 'malware--x'), pending(4), pending(5)], 5);
     assert.deepEqual(jobs.map((j) => j.id), ['1-0-h1..2-0-h2', '3-0-h3', '4-0-h4..5-0-h5']);
   });
 
