@@ -159,12 +159,12 @@ export const IngesterSection = z.object({
   max_queued_events: integerField(
     { min: 100, max: 100_000_000 },
     100_000,
-    'Events waiting in the queue above which the ingester stops reading the stream (it resumes below 80 % of this); bounds Redis memory during an outage. A queued job counts as events_per_job events, so the bound holds however full the jobs are.',
+    'Events waiting in the queue above which the ingester stops reading the stream (it resumes below 80 % of this); bounds Redis memory during an outage. Packs count as the events they hold.',
   ),
   events_per_job: integerField(
     { min: 1, max: 100 },
     20,
-    'Most events the ingester packs into one queue job (consecutive stream events; never with WEBHOOK_ORDERING=entity). Packing spreads the Redis work of a job over its events; each event is still POSTed alone, and one that fails leaves the pack for a job of its own with its own retries and dead letter. 1 queues every event as its own job.',
+    'Most events the ingester packs into one queue job: consecutive stream events of a commit of at least this many (a backlog being read; live traffic stays one job per event), never with WEBHOOK_ORDERING=entity. Packing spreads the Redis work of a job over its events; each event is still POSTed alone, and one that fails leaves the pack for a job of its own with its own retries and dead letter. 1 queues every event as its own job.',
   ),
   ping_interval_ms: integerField(
     { min: 100, max: 240_000 },
