@@ -39,9 +39,10 @@ export interface PackDeliveryDeps {
  * - a 4xx: the job follows the rules of deliver.ts (proof, then dead letter).
  * While the endpoint is down (breaker paused) the pack itself waits, attempts
  * untouched, and resumes at the event it stopped at: outages do not break
- * packs up. So does a pack whose dispatcher is shutting down, for the others. The job's `progress` counts the events settled, written after
- * each one, so a pack taken over after a crash starts after them; only the
- * event in flight at the crash may arrive twice (at least once).
+ * packs up. A pack whose dispatcher is shutting down goes back to the queue
+ * the same way, for the others. The job's `progress` counts the events
+ * settled, written after each one, so a pack taken over after a crash starts
+ * after them; only the event in flight at the crash may arrive twice.
  */
 export function createPackDelivery({ attempt, queue, breaker, retry, metrics, logger, closing }: PackDeliveryDeps) {
   const ownBudget = { ...retry, attempts: retry.attempts + 1 };
