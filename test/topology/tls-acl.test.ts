@@ -72,7 +72,7 @@ describe('Redis over TLS with an ACL user', () => {
     const env = { ...redisEnv, REDIS_URL: url.toString(), REDIS_USERNAME: '', REDIS_PASSWORD: '', CONNECTOR_ID: 'tls-acl-cli' };
     const run = await runCliProcess(['status'], env);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /queue\s+waiting 0/);
+    assert.match(run.stdout, /queue jobs\s+waiting 0/);
   });
 
   const rejections: Array<{ name: string; env: () => Record<string, string>; expect: RegExp }> = [
