@@ -84,7 +84,7 @@ export class DispatcherMetrics {
     this.endpointState('delivering');
     new Gauge({
       name: 'opencti_webhook_queue_jobs',
-      help: 'Events in the queue, by state',
+      help: 'Jobs in the queue, by state (a pack holds several events)',
       labelNames: ['state'],
       registers,
       async collect() {

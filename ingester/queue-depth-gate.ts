@@ -89,7 +89,9 @@ export class QueueDepthGate {
     this.#checkedAt = Date.now();
     this.#admittedAtCheck = this.reader.admitted;
     const buffered = this.reader.backlog;
-    this.#depthAtCheck = buffered + this.jobSizes.eventsInNewest(await this.queue.count());
+    // Active jobs too (BullMQ's count() leaves them out): a pack being delivered holds up to a pack of events.
+    const jobs = await this.queue.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'waiting-children', 'active');
+    this.#depthAtCheck = buffered + this.jobSizes.eventsInNewest(jobs);
     return this.#depthAtCheck;
   }
 

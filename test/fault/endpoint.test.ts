@@ -138,7 +138,7 @@ describe('endpoint faults', () => {
       await waitFor(() => emulator.mainFrames().length >= 3_000 || undefined, { timeoutMs: 30_000, what: 'all events published' });
       for (let i = 0; i < 10; i += 1) {
         // Events, not jobs: a pack holds several.
-        maxDepth = Math.max(maxDepth, (await queuedEvents(p.queue, ['waiting', 'delayed', 'prioritized'])).length);
+        maxDepth = Math.max(maxDepth, (await queuedEvents(p.queue, ['waiting', 'delayed', 'prioritized', 'active'])).length);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.ok(emulator.sentFrames().length < 3_000, 'the ingester kept reading everything');

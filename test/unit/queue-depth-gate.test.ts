@@ -7,7 +7,7 @@ import { createLogger } from '../../shared/logger.js';
 /** A reader that admits events into a queue the test fills by hand; counts the depth reads. */
 function setUp(queued: number) {
   const state = { queued, admitted: 0, backlog: 0, depthReads: 0 };
-  const queue = { count: async () => (state.depthReads += 1, state.queued) } as unknown as Queue;
+  const queue = { getJobCountByTypes: async () => (state.depthReads += 1, state.queued) } as unknown as Queue;
   const reader = { get admitted() { return state.admitted; }, get backlog() { return state.backlog; } };
   const gate = new QueueDepthGate(queue, reader, { eventsInNewest: (jobs) => jobs }, createLogger('test', 'error'), { highWaterMark: 100, lowWaterMark: 80, checkIntervalMs: 60_000 });
   return { state, gate };
