@@ -23,6 +23,15 @@ export function endpointKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:endpoint`;
 }
 
+/**
+ * Redis string set while an operator (board or CLI) holds the queue paused,
+ * holding who paused it. BullMQ records no actor for a pause, so the endpoint
+ * breaker reads this key and never resumes a queue an operator paused.
+ */
+export function operatorPauseKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:operator-pause`;
+}
+
 /** Redis key of the delivery rate limit's schedule, shared by every dispatcher (see dispatcher/rate-limiter.ts). */
 export function rateLimitKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:rate-limit`;
