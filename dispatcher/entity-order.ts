@@ -1,4 +1,5 @@
 import { DelayedError, type Job, type Queue, type Worker } from 'bullmq';
+import { promoteDelayedJob } from '../shared/bullmq-internals.js';
 import type { RedisClient } from '../shared/redis.js';
 import { entityOrderKey, entityOrderMember } from '../shared/entity-order.js';
 import type { Logger } from '../shared/logger.js';
@@ -141,7 +142,7 @@ export class EntityOrder {
 
   async #wake(jobId: string): Promise<void> {
     try {
-      await this.#deps.queue.getBackend().promote(jobId);
+      await promoteDelayedJob(this.#deps.queue, jobId);
     } catch (error) {
       // Not delayed (already woken, waiting or active) or gone: nothing to wake.
       if (typeof (error as { code?: unknown }).code === 'number') return;

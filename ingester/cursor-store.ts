@@ -1,3 +1,4 @@
+import type { IRedisTransaction } from 'bullmq';
 import type { RedisClient } from '../shared/redis.js';
 import type { CursorSnapshot } from './stream-position.js';
 
@@ -23,15 +24,39 @@ export interface StoredCursor {
 }
 
 /** The part of a Redis transaction the cursor needs. */
-export interface CursorTransaction {
-  hgetall(key: string): unknown;
-  hset(key: string, fields: Record<string, string>): unknown;
+export type CursorTransaction = Pick<IRedisTransaction, 'runCommand'>;
+
+/** What a cursor write found and did (its reply in the transaction, see `parseCursorWrite`). */
+export interface CursorWrite {
+  /** False: a job of the commit was missing, and the cursor was left as it was. */
+  written: boolean;
+  /** The cursor as it was just before. */
+  before: StoredCursor | undefined;
 }
 
 /**
+ * The cursor write of a commit: reads the hash, then writes it only if the
+ * hash of every job of the commit exists. It runs inside the commit's MULTI,
+ * after the jobs' inserts, and nothing else runs between the commands of an
+ * EXEC: a job whose insert failed (NOSCRIPT after a failover or SCRIPT
+ * FLUSH, OOM in its script) keeps the position where it was, whatever
+ * happens to this process before its retry. Sent as EVAL with its text, not
+ * EVALSHA, so that it never fails with NOSCRIPT itself.
+ *   KEYS[1] the cursor, KEYS[2..] the commit's job hashes; ARGV field, value, …
+ */
+const WRITE_IF_JOBS_EXIST = `
+local before = redis.call('HGETALL', KEYS[1])
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return {0, before} end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return {1, before}`;
+
+/**
  * The committed stream position, one Redis hash. It is written only inside
- * the same MULTI as the jobs it covers (see enqueuer.ts), so Redis never holds
- * a position ahead of the queue, nor jobs the position does not account for.
+ * the same MULTI as the jobs it covers (see enqueuer.ts), and only when they
+ * exist, so Redis never holds a position ahead of the queue, even though
+ * MULTI does not roll back a failed command.
  * Each write also reads the hash as it was just before, so the ingester can
  * tell when Redis lost its last writes (a restart after a crash with
  * `appendfsync everysec`, or without persistence).
@@ -46,18 +71,30 @@ export class CursorStore {
     return parseCursor(await this.redis.hgetall(this.key));
   }
 
-  /** Adds "read the stored cursor, then write `cursor` as commit `commit`" to a transaction; the read is its first reply. */
-  write(transaction: CursorTransaction, cursor: Cursor, commit: number): void {
-    transaction.hgetall(this.key);
-    transaction.hset(this.key, {
+  /**
+   * Adds "read the stored cursor, then write `cursor` as commit `commit` if
+   * every key of `jobKeys` exists" to a transaction, as one command whose
+   * reply `parseCursorWrite` reads.
+   */
+  write(transaction: CursorTransaction, cursor: Cursor, commit: number, jobKeys: readonly string[]): void {
+    const fields = {
       resumeFrom: cursor.resumeFrom,
       openId: cursor.openId ?? '',
       openEventIds: cursor.openEventIds.join(' '),
       recoverUntil: cursor.recoverUntil === false ? 'false' : cursor.recoverUntil,
       generation: String(cursor.generation),
       commit: String(commit),
-    });
+    };
+    transaction.runCommand('eval', [WRITE_IF_JOBS_EXIST, 1 + jobKeys.length, this.key, ...jobKeys, ...Object.entries(fields).flat()]);
   }
+}
+
+/** Reads the reply of a `CursorStore.write`. */
+export function parseCursorWrite(reply: unknown): CursorWrite {
+  const [written, flat] = reply as [number, string[]];
+  const before: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) before[flat[i]!] = flat[i + 1]!;
+  return { written: written === 1, before: parseCursor(before) };
 }
 
 export function parseCursor(stored: unknown): StoredCursor | undefined {

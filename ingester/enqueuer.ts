@@ -1,8 +1,9 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
+import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../shared/bullmq-internals.js';
 import { EVENT_JOB_OPTIONS } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
-import { isNoScript, loadScripts, type RedisClient } from '../shared/redis.js';
-import { parseCursor, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
+import { isNoScript, type RedisClient } from '../shared/redis.js';
+import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
 
@@ -67,6 +68,15 @@ class LostWritesError extends Error {
   }
 }
 
+/** The inserts of a commit succeeded but its cursor write found a job missing, so it kept the position. */
+class JobsMissingError extends Error {
+  override readonly name = 'JobsMissingError';
+  readonly code = 'OWH_JOBS_MISSING';
+  constructor() {
+    super('a job of the commit is not in Redis after its insert; the stream position was not moved');
+  }
+}
+
 /** HA: another ingester took the lease over; this one must not commit any more. */
 class FencedError extends Error {
   override readonly name = 'FencedError';
@@ -74,8 +84,10 @@ class FencedError extends Error {
 
 /**
  * Turns admitted events into BullMQ jobs and commits the stream position in
- * the same Redis MULTI, so a crash at any instant leaves either both or
- * neither. While one write is in flight, new events accumulate and go out in
+ * the same Redis MULTI. MULTI does not roll back a failed command, so the
+ * position is written only if every job of the commit exists (see
+ * cursor-store.ts): whatever fails or crashes, Redis never holds a position
+ * past an event that is not queued. While one write is in flight, new events accumulate and go out in
  * the next one: batches grow by themselves when frames arrive faster than a
  * Redis round trip, up to a cap (events, body size). Without the cap a backlog
  * made transactions of thousands of events: each blocked Redis for a fifth of
@@ -244,44 +256,37 @@ export class Enqueuer {
   async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
     const started = Date.now();
     const { queue, cursor } = this.deps;
-    const backend = queue.getBackend();
-    const client = await backend.client;
+    const client = await queueClient(queue);
     if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
     const transaction = client.multi();
     const jobs = packEvents(batch, this.#eventsPerJob);
-    // addJobToTransaction is public on RedisQueueBackend for exactly this:
-    // several inserts in one caller-owned transaction (BullMQ's own addBulk
-    // uses a plain pipeline, which is not atomic).
-    await Promise.all(
-      jobs.map(({ id, name, data }) => {
-        const json = new Job(queue, name, data, { ...EVENT_JOB_OPTIONS, jobId: id }, id).asJSON();
-        // The same bytes as the JSON string, encoded once: ioredis measures and
-        // copies a string argument twice more, which was a third of enqueue CPU.
-        const bytes = Buffer.from(json.data, 'utf8') as unknown as string;
-        return backend.addJobToTransaction(transaction, { ...json, data: bytes }, id);
-      }),
-    );
-    const commit = this.#lastCommit + 1;
-    cursor.write(transaction, snapshot, commit);
-    // Per-entity ordering (WEBHOOK_ORDERING=entity); after the cursor, whose reply stays results[jobs.length].
+    await Promise.all(jobs.map((job) => addJobToTransaction(queue, transaction, job, EVENT_JOB_OPTIONS)));
+    // Per-entity ordering (WEBHOOK_ORDERING=entity).
     lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
+    const commit = this.#lastCommit + 1;
+    // Last: its reply is the last one, however many commands the inserts queued.
+    cursor.write(transaction, snapshot, commit, jobs.map(({ id }) => jobKey(queue, id)));
     const results = await transaction.exec();
     if (!results) {
       // With a fence, only a takeover aborts the EXEC; check, to tell it from anything else.
       if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
       throw new Error('Redis transaction aborted');
     }
+    const [cursorError, cursorReply] = results[results.length - 1] ?? [new Error('EXEC returned no reply')];
+    const write = cursorError ? undefined : parseCursorWrite(cursorReply);
     const failed = results.find(([error]) => error);
     if (failed) {
-      // MULTI does not roll back: if the cursor write itself went through, Redis holds
-      // commit `commit` now, and the retry (same jobs, idempotent) must expect it.
-      if (!results[jobs.length + 1]?.[0] && (parseCursor(results[jobs.length]?.[1])?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
-      // BullMQ's client of the commit queue is the ioredis connection main.ts gave it.
+      // MULTI does not roll back: if the cursor was written anyway (every job existed,
+      // e.g. from an earlier attempt), Redis holds commit `commit` now, and the retry
+      // (same jobs, idempotent) must expect it.
+      if (write?.written && (write.before?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
       if (isNoScript(failed[0])) await loadScripts(client as unknown as RedisClient);
       throw failed[0];
     }
-    const before = parseCursor(results[jobs.length]?.[1]);
-    if ((before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(before, commit);
+    // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it
+    // on insert (see bullmq-internals.ts). The position stayed; retrying is safe.
+    if (!write?.written) throw new JobsMissingError();
+    if ((write.before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(write.before, commit);
     this.#lastCommit = commit;
     this.deps.onCommitted(snapshot, batch, Date.now() - started, jobs);
   }

@@ -195,22 +195,7 @@ function watchConnection(client: RedisClient, role: string, logger: Logger): voi
   });
 }
 
-/**
- * Loads every Lua script defined on `client` (BullMQ's) into the servers that
- * run its commands. ioredis sends a script's text only the first time it is
- * used on a socket, and marks the socket when it writes the command, not when
- * Redis runs it: a transaction aborted by WATCH, or a replica promoted by a
- * failover, then leaves EVALSHA failing with NOSCRIPT on every later MULTI,
- * where ioredis cannot fall back to EVAL. Loading them unmarks nothing and
- * makes those EVALSHAs succeed.
- */
-export async function loadScripts(client: RedisClient): Promise<void> {
-  const scripts = Object.values(client.scriptsSet as Record<string, { lua: string }>);
-  const servers: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-  await Promise.all(servers.flatMap((server) => scripts.map(({ lua }) => server.script('LOAD', lua))));
-}
-
-/** Whether a Redis reply error says a script is missing (see `loadScripts`). */
+/** Whether a Redis reply error says a script is missing (see `loadScripts` in bullmq-internals.ts). */
 export function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
