@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import {
   BoardOnlySection,
@@ -28,3 +29,13 @@ export const BoardConfigSchema = z.object({
   bull_board: BoardOnlySection,
 });
 export type BoardConfig = z.infer<typeof BoardConfigSchema>;
+
+/**
+ * DISPATCHER_WORKER_NAME, by default the host name: stable across a restart
+ * of the container or pod (so the restart can reclaim what it left in
+ * flight, see reclaim.ts), distinct between replicas. Characters a Redis
+ * connection name cannot carry become "-".
+ */
+export function workerName(config: Pick<DispatcherConfig, 'dispatcher'>, host: string = hostname()): string {
+  return config.dispatcher.worker_name ?? (host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128) || 'dispatcher');
+}

@@ -8,13 +8,14 @@ import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
-import { DispatcherConfigSchema } from './config.js';
+import { DispatcherConfigSchema, workerName } from './config.js';
 import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
 import { EntityOrder, reportOrderingMode } from './entity-order.js';
 import { createEventFilter } from './event-filter.js';
 import { DispatcherMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
+import { reclaimPredecessorJobs } from './reclaim.js';
 import { WebhookClient } from './webhook-client.js';
 import { describeWebhook, webhookClientOptions } from './webhook-options.js';
 import { createDeliveryWorker } from './worker.js';
@@ -80,8 +81,9 @@ const breaker = new EndpointBreaker(
 );
 // Events the ingester lined up per entity (WEBHOOK_ORDERING=entity) are delivered in their object's order; the others pay nothing.
 const order = new EntityOrder({ redis, queue, logger, onParked: () => metrics.parked() });
+const bootAt = Date.now();
 const worker = createDeliveryWorker(
-  { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms },
+  { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms, name: workerName(config) },
   {
     connection: redis,
     deliver: createDeliver({
@@ -106,8 +108,10 @@ order.attach(worker);
 lifecycle.onShutdown('worker', () => worker.close(), connector.shutdown_timeout_ms);
 breaker.start();
 lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
-void worker.run();
 await worker.waitUntilReady();
+// Before running: what a dead predecessor of this name left in flight goes out first, without waiting for its locks to expire.
+await reclaimPredecessorJobs({ queue, logger }, { workerName: workerName(config), bootAt });
+void worker.run();
 readiness.require(redisReadyCheck(redis));
 readiness.require(() => (worker.isRunning() ? undefined : 'worker not running'));
 readiness.started();

@@ -10,8 +10,10 @@ export interface DeliveryWorkerOptions {
   connectorId: string;
   concurrency: number;
   retry: RetryPolicy;
-  /** How long a job stays claimed without a lock renewal; also the stalled-job check interval. */
+  /** How long a job stays claimed without a lock renewal (DISPATCHER_LOCK_DURATION_MS). */
   lockDurationMs: number;
+  /** DISPATCHER_WORKER_NAME: recorded as each job's `processedBy` and in the worker's Redis connection name (see reclaim.ts). */
+  name: string;
 }
 
 export interface DeliveryWorkerDeps {
@@ -26,13 +28,25 @@ const KEEP_COMPLETED = 1_000;
 /** A job whose dispatcher died this many times in a row fails instead of stalling forever. */
 const MAX_STALLED = 10;
 
+/**
+ * The stalled-job check runs every quarter of the lock: a dead dispatcher's
+ * job is requeued at most max(L, 2S) + 2S = 1.5 L after the crash (15 s with
+ * the default 10 s lock; BullMQ's own default check every 30 s cost up to a
+ * minute). The check is one script per queue per interval whichever dispatcher
+ * runs it, O(active jobs).
+ */
+function stalledIntervalMs(lockDurationMs: number): number {
+  return Math.round(lockDurationMs / 4);
+}
+
 export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: DeliveryWorkerDeps): Worker<EventJob> {
   const worker = new Worker<EventJob>(QUEUE_NAME, deps.deliver, {
     connection: deps.connection,
     prefix: queuePrefix(options.connectorId),
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
-    stalledInterval: options.lockDurationMs,
+    stalledInterval: stalledIntervalMs(options.lockDurationMs),
+    name: options.name,
     maxStalledCount: MAX_STALLED,
     removeOnComplete: { count: KEEP_COMPLETED },
     autorun: false,

@@ -181,8 +181,12 @@ export const IngesterSection = z.object({
 export const DispatcherSection = z.object({
   lock_duration_ms: integerField(
     { min: 1_000, max: 600_000 },
-    30_000,
-    'How long a delivery stays claimed without a heartbeat from its dispatcher; a crashed dispatcher\'s events are redelivered after one to two times this.',
+    10_000,
+    "How long a delivery stays claimed without a heartbeat from its dispatcher (renewed every quarter of it; the check for abandoned deliveries runs every quarter of it too): another dispatcher redelivers a crashed one's events at most 1.5 times this after the crash. A dispatcher whose event loop or Redis connection stalls for half of it loses its claims, and the deliveries it had in flight may be repeated.",
+  ),
+  worker_name: optionalTextField(
+    'Name of this dispatcher in Redis (the "processed by" of its jobs, the name of its connection). Keep it the same across restarts and different between replicas: on start, a dispatcher puts back at once the deliveries a dead predecessor of the same name left in flight, provided no live connection carries that name. Unset means the host name (in Docker Compose or Kubernetes, the container or pod name).',
+    { pattern: SAFE_ID, accepted: SAFE_ID_TEXT },
   ),
 });
 

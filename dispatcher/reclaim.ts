@@ -1,0 +1,60 @@
+import type { Queue } from 'bullmq';
+import type { Logger } from '../shared/logger.js';
+import { lockHolder, pickup, requeueHeldJob, workerConnections } from '../shared/bullmq-worker-internals.js';
+
+export interface ReclaimDeps {
+  queue: Queue;
+  logger: Logger;
+}
+
+export interface ReclaimOptions {
+  /** This dispatcher's worker name (DISPATCHER_WORKER_NAME), the same as its predecessor's. */
+  workerName: string;
+  /** When this process started: jobs taken since then are not a predecessor's. */
+  bootAt: number;
+}
+
+/**
+ * A restarted dispatcher puts the deliveries its dead predecessor left in
+ * flight back at the head of the queue at once, instead of letting them wait
+ * for their locks to expire and the stalled-job check to notice (up to 1.5 ×
+ * DISPATCHER_LOCK_DURATION_MS). Call it once this process's worker is ready
+ * (its named connection visible in Redis) and before it runs.
+ *
+ * A job is reclaimed only when it is provably the predecessor's: taken by a
+ * worker of this name before this process started, while no other live
+ * connection carries the name (several dispatchers sharing a host name, a
+ * half-open connection of a crashed host: then nothing is reclaimed and the
+ * stalled-job check takes over). The move names the lock token read before the
+ * job, so a job that changed hands meanwhile is left alone. Any failure only
+ * means the stalled-job check does the work: it is logged, never thrown.
+ * Returns how many jobs went back.
+ */
+export async function reclaimPredecessorJobs({ queue, logger }: ReclaimDeps, { workerName, bootAt }: ReclaimOptions): Promise<number> {
+  try {
+    const named = await workerConnections(queue, workerName);
+    if (named !== 1) {
+      // 0: Redis does not show our own connection (no CLIENT LIST or SETNAME), so a live namesake would not show either.
+      const hint = named === 0 ? 'this Redis does not list worker connections' : 'another live connection carries this worker name';
+      logger.info({ workerName, connections: named, hint }, 'worker.reclaim_skipped');
+      return 0;
+    }
+    const reclaimed: string[] = [];
+    for (const job of await queue.getActive()) {
+      if (job.id === undefined || job.processedBy !== workerName) continue;
+      const token = await lockHolder(queue, job.id);
+      if (token === undefined) continue; // lock already expired: the stalled-job check moves it
+      const taken = await pickup(queue, job.id);
+      if (taken?.processedBy !== workerName || taken.processedOn === undefined || taken.processedOn >= bootAt) continue;
+      if (await requeueHeldJob(job, token)) reclaimed.push(job.id);
+    }
+    if (reclaimed.length > 0) logger.warn({ workerName, jobs: reclaimed.length, jobIds: reclaimed }, 'worker.reclaimed');
+    return reclaimed.length;
+  } catch (error) {
+    logger.warn(
+      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check will redeliver them' },
+      'worker.reclaim_failed',
+    );
+    return 0;
+  }
+}
