@@ -38,15 +38,16 @@ lifecycle.onShutdown('queue', () => queue.close());
 
 const readiness = new Readiness();
 readiness.require(redisReadyCheck(redis));
+// Always created, served only with METRICS_ENABLE: the board counts discarded dead letters on it.
+const registry = new Registry();
 if (config.metrics.enable) {
-  const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerRedisUpGauge(registry, redis);
   const server = await startMetricsServer({ host: config.metrics.addr, port: config.metrics.port, registry, ready: () => readiness.status() });
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
 
-const board = await startBoardServer(boardServerOptions(config.bull_board, connector.name), { queue, logger });
+const board = await startBoardServer(boardServerOptions(config.bull_board, connector), { queue, redis, logger, registry });
 lifecycle.onShutdown('board', () => closeServer(board));
 readiness.started();
 logger.info('board.started');

@@ -9,8 +9,12 @@ import { basicAuth } from 'hono/basic-auth';
 import { HTTPException } from 'hono/http-exception';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
-import { EventQueueAdapter } from './board-queue.js';
+import { operatorPauseKey } from '../shared/queue.js';
+import type { RedisClient } from '../shared/redis.js';
+import { BoardAudit } from './board-audit.js';
+import { BoardRefusedError, EventQueueAdapter } from './board-queue.js';
 import type { BoardConfig } from './config.js';
 
 export interface BoardServerOptions {
@@ -21,6 +25,7 @@ export interface BoardServerOptions {
   /** Required by the configuration beyond loopback; without it the board is open to whoever reaches the port. */
   credentials?: { username: string; password: string };
   readOnly: boolean;
+  connectorId: string;
   connectorName: string;
 }
 
@@ -43,7 +48,7 @@ const CONTENT_SECURITY_POLICY = {
 };
 
 /** The board's options from its configuration section (dispatcher or board-only process). */
-export function boardServerOptions(board: BoardConfig['bull_board'], connectorName: string): BoardServerOptions {
+export function boardServerOptions(board: BoardConfig['bull_board'], connector: { id: string; name: string }): BoardServerOptions {
   const { username, password } = board;
   return {
     host: board.addr,
@@ -51,19 +56,21 @@ export function boardServerOptions(board: BoardConfig['bull_board'], connectorNa
     basePath: board.base_path,
     ...(username && password ? { credentials: { username, password } } : {}),
     readOnly: board.read_only,
-    connectorName,
+    connectorId: connector.id,
+    connectorName: connector.name,
   };
 }
 
 /**
  * The bull-board UI on its own port. Basic auth covers every path (pages,
  * assets, API and 404s alike), cross-site form posts are refused (CSRF), and
- * two actions that would alter what the webhook receives are refused even
- * in read-write mode: adding a job and editing a job's data. An event is
+ * actions that would alter what the webhook receives are refused even in
+ * read-write mode: adding a job and editing a job's data (an event is
  * forwarded byte for byte as OpenCTI sent it, and its webhook-id is derived
- * from those bytes.
+ * from those bytes), and deleting anything not yet delivered (see
+ * EventQueueAdapter). `registry` gets the count of discarded dead letters.
  */
-export async function startBoardServer(options: BoardServerOptions, deps: { queue: Queue; logger: Logger }): Promise<Server> {
+export async function startBoardServer(options: BoardServerOptions, deps: { queue: Queue; redis: RedisClient; logger: Logger; registry?: Registry }): Promise<Server> {
   const basePath = options.basePath.replace(/\/+$/, '') || '/';
   const app = new Hono();
   // Hono would print the stack to stderr; keep the logs JSON, and the answer free of internals.
@@ -79,9 +86,18 @@ export async function startBoardServer(options: BoardServerOptions, deps: { queu
   app.post(`${api}/add`, refuseEventRewrite);
   app.patch(`${api}/:jobId/update-data`, refuseEventRewrite);
 
-  const serverAdapter = new HonoAdapter(serveStatic);
+  const serverAdapter = new EventBoardAdapter(serveStatic);
+  const audit = new BoardAudit(options.credentials?.username ?? 'anonymous', { logger: deps.logger, registry: deps.registry });
   createBullBoard({
-    queues: [new EventQueueAdapter(deps.queue, { readOnly: options.readOnly, description: `OpenCTI live stream events of ${options.connectorName}` })],
+    queues: [
+      new EventQueueAdapter(deps.queue, {
+        readOnly: options.readOnly,
+        description: `OpenCTI live stream events of ${options.connectorName}`,
+        operatorPauseKey: operatorPauseKey(options.connectorId),
+        redis: deps.redis,
+        audit,
+      }),
+    ],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'OpenCTI webhook', jobDetails: { defaultTab: 'Data' } } },
   });
@@ -99,8 +115,25 @@ export async function startBoardServer(options: BoardServerOptions, deps: { queu
     { addr: options.host, port: options.port, basePath, readOnly: options.readOnly, authConfigured: Boolean(options.credentials) },
     'board.listening',
   );
-  if (!options.credentials) deps.logger.warn({ addr: options.host }, 'board.unauthenticated: anyone who can reach this address can read and retry events');
+  if (!options.credentials) deps.logger.warn({ addr: options.host, hint: 'anyone who can reach this address can read, retry and discard dead letters' }, 'board.unauthenticated');
   return server;
+}
+
+type BullBoardErrorHandler = Parameters<HonoAdapter['setErrorHandler']>[0];
+
+/**
+ * bull-board would answer a refusal as an internal error; this gives it its
+ * status and says why, under a stable `code`. Every other error keeps
+ * bull-board's own answer.
+ */
+class EventBoardAdapter extends HonoAdapter {
+  override setErrorHandler(handler: BullBoardErrorHandler): this {
+    return super.setErrorHandler((error) =>
+      error instanceof BoardRefusedError
+        ? { status: error.statusCode, body: { error: { key: 'ERRORS.FORBIDDEN' }, code: error.code, message: error.message } }
+        : handler(error),
+    );
+  }
 }
 
 function refuseEventRewrite(c: Context): Response {

@@ -60,7 +60,7 @@ if (config.metrics.enable) {
 
 // bull-board (BULL_BOARD_ENABLE); `npm run board` serves it without workers.
 if (config.bull_board.enable) {
-  const board = await startBoardServer(boardServerOptions(config.bull_board, connector.name), { queue, logger });
+  const board = await startBoardServer(boardServerOptions(config.bull_board, connector), { queue, redis, logger, registry: metrics.registry });
   lifecycle.onShutdown('board', () => closeServer(board));
 }
 

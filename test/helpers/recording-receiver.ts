@@ -78,6 +78,8 @@ export class RecordingReceiver {
   private deliveredTotal = 0;
   private readonly changes = new EventEmitter();
   private readonly pending = new Set<ServerResponse>();
+  /** Requests held by a `hang` fault, each with how to answer it later ({@link releaseHung}). */
+  private readonly hung = new Map<ServerResponse, (fault: Fault) => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private current = 0;
   private peak = 0;
@@ -117,6 +119,13 @@ export class RecordingReceiver {
   /** The next `count` requests get `fault`; this takes precedence over {@link setFaults}. */
   failNext(count: number, fault: Fault): void {
     for (let i = 0; i < count; i++) this.queued.push(fault);
+  }
+
+  /** Answers every request a `hang` fault holds, now, with `fault` (default 200): a stalled endpoint that comes back. */
+  releaseHung(fault: Fault = {}): void {
+    const held = [...this.hung.values()];
+    this.hung.clear();
+    for (const answer of held) answer(fault);
   }
 
   /** Requests answered 2xx. */
@@ -220,7 +229,14 @@ export class RecordingReceiver {
     }
     if (fault.hang === true) {
       this.pending.add(res);
-      res.once('close', () => this.pending.delete(res));
+      this.hung.set(res, (answer) => {
+        this.pending.delete(res);
+        this.respond(record, req, res, answer);
+      });
+      res.once('close', () => {
+        this.pending.delete(res);
+        this.hung.delete(res);
+      });
       return;
     }
     const act = (): void => {
