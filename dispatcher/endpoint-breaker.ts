@@ -153,9 +153,10 @@ export class EndpointBreaker {
     this.#polling ??= this.#reconcile()
       .then(() => this.#observe(this.#state))
       .catch((error: Error) => {
+        // Logged once per stretch of failures, not at every poll.
+        if (this.#observed !== undefined) this.#deps.logger.error({ err: { message: error.message } }, 'endpoint.reconcile_failed');
         // Not knowing is shown as such: a stale `paused` would keep an alert firing, a stale `delivering` hide one.
         this.#observe(undefined);
-        this.#deps.logger.error({ err: { message: error.message } }, 'endpoint.reconcile_failed');
       })
       .finally(() => {
         this.#polling = undefined;
