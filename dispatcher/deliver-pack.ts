@@ -4,6 +4,7 @@ import { EVENT_JOB_OPTIONS, PackJobSchema, type PackedEvent } from '../shared/qu
 import type { Attempted, createAttempt } from './attempt.js';
 import { retryDelayMs, type RetryPolicy } from './backoff.js';
 import type { EndpointBreaker } from './endpoint-breaker.js';
+import { internal } from './internal-error.js';
 import type { DispatcherMetrics } from './metrics.js';
 import { ENDPOINT_DOWN_DELAY_MS, postpone } from './postpone.js';
 
@@ -42,7 +43,9 @@ export interface PackDeliveryDeps {
  * packs up. A pack whose dispatcher is shutting down goes back to the queue
  * the same way, for the others. The job's `progress` counts the events
  * settled, written after each one, so a pack taken over after a crash starts
- * after them; only the event in flight at the crash may arrive twice.
+ * after them; only the event in flight at the crash may arrive twice. A
+ * Redis error (writing the progress, adding an event's own job) postpones
+ * the pack at the event it reached, uncharged (deliver.ts).
  */
 export function createPackDelivery({ attempt, queue, breaker, retry, metrics, logger, closing }: PackDeliveryDeps) {
   const ownBudget = { ...retry, attempts: retry.attempts + 1 };
@@ -50,7 +53,7 @@ export function createPackDelivery({ attempt, queue, breaker, retry, metrics, lo
   /** The event's own job; added (and awaited) before the progress passes the event, so a crash cannot lose it. */
   async function leavePack({ id, ...event }: PackedEvent, outcome: Exclude<Attempted, { kind: 'done' | 'endpoint_down' }>, packId: string): Promise<void> {
     const delay = outcome.kind === 'failed' ? retryDelayMs(1, ownBudget, outcome.retryAfterMs) : outcome.kind === 'refused' ? retry.baseDelayMs : 0;
-    await queue.add(event.event, event, { ...EVENT_JOB_OPTIONS, jobId: id, delay });
+    await internal('unpack', () => queue.add(event.event, event, { ...EVENT_JOB_OPTIONS, jobId: id, delay }));
     if (outcome.kind === 'failed') metrics.retried();
     else metrics.postponed();
     logger.debug({ jobId: id, packId, outcome: outcome.kind, delayMs: delay }, 'delivery.unpacked');
@@ -65,13 +68,13 @@ export function createPackDelivery({ attempt, queue, breaker, retry, metrics, lo
     for (let index = settled(job.progress); index < events.length; index += 1) {
       if (closing?.()) {
         // Back to the queue at once, for another dispatcher or the restart; waiting for the lock to expire would delay these events by tens of seconds.
-        await job.updateProgress(index);
+        await internal('progress', () => job.updateProgress(index));
         return postpone(job, token, 0, metrics);
       }
       const event = events[index]!;
       const outcome: Attempted = breaker.state === 'paused' ? { kind: 'endpoint_down' } : await attempt(event.id, event, 1);
       if (outcome.kind === 'endpoint_down') {
-        await job.updateProgress(index);
+        await internal('progress', () => job.updateProgress(index));
         return postpone(job, token, ENDPOINT_DOWN_DELAY_MS, metrics);
       }
       if (outcome.kind === 'done') result.done += 1;

@@ -1,12 +1,14 @@
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { EventJobSchema, PACK_JOB_NAME } from '../shared/queue.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
 import type { RetryPolicy } from './backoff.js';
 import { createPackDelivery, type PackResult } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
-import { ENDPOINT_DOWN_DELAY_MS, postpone } from './postpone.js';
+import { InternalError } from './internal-error.js';
+import { ENDPOINT_DOWN_DELAY_MS, postpone, postponeAfterInternalError } from './postpone.js';
+import { Witness } from './witness.js';
 
-export interface DeliverDeps extends AttemptDeps {
+export interface DeliverDeps extends Omit<AttemptDeps, 'witness'> {
   retry: RetryPolicy;
   /** Where events that fail inside a pack go on as jobs of their own. */
   queue: Queue;
@@ -32,14 +34,15 @@ export class DeliveryError extends Error {
  * attempt, whose outcome becomes a BullMQ move: waits go back to the delayed
  * set without spending an attempt, a rejection fails the job for good, a
  * failure is charged and BullMQ schedules the retry (see backoff.ts).
+ * Anything else thrown is our failure (Redis, a bug), never the event's: the
+ * job is postponed uncharged, as in an endpoint outage.
  */
 export function createDeliver(deps: DeliverDeps) {
-  const attempt = createAttempt(deps);
+  const attempt = createAttempt({ ...deps, witness: new Witness(deps) });
   const deliverPack = createPackDelivery({ ...deps, attempt });
-  const { order, retry, metrics } = deps;
+  const { order, retry, metrics, logger } = deps;
 
-  return async (job: Job, token?: string): Promise<PackResult | undefined> => {
-    if (job.name === PACK_JOB_NAME) return deliverPack(job, token);
+  const deliverEvent = async (job: Job, token: string | undefined): Promise<undefined> => {
     const parsed = EventJobSchema.safeParse(job.data);
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
     const { entity } = parsed.data;
@@ -57,6 +60,15 @@ export function createDeliver(deps: DeliverDeps) {
         throw new UnrecoverableError(outcome.message);
       case 'failed':
         throw new DeliveryError(outcome.message, outcome.retryAfterMs);
+    }
+  };
+
+  return async (job: Job, token?: string): Promise<PackResult | undefined> => {
+    try {
+      return await (job.name === PACK_JOB_NAME ? deliverPack(job, token) : deliverEvent(job, token));
+    } catch (error) {
+      if (error instanceof DelayedError || error instanceof UnrecoverableError || error instanceof DeliveryError) throw error;
+      return postponeAfterInternalError(job, token, error instanceof InternalError ? error : new InternalError('other', error), metrics, logger);
     }
   };
 }

@@ -21,8 +21,12 @@ export interface EndpointBreakerDeps {
   queue: Queue;
   /** Redis hash shared by every dispatcher of the connector. */
   key: string;
+  /** Redis key present while an operator holds the queue paused (shared/queue.ts operatorPauseKey). */
+  operatorPauseKey: string;
   logger: Logger;
   onStateChange?: (state: EndpointState) => void;
+  /** The state as this process knows it, for the gauge: undefined while the shared state cannot be read. */
+  onObserved?: (state: EndpointState | undefined) => void;
 }
 
 // The shared state is a Redis hash: absent = delivering; `open` = paused
@@ -64,12 +68,16 @@ return tonumber(openedAt)`;
  * concurrency of 1: the next event is the probe. Its 2xx resumes full
  * delivery; its failure pauses again. Every process reconciles the queue
  * with the shared state on each poll, so a dispatcher dying in the middle
- * of a transition leaves nothing stuck.
+ * of a transition leaves nothing stuck. A queue an operator paused (board,
+ * CLI: `operatorPauseKey`) is never resumed nor given a global concurrency
+ * here: an outage that ends during it leaves the queue paused for the
+ * operator to resume, and no probe is sent until they do.
  */
 export class EndpointBreaker {
   readonly #deps: EndpointBreakerDeps;
   readonly #options: Required<EndpointBreakerOptions>;
   #state: EndpointState = 'delivering';
+  #observed: EndpointState | undefined | null = null;
   #consecutiveFailures = 0;
   #lastSuccessAt = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -143,7 +151,13 @@ export class EndpointBreaker {
   #poll(): Promise<void> {
     clearTimeout(this.#timer);
     this.#polling ??= this.#reconcile()
-      .catch((error: Error) => this.#deps.logger.error({ err: { message: error.message } }, 'endpoint.reconcile_failed'))
+      .then(() => this.#observe(this.#state))
+      .catch((error: Error) => {
+        // Logged once per stretch of failures, not at every poll.
+        if (this.#observed !== undefined) this.#deps.logger.error({ err: { message: error.message } }, 'endpoint.reconcile_failed');
+        // Not knowing is shown as such: a stale `paused` would keep an alert firing, a stale `delivering` hide one.
+        this.#observe(undefined);
+      })
       .finally(() => {
         this.#polling = undefined;
         this.#schedule(this.#options.pollMs);
@@ -158,23 +172,23 @@ export class EndpointBreaker {
       case 'open':
         this.#setState('paused');
         if (!(await queue.isPaused())) await queue.pause();
-        if (Number(shared.probeAt) <= Date.now() && (await this.#transition(PROBE, [Date.now()]))) {
+        if (Number(shared.probeAt) <= Date.now() && !(await this.#operatorPaused()) && (await this.#transition(PROBE, [Date.now()]))) {
           await queue.setGlobalConcurrency(1);
-          await queue.resume();
+          await this.#resume();
           logger.info({ outageMs: Date.now() - Number(shared.openedAt) }, 'endpoint.probing');
           this.#setState('probing');
         }
         return;
       case 'half-open':
         this.#setState('probing');
-        if (await queue.isPaused()) {
+        if ((await queue.isPaused()) && !(await this.#operatorPaused())) {
           await queue.setGlobalConcurrency(1);
-          await queue.resume();
+          await this.#resume();
         }
         return;
       case 'closing': {
         await queue.removeGlobalConcurrency();
-        await queue.resume();
+        await this.#resume();
         const openedAt = await this.#transition(FINISH, []);
         if (openedAt > 0) logger.info({ outageMs: Date.now() - openedAt }, 'endpoint.resumed');
         this.#consecutiveFailures = 0;
@@ -186,9 +200,31 @@ export class EndpointBreaker {
     }
   }
 
+  #operatorPaused(): Promise<boolean> {
+    return this.#deps.redis.exists(this.#deps.operatorPauseKey).then((count) => count > 0);
+  }
+
+  /** Resumes the queue unless an operator paused it; an operator pause that lands during the resume is restored. */
+  async #resume(): Promise<void> {
+    const { queue, logger } = this.#deps;
+    if (await this.#operatorPaused()) {
+      logger.info({ hint: 'the queue stays paused until the operator resumes it' }, 'endpoint.resume_left_to_operator');
+      return;
+    }
+    await queue.resume();
+    if (await this.#operatorPaused()) await queue.pause();
+  }
+
   #setState(state: EndpointState): void {
+    this.#observe(state);
     if (state === this.#state) return;
     this.#state = state;
     this.#deps.onStateChange?.(state);
+  }
+
+  #observe(state: EndpointState | undefined): void {
+    if (state === this.#observed) return;
+    this.#observed = state;
+    this.#deps.onObserved?.(state);
   }
 }

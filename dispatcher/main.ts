@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, endpointKey, orderingModeKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
+import { QUEUE_NAME, endpointKey, operatorPauseKey, orderingModeKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { createRedis, describeRedis } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
@@ -69,9 +69,10 @@ const breaker = new EndpointBreaker(
     redis,
     queue,
     key: endpointKey(connector.id),
+    operatorPauseKey: operatorPauseKey(connector.id),
     logger,
+    onObserved: (state) => metrics.endpointState(state),
     onStateChange: (state) => {
-      metrics.endpointState(state);
       // The shared pause reaches the other replicas within a poll; this one stops fetching at once.
       if (state === 'paused') void worker.pause(true);
       else void worker.resume();
@@ -94,6 +95,7 @@ const worker = createDeliveryWorker(
       metrics,
       logger,
       filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
+      failureThreshold: webhook.outage_failure_threshold,
       rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
       order,
       closing: () => worker.closing !== undefined,

@@ -4,7 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
 import type { EndpointState } from './endpoint-breaker.js';
 import { FILTER_REASONS, type FilterReason } from './event-filter.js';
+import { INTERNAL_OPERATIONS, type InternalOperation } from './internal-error.js';
 import type { AttemptResult } from './outcome.js';
+import type { WitnessVerdict } from './witness.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network', 'tls'];
@@ -12,6 +14,9 @@ const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', '
 const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
 const ENDPOINT_STATES: readonly EndpointState[] = ['delivering', 'paused', 'probing'];
 export type FailureReason = 'exhausted' | 'rejected';
+/** Verdicts of a witness POST that was sent. */
+type PostedVerdict = Extract<WitnessVerdict['kind'], 'accepted' | 'refused' | 'failed'>;
+const WITNESS_VERDICTS: readonly PostedVerdict[] = ['accepted', 'refused', 'failed'];
 
 /**
  * The dispatcher's metrics. `processed_messages_total{name,action}` keeps the
@@ -31,6 +36,8 @@ export class DispatcherMetrics {
   readonly #filtered: Counter<'reason'>;
   readonly #rateLimitSeconds: Counter;
   readonly #parked: Counter;
+  readonly #internalErrors: Counter<'operation'>;
+  readonly #witnessChecks: Counter<'verdict'>;
 
   constructor(
     private readonly connectorName: string,
@@ -61,7 +68,7 @@ export class DispatcherMetrics {
     this.#retries = new Counter({ name: 'opencti_webhook_delivery_retries_total', help: 'Failed attempts charged to their event and scheduled again', registers });
     this.#postponed = new Counter({
       name: 'opencti_webhook_delivery_postponed_total',
-      help: 'Failed attempts not charged to their event (endpoint down, or a 4xx not yet proven to be the event\'s fault)',
+      help: 'Attempts not charged to their event (endpoint down, a 4xx not yet proven to be the event\'s fault, or our own failure around it)',
       registers,
     });
     this.#filtered = new Counter({
@@ -102,6 +109,28 @@ export class DispatcherMetrics {
     for (const result of ATTEMPT_RESULTS) this.#attempts.labels(result);
     for (const reason of ['exhausted', 'rejected'] as const) this.#gaveUp.labels(reason);
     for (const reason of FILTER_REASONS) this.#filtered.labels(reason);
+    this.#internalErrors = new Counter({
+      name: 'opencti_webhook_internal_errors_total',
+      help: 'Attempts postponed, not charged to their event, because our own work around them failed (Redis), by operation',
+      labelNames: ['operation'],
+      registers,
+    });
+    for (const operation of INTERNAL_OPERATIONS) this.#internalErrors.labels(operation);
+    this.#witnessChecks = new Counter({
+      name: 'opencti_webhook_witness_checks_total',
+      help: 'Events the endpoint had accepted, POSTed again to tell refused events from an endpoint refusing everything, by verdict',
+      labelNames: ['verdict'],
+      registers,
+    });
+    for (const verdict of WITNESS_VERDICTS) this.#witnessChecks.labels(verdict);
+  }
+
+  internalError(operation: InternalOperation): void {
+    this.#internalErrors.labels(operation).inc();
+  }
+
+  witnessChecked(verdict: PostedVerdict): void {
+    this.#witnessChecks.labels(verdict).inc();
   }
 
   filtered(reason: FilterReason): void {
@@ -138,7 +167,12 @@ export class DispatcherMetrics {
     this.#postponed.inc();
   }
 
-  endpointState(current: EndpointState): void {
+  /** undefined: not known (the shared state cannot be read); the series disappear rather than go stale. */
+  endpointState(current: EndpointState | undefined): void {
+    if (current === undefined) {
+      this.#endpointState.reset();
+      return;
+    }
     for (const state of ENDPOINT_STATES) this.#endpointState.labels(state).set(state === current ? 1 : 0);
   }
 }

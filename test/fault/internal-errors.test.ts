@@ -1,0 +1,60 @@
+/**
+ * Fault suite, our own failures: Redis frozen, then refusing the commands of
+ * one of the dispatcher's own operations, while events flow. The endpoint
+ * never fails, so no event may be charged an attempt: every job completes
+ * with attemptsMade 1 (the completing attempt) and nothing reaches the failed set.
+ * Harness and oracles: see harness.ts.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { describeReport, Pipeline } from './harness.js';
+import { redisCommand } from '../helpers/redis-server.js';
+import { queuePrefix } from '../../shared/queue.js';
+import { eventsOf } from '../helpers/queued-events.js';
+
+let pipeline: Pipeline | undefined;
+afterEach(async () => {
+  await pipeline?.close();
+  pipeline = undefined;
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('internal errors', () => {
+  it('Redis frozen, then refusing the rate limit\'s commands, with 1,000 events flowing: everything delivered, no attempt charged', async (t) => {
+    // A rate limit far above the flow: its Redis schedule is consulted before every request.
+    const p = (pipeline = await Pipeline.start({ env: { WEBHOOK_RATE_LIMIT_PER_SECOND: '10000' } }));
+    const { receiver, redis } = p.bed;
+    await p.spawn('ingester');
+    const dispatcher = await p.spawn('dispatcher');
+    const prefix = queuePrefix(p.env.CONNECTOR_ID!);
+    await p.publishDuring(1_000, 5, async () => {
+      await receiver.waitForCount(200, 30_000);
+      // Frozen: commands wait (fault windows, not waits for a condition).
+      process.kill(redis.pid!, 'SIGSTOP');
+      await sleep(3_000);
+      process.kill(redis.pid!, 'SIGCONT');
+      await receiver.waitForCount(500, 60_000);
+      // Errors returned by Redis: every key of the connector but the rate limit's (NOPERM).
+      await redisCommand(redis.port, ['ACL', 'SETUSER', 'default', 'resetkeys', `~${prefix}:[^r]*`]);
+      await sleep(3_000);
+      await redisCommand(redis.port, ['ACL', 'SETUSER', 'default', 'resetkeys', '~*']);
+    });
+    const report = await p.expectAllDelivered({ failedAllowed: 0 });
+    const completed = await p.queue.getCompleted(0, -1);
+    // BullMQ counts the completing attempt too: 1 is a job never charged for a failure.
+    const charged = completed.filter((job) => job.attemptsMade !== 1);
+    const events = completed.flatMap(eventsOf).length;
+    const internalErrors = dispatcher.logs.filter((l) => String(l.msg).startsWith('delivery.internal_error'));
+    const operations = [...new Set(internalErrors.map((l) => `${String(l.operation)}/${String(l.code)}`))];
+    t.diagnostic(
+      `${describeReport(report)}; ${completed.length} completed jobs holding ${events} events, ${charged.length} charged; internal errors postponed ${internalErrors.length} times (${operations.join(', ')})`,
+    );
+    assert.deepEqual(
+      charged.map((job) => `${job.id}: ${job.attemptsMade}`),
+      [],
+      'attempts charged although the endpoint never failed',
+    );
+    assert.ok(internalErrors.some((l) => l.operation === 'rate_limit'), 'the fault was not injected');
+  });
+});
