@@ -91,6 +91,7 @@ export class EventQueueAdapter extends BullMQAdapter {
     // Recorded first: a breaker that sees the pause always sees who made it.
     await this.#options.redis.set(this.#options.operatorPauseKey, record);
     await super.pause();
+    this.#options.audit.queuePaused();
   }
 
   override async resume(): Promise<void> {
@@ -99,6 +100,7 @@ export class EventQueueAdapter extends BullMQAdapter {
     // running queue with a record that stops the breaker's own resumes.
     await this.#options.redis.del(this.#options.operatorPauseKey);
     await super.resume();
+    this.#options.audit.queueResumed();
   }
 
   /** Retry with the full budget; remove only what is delivered or dead-lettered, by its state at that moment. */
