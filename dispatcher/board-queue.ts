@@ -90,7 +90,13 @@ export class EventQueueAdapter extends BullMQAdapter {
     const record = JSON.stringify({ by: this.#options.audit.user, at: new Date().toISOString(), from: 'board' });
     // Recorded first: a breaker that sees the pause always sees who made it.
     await this.#options.redis.set(this.#options.operatorPauseKey, record);
-    await super.pause();
+    try {
+      await super.pause();
+    } catch (error) {
+      // A record without a pause would stop the breaker resuming after an outage: take it back (Redis permitting).
+      await this.#options.redis.del(this.#options.operatorPauseKey).catch(() => undefined);
+      throw error;
+    }
     this.#options.audit.queuePaused();
   }
 
