@@ -2,10 +2,11 @@ import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 
 /**
- * What the board records about the one destructive action it allows:
- * discarding dead letters. Each discard is a log line naming the board user
- * and the events, and a counter, so an event that never reached the endpoint
- * can always be traced to the person who gave it up.
+ * What the board records about the actions that stop or lose deliveries.
+ * Discarding dead letters, the one destructive action it allows, is a log
+ * line naming the board user and the events, and a counter, so an event that
+ * never reached the endpoint can always be traced to the person who gave it
+ * up. A pause or resume of the queue is a log line naming the user.
  */
 export class BoardAudit {
   readonly #logger: Logger;
@@ -22,6 +23,14 @@ export class BoardAudit {
       help: 'Dead letters (events in the failed set) removed on the board',
       registers: deps.registry ? [deps.registry] : [],
     });
+  }
+
+  queuePaused(): void {
+    this.#logger.info({ user: this.user }, 'board.queue_paused');
+  }
+
+  queueResumed(): void {
+    this.#logger.info({ user: this.user }, 'board.queue_resumed');
   }
 
   /** `eventIds` are job ids of the failed set: each is one event's id (its webhook-id), as packs never fail whole. */

@@ -90,7 +90,14 @@ export class EventQueueAdapter extends BullMQAdapter {
     const record = JSON.stringify({ by: this.#options.audit.user, at: new Date().toISOString(), from: 'board' });
     // Recorded first: a breaker that sees the pause always sees who made it.
     await this.#options.redis.set(this.#options.operatorPauseKey, record);
-    await super.pause();
+    try {
+      await super.pause();
+    } catch (error) {
+      // A record without a pause would stop the breaker resuming after an outage: take it back (Redis permitting).
+      await this.#options.redis.del(this.#options.operatorPauseKey).catch(() => undefined);
+      throw error;
+    }
+    this.#options.audit.queuePaused();
   }
 
   override async resume(): Promise<void> {
@@ -99,6 +106,7 @@ export class EventQueueAdapter extends BullMQAdapter {
     // running queue with a record that stops the breaker's own resumes.
     await this.#options.redis.del(this.#options.operatorPauseKey);
     await super.resume();
+    this.#options.audit.queueResumed();
   }
 
   /** Retry with the full budget; remove only what is delivered or dead-lettered, by its state at that moment. */

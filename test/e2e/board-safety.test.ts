@@ -120,8 +120,10 @@ describe('the board never deletes an undelivered event', () => {
       return counts.active === 2 && counts.delayed === 4;
     }, { timeoutMs: 20_000, what: '2 active and 4 delayed jobs' });
 
+    const beforePause = boardProcess.logs.length;
     const paused = await boardCall('PUT', '/api/queues/events/pause');
     assert.equal(paused.status, 200);
+    assert.equal((await boardProcess.waitForLog((l) => l.msg === 'board.queue_paused', 5_000, 'board.queue_paused', beforePause)).user, USER);
     const record = JSON.parse((await bed.redis.client().get(operatorPauseKey(env.CONNECTOR_ID!))) ?? 'null') as { by: string; at: string; from: string } | null;
     assert.equal(record?.by, USER, 'the board pause is not recorded with its user');
     assert.equal(record?.from, 'board');

@@ -20,9 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { request } from 'undici';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { eventId } from '../../ingester/frame.js';
+import { QUEUE_NAME, operatorPauseKey, queuePrefix } from '../../shared/queue.js';
 import { freePort } from '../helpers/free-port.js';
 import { startProcess, type ManagedProcess } from '../helpers/processes.js';
+import { queuedEvents } from '../helpers/queued-events.js';
 import type { EmittedFrame } from '../helpers/stream-emulator.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { scaled, waitFor } from '../helpers/wait.js';
@@ -177,6 +179,42 @@ describe('bull-board in a browser', { skip }, () => {
     await answer.body.dump();
     assert.equal(answer.statusCode, 405);
     assert.ok(await bed.redis.client().zscore(`${queuePrefix(env.CONNECTOR_ID!)}:events:failed`, jobId), 'the event left the failed set');
+  });
+
+  it('pausing in the UI is recorded for the breaker; Empty and a job\'s remove button are refused with a reason and delete nothing; resuming delivers them', async () => {
+    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const pauseKey = operatorPauseKey(env.CONNECTOR_ID!);
+    const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD }, viewport: { width: 1360, height: 820 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(scaled(10_000));
+    await page.goto(`${board}/queue/events?status=waiting`);
+    const queueAction = async (name: string, confirm: boolean): Promise<void> => {
+      await page.locator('button:has(svg.lucide-ellipsis-vertical)').click();
+      await page.getByRole('menuitem', { name, exact: true }).click();
+      if (confirm) await page.getByRole('button', { name: 'Confirm' }).click();
+    };
+
+    await queueAction('Pause', true);
+    const record = await waitFor(() => bed.redis.client().get(pauseKey), { timeoutMs: 5_000, what: 'the operator pause record' });
+    assert.equal((JSON.parse(record) as { by: string }).by, USER);
+    assert.equal(await queue.isPaused(), true);
+    const frames = bed.emulator.publishMany(3);
+    const ids = frames.map((f) => eventId(f.event, f.id, f.data));
+    await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 3, { timeoutMs: 10_000, what: '3 waiting events' });
+
+    await queueAction('Empty', true);
+    await page.getByText('emptying the queue would delete undelivered events', { exact: false }).waitFor();
+    const card = page.locator('[class*="card-"]', { has: page.getByText(ids[0]!, { exact: true }) });
+    await card.locator('button:has(svg.lucide-trash-2)').click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('removing it would delete undelivered events', { exact: false }).waitFor();
+    assert.deepEqual((await queuedEvents(queue, ['waiting'])).map((e) => e.id).sort(), [...ids].sort());
+
+    await queueAction('Resume', true);
+    await bed.receiver.waitForIds(ids, 15_000);
+    assert.equal(await bed.redis.client().exists(pauseKey), 0, 'the resume left the operator pause recorded');
+    await context.close();
+    await queue.close();
   });
 
   it('never writes the board password to its output', () => {
