@@ -2,7 +2,7 @@ import { DelayedError } from 'bullmq';
 import { ReplyError } from 'ioredis';
 
 /** Where around an attempt our own work failed (the `operation` label of opencti_webhook_internal_errors_total). */
-export const INTERNAL_OPERATIONS = ['entity_order', 'rate_limit', 'unpack', 'progress', 'postpone', 'witness', 'other'] as const;
+export const INTERNAL_OPERATIONS = ['entity_order', 'rate_limit', 'unpack', 'progress', 'postpone', 'other'] as const;
 export type InternalOperation = (typeof INTERNAL_OPERATIONS)[number];
 
 export const InternalErrorCode = {

@@ -7,6 +7,9 @@ import type { DispatcherMetrics } from './metrics.js';
 export const ENDPOINT_DOWN_DELAY_MS = 1_000;
 /** How long a job waits after our own failure (Redis) around its attempt. */
 export const INTERNAL_ERROR_DELAY_MS = 1_000;
+/** A failing Redis fails every job at once: one warning per operation and code in this long, with the count of the others. */
+const INTERNAL_ERROR_LOG_INTERVAL_MS = 10_000;
+const lastWarned = new Map<string, { at: number; suppressed: number }>();
 
 /** Back to the delayed set without spending an attempt (BullMQ counts DelayedError as no attempt). */
 export async function postpone(job: Job, token: string | undefined, delayMs: number, metrics: DispatcherMetrics): Promise<never> {
@@ -23,16 +26,24 @@ export async function postpone(job: Job, token: string | undefined, delayMs: num
  */
 export async function postponeAfterInternalError(job: Job, token: string | undefined, error: InternalError, metrics: DispatcherMetrics, logger: Logger): Promise<never> {
   metrics.internalError(error.operation);
-  const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+  const context = { jobId: job.id, operation: error.operation, code: error.code, err: { message: error.cause instanceof Error ? error.cause.message : String(error.cause) } };
+  let moved = true;
   try {
     await job.moveToDelayed(Date.now() + INTERNAL_ERROR_DELAY_MS, token);
     metrics.postponed();
-    logger.warn({ jobId: job.id, operation: error.operation, code: error.code, err: { message: cause }, delayMs: INTERNAL_ERROR_DELAY_MS }, 'delivery.internal_error');
   } catch (moveError) {
-    logger.warn(
-      { jobId: job.id, operation: error.operation, code: error.code, err: { message: cause }, moveErr: { message: (moveError as Error).message } },
-      'delivery.internal_error_unmoved',
-    );
+    moved = false;
+    Object.assign(context, { moveErr: { message: (moveError as Error).message } });
+  }
+  const msg = moved ? 'delivery.internal_error' : 'delivery.internal_error_unmoved';
+  const key = `${msg}:${error.operation}:${error.code}`;
+  const warned = lastWarned.get(key);
+  if (warned && performance.now() - warned.at < INTERNAL_ERROR_LOG_INTERVAL_MS) {
+    warned.suppressed += 1;
+    logger.debug(context, msg);
+  } else {
+    logger.warn({ ...context, ...(warned?.suppressed ? { suppressed: warned.suppressed } : {}) }, msg);
+    lastWarned.set(key, { at: performance.now(), suppressed: 0 });
   }
   throw new DelayedError();
 }
