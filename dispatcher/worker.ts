@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
 import type { RedisClient } from '../shared/redis.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../shared/queue.js';
@@ -12,6 +12,8 @@ export interface DeliveryWorkerOptions {
   retry: RetryPolicy;
   /** How long a job stays claimed without a lock renewal; also the stalled-job check interval. */
   lockDurationMs: number;
+  /** Dead letters BullMQ may delete (see failed-retention.ts); undefined keeps them all. */
+  failedRetention?: KeepJobs;
 }
 
 export interface DeliveryWorkerDeps {
@@ -21,7 +23,7 @@ export interface DeliveryWorkerDeps {
   logger: Logger;
 }
 
-/** Completed jobs kept for inspection (bull-board); failed jobs are all kept (BullMQ's default). */
+/** Completed jobs kept for inspection (bull-board); failed jobs are all kept unless an operator set a retention. */
 const KEEP_COMPLETED = 1_000;
 /** A job whose dispatcher died this many times in a row fails instead of stalling forever. */
 const MAX_STALLED = 10;
@@ -35,6 +37,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: Deliv
     stalledInterval: options.lockDurationMs,
     maxStalledCount: MAX_STALLED,
     removeOnComplete: { count: KEEP_COMPLETED },
+    removeOnFail: options.failedRetention,
     autorun: false,
     settings: {
       backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
