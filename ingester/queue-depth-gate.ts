@@ -47,6 +47,7 @@ export interface QueueDepthGateDeps {
 
 interface Reading {
   depth: number;
+  /** Redis memory with the events read but not yet committed: they will be, whatever the gate says. */
   memory: RedisMemory | undefined;
 }
 
@@ -60,9 +61,10 @@ const HINTS: Record<PauseReason, string> = {
 };
 
 /**
- * Bytes of Redis memory assumed per character of event body read, between
- * two readings: the job holds the body JSON-escaped, and the AOF buffer holds
- * another copy until it is written. An estimate that errs high stops early.
+ * Bytes of Redis memory assumed per character of event body read but not yet
+ * in Redis (buffered, or read since the last reading): the job holds the body
+ * JSON-escaped, and the AOF buffer holds another copy until it is written. An
+ * estimate that errs high stops early.
  */
 const MEMORY_PER_CHAR = 2;
 
@@ -139,7 +141,7 @@ export class QueueDepthGate {
         reason,
         queued: first?.depth,
         highWaterMark: this.#options.highWaterMark,
-        redisUsedMemory: first?.memory?.usedBytes,
+        redisMemoryWithBuffer: first?.memory && Math.round(first.memory.usedBytes),
         redisMaxmemory: first?.memory?.maxBytes,
         hint: HINTS[reason],
       },
@@ -177,6 +179,7 @@ export class QueueDepthGate {
     this.#charsAtCheck = reader.admittedChars;
     // The buffer is read first: a commit in between counts twice, never zero times.
     const buffered = reader.backlog;
+    const bufferedChars = reader.admitted > 0 ? (buffered * reader.admittedChars) / reader.admitted : 0;
     let jobs: number;
     try {
       // Active jobs too (BullMQ's count() leaves them out): a pack being delivered holds up to a pack of events.
@@ -192,7 +195,9 @@ export class QueueDepthGate {
     this.#depthUnreadable = false;
     this.deps.observer?.paused(this.#closed);
     this.#depthAtCheck = buffered + this.deps.jobSizes.eventsInNewest(jobs);
-    return { depth: this.#depthAtCheck, memory: await this.#readMemory() };
+    const memory = await this.#readMemory();
+    this.#memoryAtCheck = memory && { usedBytes: memory.usedBytes + MEMORY_PER_CHAR * bufferedChars, maxBytes: memory.maxBytes };
+    return { depth: this.#depthAtCheck, memory: this.#memoryAtCheck };
   }
 
   /**
@@ -222,7 +227,7 @@ export class QueueDepthGate {
   }
 
   #noteMemory(memory: RedisMemory | undefined): void {
-    this.#memoryAtCheck = memory;
+    this.#memoryAtCheck = undefined;
     this.deps.observer?.memoryRatio(memory ? memory.usedBytes / memory.maxBytes : undefined);
   }
 
