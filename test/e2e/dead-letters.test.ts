@@ -47,6 +47,8 @@ describe('dead letters', () => {
     const queue = await failAll({ INGESTER_EVENTS_PER_JOB: '3' });
     try {
       const failed = await queue.getJobs(['failed']);
+      const traceBytes = failed.map((job) => JSON.stringify(job.stacktrace ?? []).length);
+      console.log(`${failed.length} dead letters after ${ATTEMPTS} attempts each; stack traces kept: ${Math.max(...traceBytes)} bytes per job at most`);
       assert.equal(failed.length, EVENTS);
       for (const job of failed) {
         assert.equal(job.attemptsMade, ATTEMPTS, `job ${job.id}`);
