@@ -154,6 +154,8 @@ export class WebhookClient {
 async function readStart(body: Dispatcher.ResponseData['body'], bytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
+  // Already over (aborted by the deadline): no event would ever come.
+  if (body.destroyed) return Buffer.alloc(0);
   await new Promise<void>((resolve) => {
     const done = (): void => {
       body.off('data', keep).off('end', done).off('close', done);

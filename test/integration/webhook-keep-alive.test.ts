@@ -62,4 +62,15 @@ describe('webhook client keep-alive', () => {
       assert.ok(connections.size <= CONSUMER_COUNT, `${connections.size} connections for ${ATTEMPTS} attempts`);
     });
   }
+
+  it('still reads the excerpt of an empty answer and of one too long to drain', async () => {
+    receiver.setFaults(() => ({ status: 503, body: '' }));
+    assert.deepEqual(await storm(20, 2), Array(20).fill(503));
+    const long = `{"error":"${'y'.repeat(256 * 1024)}"}`;
+    receiver.setFaults(() => ({ status: 500, body: long, splitBodyMs: 1 }));
+    const response = await client.post('1700000000000-0-ffffffffffffffff', '{}', {});
+    receiver.setFaults(undefined);
+    assert.equal(response.status, 500);
+    assert.equal(response.excerpt, long.slice(0, 512));
+  });
 });
