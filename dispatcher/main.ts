@@ -13,6 +13,7 @@ import { createDeliver } from './deliver.js';
 import { EndpointBreaker } from './endpoint-breaker.js';
 import { EntityOrder, reportOrderingMode } from './entity-order.js';
 import { createEventFilter } from './event-filter.js';
+import { failedRetention } from './failed-retention.js';
 import { DispatcherMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
 import { reclaimPredecessorJobs } from './reclaim.js';
@@ -34,6 +35,7 @@ logger.info(
     consumerCount: connector.consumer_count,
     requestTimeoutMs: webhook.request_timeout_ms,
     retry,
+    failedRetention: failedRetention(config.dispatcher) ?? 'keep all',
     outage: { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
     redis: describeRedis(config.redis),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
@@ -84,7 +86,7 @@ const breaker = new EndpointBreaker(
 const order = new EntityOrder({ redis, queue, logger, onParked: () => metrics.parked() });
 const bootAt = Date.now();
 const worker = createDeliveryWorker(
-  { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms, name: workerName(config) },
+  { connectorId: connector.id, concurrency: connector.consumer_count, retry, lockDurationMs: config.dispatcher.lock_duration_ms, name: workerName(config), failedRetention: failedRetention(config.dispatcher) },
   {
     connection: redis,
     deliver: createDeliver({

@@ -97,7 +97,11 @@ export class DispatcherMetrics {
       async collect() {
         // While Redis is down the count waits for the reconnect; it must not hang
         // the whole scrape, which would hide opencti_webhook_redis_up=0 with it.
-        const counts = await Promise.race([queue.getJobCounts(...QUEUE_STATES), delay(QUEUE_COUNTS_TIMEOUT_MS, undefined, { ref: false })]);
+        // A count that fails or is late shows no series, never the last values.
+        const counts = await Promise.race([
+          queue.getJobCounts(...QUEUE_STATES).catch(() => undefined),
+          delay(QUEUE_COUNTS_TIMEOUT_MS, undefined, { ref: false }),
+        ]);
         if (!counts) {
           this.reset();
           return;

@@ -1,14 +1,15 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
-import { EnvHttpProxyAgent } from 'undici';
+import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { USER_AGENT } from '../shared/version.js';
 import { tlsFailure } from './outcome.js';
 import type { WebhookSigner } from './signer.js';
 
 /** Bytes of a failed answer kept for the logs and the failed set (Svix keeps 20 KB; a reason needs far less). */
 const EXCERPT_BYTES = 512;
+/** Most bytes of a failed answer read (and dropped) to keep its socket: an error page, not a download. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 export interface WebhookResponse {
   status: number;
@@ -143,16 +144,32 @@ export class WebhookClient {
   }
 }
 
-/** The first `bytes` bytes of a body. */
-async function readStart(body: Readable, bytes: number): Promise<Buffer> {
+/**
+ * The first `bytes` bytes of a failed answer; the rest is read and dropped,
+ * up to DRAIN_LIMIT_BYTES, so the socket goes back to the pool: during a 429
+ * or 503 storm every attempt would otherwise pay a new TCP (and TLS)
+ * handshake. Past the limit undici destroys the socket (a new one is cheaper
+ * than reading on). A body that breaks off leaves the excerpt read so far.
+ */
+async function readStart(body: Dispatcher.ResponseData['body'], bytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  // Leaving the loop early destroys the body (and its socket): acceptable on failures only.
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size >= bytes) break;
-  }
+  // Already over (aborted by the deadline): no event would ever come.
+  if (body.destroyed) return Buffer.alloc(0);
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      body.off('data', keep).off('end', done).off('close', done);
+      body.pause();
+      resolve();
+    };
+    const keep = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= bytes) done();
+    };
+    body.on('data', keep).once('end', done).once('close', done).on('error', done);
+  });
+  await body.dump({ limit: DRAIN_LIMIT_BYTES });
   return Buffer.concat(chunks).subarray(0, bytes);
 }
 

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
 import type { RedisClient } from '../shared/redis.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../shared/queue.js';
@@ -14,6 +14,8 @@ export interface DeliveryWorkerOptions {
   lockDurationMs: number;
   /** DISPATCHER_WORKER_NAME: recorded as each job's `processedBy` and in the worker's Redis connection name (see reclaim.ts). */
   name: string;
+  /** Dead letters BullMQ may delete (see failed-retention.ts); undefined keeps them all. */
+  failedRetention?: KeepJobs;
 }
 
 export interface DeliveryWorkerDeps {
@@ -23,7 +25,7 @@ export interface DeliveryWorkerDeps {
   logger: Logger;
 }
 
-/** Completed jobs kept for inspection (bull-board); failed jobs are all kept (BullMQ's default). */
+/** Completed jobs kept for inspection (bull-board); failed jobs are all kept unless an operator set a retention. */
 const KEEP_COMPLETED = 1_000;
 /** A job whose dispatcher died this many times in a row fails instead of stalling forever. */
 const MAX_STALLED = 10;
@@ -49,6 +51,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: Deliv
     name: options.name,
     maxStalledCount: MAX_STALLED,
     removeOnComplete: { count: KEEP_COMPLETED },
+    removeOnFail: options.failedRetention,
     autorun: false,
     settings: {
       backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>

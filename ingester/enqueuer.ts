@@ -105,6 +105,7 @@ export class Enqueuer {
   #openChars = 0;
   #backlog = 0;
   #admitted = 0;
+  #admittedChars = 0;
   #positionChanged = false;
   #lastCommit: number;
   #running: Promise<void> | undefined;
@@ -140,12 +141,18 @@ export class Enqueuer {
     return this.#admitted;
   }
 
+  /** Characters of those events' bodies (the memory guard's estimate, see queue-depth-gate.ts). */
+  get admittedChars(): number {
+    return this.#admittedChars;
+  }
+
   add(event: PendingEvent): void {
     if (this.#stopped) return;
     this.#open.push(event);
     this.#openChars += event.job.body.length;
     this.#backlog += 1;
     this.#admitted += 1;
+    this.#admittedChars += event.job.body.length;
     if (this.#open.length >= this.#maxBatchEvents || this.#openChars >= this.#maxBatchChars) {
       // Called right after the frame handler admitted this event: the position covers it and nothing later.
       this.#closed.push({ events: this.#open, snapshot: this.deps.snapshot() });

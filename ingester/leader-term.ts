@@ -16,6 +16,7 @@ import type { OpenctiApi } from './opencti-api.js';
 import type { PlatformFrames } from './platform-frames.js';
 import { QueueDepthGate } from './queue-depth-gate.js';
 import { RecentJobSizes } from './recent-job-sizes.js';
+import type { RedisMemory } from './redis-memory.js';
 import { chooseStart, configuredStart, type StartSettings } from './start-point.js';
 import { StreamClient } from './stream-client.js';
 import { isStreamId, streamIdMs } from './stream-id.js';
@@ -34,6 +35,8 @@ export interface LeaderTermDeps {
   cursor: CursorStore;
   /** For the queue depth (backpressure). */
   queue: Queue<QueuedJobData>;
+  /** Redis memory, read with the queue depth (backpressure). */
+  redisMemory: () => Promise<RedisMemory | undefined>;
   /** For commits only: on its own connection, which the fence WATCHes. */
   commitQueue: Queue<QueuedJobData>;
   /** True while this term is current (see lease.ts termFence). */
@@ -129,15 +132,20 @@ export class LeaderTerm {
       onFenced: this.deps.onFenced,
     }, { eventsPerJob: config.ingester.events_per_job }));
     const gate = (this.#gate = new QueueDepthGate(
-      this.deps.queue,
-      enqueuer,
-      jobSizes,
-      logger,
+      {
+        queue: this.deps.queue,
+        reader: enqueuer,
+        jobSizes,
+        memory: this.deps.redisMemory,
+        logger,
+        observer: { paused: (paused) => metrics.backpressure(paused), memoryRatio: (ratio) => metrics.redisMemoryRatio(ratio) },
+      },
       {
         highWaterMark: config.ingester.max_queued_events,
         lowWaterMark: Math.floor(config.ingester.max_queued_events * 0.8),
+        memoryHighRatio: config.ingester.max_redis_memory_percent / 100,
+        memoryLowRatio: (config.ingester.max_redis_memory_percent - 10) / 100,
       },
-      (closed) => metrics.backpressure(closed),
     ));
 
     const stream = new StreamClient({

@@ -17,6 +17,7 @@ import { Lease, leaseKey, termFence, termKey } from './lease.js';
 import { IngesterMetrics } from './metrics.js';
 import { OpenctiApi } from './opencti-api.js';
 import { PlatformFrames } from './platform-frames.js';
+import { readRedisMemory } from './redis-memory.js';
 import { configuredProxy, createPlatformDispatcher, platformTls } from './platform-http.js';
 import type { StartSettings } from './start-point.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream-check.js';
@@ -107,6 +108,7 @@ const leadership = new Leadership({
       startSettings,
       cursor,
       queue,
+      redisMemory: () => readRedisMemory(redis),
       commitQueue,
       fence: termFence(commitRedis, termKeyName, lease, current),
       onFenced: fenced,

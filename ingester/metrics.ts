@@ -21,6 +21,7 @@ export class IngesterMetrics {
   readonly #gapSeconds: Counter;
   readonly #rewinds: Counter;
   readonly #backpressure: Gauge;
+  readonly #redisMemoryRatio: Gauge;
   #committedMs = 0;
   #newestIdMs: number | undefined;
 
@@ -44,7 +45,17 @@ export class IngesterMetrics {
     this.#gaps = new Counter({ name: 'opencti_webhook_stream_gaps_total', help: 'Reconnections where OpenCTI had trimmed events past the committed position', registers });
     this.#gapSeconds = new Counter({ name: 'opencti_webhook_stream_gap_seconds_total', help: 'Stream time lost to trimming, summed over gaps', registers });
     this.#rewinds = new Counter({ name: 'opencti_webhook_position_rewinds_total', help: 'Times the stream was read again from an earlier position: Redis had lost committed writes, or the state was reset in OpenCTI', registers });
-    this.#backpressure = new Gauge({ name: 'opencti_webhook_ingester_paused', help: '1 while reading is paused because the queue holds too many events', registers });
+    this.#backpressure = new Gauge({
+      name: 'opencti_webhook_ingester_paused',
+      help: '1 while reading is paused because the queue holds too many events or Redis nears its maxmemory; absent while the queue depth cannot be read',
+      registers,
+    });
+    this.#redisMemoryRatio = new Gauge({
+      name: 'opencti_webhook_redis_memory_used_ratio',
+      help: 'Redis used_memory over maxmemory, read by the leading ingester with the queue depth; absent without a maxmemory',
+      registers,
+    });
+    this.#redisMemoryRatio.remove();
     new Gauge({
       name: 'opencti_webhook_ingester_buffered_events',
       help: 'Events read but not yet committed to Redis',
@@ -93,8 +104,15 @@ export class IngesterMetrics {
     this.#rewinds.inc();
   }
 
-  backpressure(paused: boolean): void {
-    this.#backpressure.set(paused ? 1 : 0);
+  /** Undefined: the reading failed, so the gauge shows nothing rather than a stale value. */
+  backpressure(paused: boolean | undefined): void {
+    if (paused === undefined) this.#backpressure.remove();
+    else this.#backpressure.set(paused ? 1 : 0);
+  }
+
+  redisMemoryRatio(ratio: number | undefined): void {
+    if (ratio === undefined) this.#redisMemoryRatio.remove();
+    else this.#redisMemoryRatio.set(ratio);
   }
 
   connected(): void {

@@ -99,10 +99,14 @@ export function packJobId(events: readonly { id: string }[]): string {
  * Jobs never run out of BullMQ attempts on their own: the dispatcher's backoff
  * strategy (type `webhook`) decides when an event has had enough, so the retry
  * policy lives in one process and can change without re-enqueueing.
+ * BullMQ stores one stack trace per failed attempt in the job, in Redis: a
+ * dead letter after 15 attempts would carry 15 of them. Only the last one is
+ * kept (the failed reason already says what the endpoint answered).
  */
 export const EVENT_JOB_OPTIONS = {
   attempts: Number.MAX_SAFE_INTEGER,
   backoff: { type: 'webhook' },
+  stackTraceLimit: 1,
 } as const;
 
 /**

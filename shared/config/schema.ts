@@ -175,6 +175,10 @@ export const IngesterSection = z.object({
     { min: 1_000, max: 60_000 },
     10_000,
     'Lifetime of the leader lease when several ingesters run for one connector: a standby takes over at most this long (plus a tenth) after the leader died; the leader renews it every quarter of it.',
+  ),  max_redis_memory_percent: integerField(
+    { min: 10, max: 99 },
+    90,
+    "Share of Redis's maxmemory (when one is set) above which the ingester stops reading the stream, so a commit is never refused for lack of memory; it resumes 10 points below. Read from INFO memory at each queue depth check.",
   ),
 });
 
@@ -187,6 +191,14 @@ export const DispatcherSection = z.object({
   worker_name: optionalTextField(
     'Name of this dispatcher in Redis (the "processed by" of its jobs, the name of its connection). Keep it the same across restarts and different between replicas: on start, a dispatcher puts back at once the deliveries a dead predecessor of the same name left in flight, provided no live connection carries that name. Unset means the host name (in Docker Compose or Kubernetes, the container or pod name).',
     { pattern: SAFE_ID, accepted: SAFE_ID_TEXT },
+  ),
+  failed_retention_count: optionalIntegerField(
+    { min: 1, max: 100_000_000 },
+    'Most dead letters (failed events) kept; when one more fails, the oldest beyond this are deleted for good. Unset keeps them all until an operator replays or discards them.',
+  ),
+  failed_retention_age_ms: optionalIntegerField(
+    { min: 1_000, max: 3_153_600_000_000 },
+    'Dead letters older than this are deleted for good, checked each time another event fails (whole seconds). Unset keeps them all until an operator replays or discards them.',
   ),
 });
 

@@ -52,6 +52,8 @@ export interface Fault {
   headers?: Record<string, string>;
   /** @defaultValue `{"ok":true}` for 2xx, `{"ok":false}` otherwise */
   body?: string;
+  /** Send the body in two halves this long apart (ms, not scaled), as a server streaming its answer does. */
+  splitBodyMs?: number;
   /** Destroy the socket without answering (after `delayMs`). */
   destroy?: boolean;
   /** Never answer; the socket is destroyed by {@link RecordingReceiver.close}. */
@@ -251,7 +253,8 @@ export class RecordingReceiver {
       res.writeHead(status, { 'content-type': 'application/json', ...fault.headers });
       record.status = status;
       record.answeredBefore = this.requests.length;
-      res.end(body);
+      if (fault.splitBodyMs === undefined) res.end(body);
+      else this.endInTwoHalves(res, body, fault.splitBodyMs);
       if (isSuccess(status)) {
         this.deliveredTotal += 1;
         const id = headerValue(record.headers['webhook-id']);
@@ -269,6 +272,16 @@ export class RecordingReceiver {
       this.pending.delete(res);
       act();
     }, fault.delayMs);
+    this.timers.add(timer);
+  }
+
+  private endInTwoHalves(res: ServerResponse, body: string, gapMs: number): void {
+    const half = Math.floor(body.length / 2);
+    res.write(body.slice(0, half));
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!res.destroyed) res.end(body.slice(half));
+    }, gapMs);
     this.timers.add(timer);
   }
 

@@ -22,6 +22,7 @@ interface ComposeService {
   environment?: Record<string, unknown>;
   ports?: string[];
   profiles?: string[];
+  volumes?: string[];
 }
 
 const compose = parseYaml(repoFile('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
@@ -63,8 +64,25 @@ describe('docker-compose.yml', () => {
 
   it('pins the images it does not build and mounts files that exist', () => {
     for (const name of ['prometheus', 'grafana', 'redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
-    for (const mount of ['deploy/prometheus/prometheus.yml', 'deploy/grafana/provisioning', 'docs/grafana-dashboard.json']) {
+    for (const mount of ['deploy/prometheus/prometheus.yml', 'deploy/prometheus/alerts.yml', 'deploy/grafana/provisioning', 'docs/grafana-dashboard.json']) {
       assert.ok(existsSync(fileURLToPath(new URL(`../../../${mount}`, import.meta.url))), mount);
+    }
+  });
+});
+
+describe('docker-compose.yml Redis', () => {
+  const args = compose.services.redis?.command ?? [];
+  const value = (flag: string) => args[args.indexOf(flag) + 1];
+
+  it('bounds Redis memory (REDIS_MAXMEMORY, 1gb by default) and refuses writes rather than evict queued events', () => {
+    assert.equal(value('--maxmemory'), '${REDIS_MAXMEMORY:-1gb}');
+    assert.equal(value('--maxmemory-policy'), 'noeviction');
+  });
+
+  it('lets the ingester stop below maxmemory, and keeps dead letters unless told otherwise', () => {
+    assert.equal(compose.services.ingester?.environment?.INGESTER_MAX_REDIS_MEMORY_PERCENT, '${INGESTER_MAX_REDIS_MEMORY_PERCENT:-90}');
+    for (const variable of ['DISPATCHER_FAILED_RETENTION_COUNT', 'DISPATCHER_FAILED_RETENTION_AGE_MS']) {
+      assert.equal(compose.services.dispatcher?.environment?.[variable], `\${${variable}:-}`, `${variable} must default to unset`);
     }
   });
 });
@@ -112,6 +130,23 @@ describe('monitoring files', () => {
     for (const wanted of ['processed_messages_total', 'opencti_webhook_event_latency_seconds', 'opencti_webhook_queue_jobs', 'opencti_webhook_events_failed_total',
       'current_state', 'opencti_webhook_stream_lag_seconds', 'opencti_webhook_stream_disconnects_total', 'opencti_webhook_redis_up']) {
       assert.ok(queried.has(wanted), `the dashboard does not show ${wanted}`);
+    }
+  });
+
+  it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/redis-memory.md', () => {
+    const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
+    assert.deepEqual(config.rule_files, ['alerts.yml']);
+    assert.ok(compose.services.prometheus?.volumes?.includes('./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro'), 'alerts.yml is not mounted');
+    const rules = parseYaml(repoFile('deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations?: { summary?: string } }> }> };
+    const alerts = rules.groups.flatMap((group) => group.rules);
+    const guide = repoFile('docs/redis-memory.md');
+    assert.ok(alerts.length > 0);
+    for (const { alert, expr, annotations } of alerts) {
+      const metrics = [...expr.matchAll(/\bopencti_webhook_[a-z_]+\b/g)].map(([name]) => name);
+      assert.ok(metrics.length > 0, `${alert} queries no metric of ours`);
+      assert.deepEqual(metrics.filter((name) => !documented.has(name)), [], `${alert} queries undocumented metrics`);
+      assert.ok(annotations?.summary, `${alert} has no summary`);
+      assert.ok(guide.includes(alert), `docs/redis-memory.md does not explain ${alert}`);
     }
   });
 
