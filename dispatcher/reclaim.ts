@@ -52,7 +52,7 @@ export async function reclaimPredecessorJobs({ queue, logger }: ReclaimDeps, { w
     return reclaimed.length;
   } catch (error) {
     logger.warn(
-      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check will redeliver them' },
+      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check redelivers them instead; an ACL user needs +client|list for reclaim' },
       'worker.reclaim_failed',
     );
     return 0;
