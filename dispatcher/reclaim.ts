@@ -51,7 +51,8 @@ export async function reclaimPredecessorJobs({ queue, logger }: ReclaimDeps, { w
     if (reclaimed.length > 0) logger.warn({ workerName, jobs: reclaimed.length, jobIds: reclaimed }, 'worker.reclaimed');
     return reclaimed.length;
   } catch (error) {
-    logger.warn(
+    // Info, not a warning: the stalled-job check covers it, and a Redis refusing CLIENT LIST (ACL without @dangerous) is a supported set-up.
+    logger.info(
       { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check redelivers them instead; an ACL user needs +client|list for reclaim' },
       'worker.reclaim_failed',
     );
