@@ -17,6 +17,8 @@ export interface BenchOptions {
   scalingDelayMs: number;
   scalingDispatchers: number[];
   poolSize: number;
+  /** Every envelope this many bytes (a report) instead of the realistic size mix; undefined keeps the mix. */
+  eventBytes: number | undefined;
   timeoutSeconds: number;
   out: string;
   profileDir: string | undefined;
@@ -69,6 +71,7 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     scalingDelayMs: int('BENCH_SCALING_DELAY_MS', 50, 0, 60_000),
     scalingDispatchers: ints('BENCH_SCALING_DISPATCHERS', [1, 3], 1, 64),
     poolSize: int('BENCH_POOL', 5_000, 1, 1_000_000),
+    eventBytes: env.BENCH_EVENT_BYTES ? int('BENCH_EVENT_BYTES', 0, 1_024, 16_777_216) : undefined,
     timeoutSeconds: int('BENCH_TIMEOUT_S', 300, 1, 86_400),
     out: env.BENCH_OUT && env.BENCH_OUT !== '' ? env.BENCH_OUT : 'bench/results/bench-results.json',
     profileDir,

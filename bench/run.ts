@@ -33,6 +33,9 @@
  *   BENCH_SCALING_DELAY_MS     receiver answer delay in the scaling drains    default 50
  *   BENCH_SCALING_DISPATCHERS  dispatcher counts, comma-separated             default 1,3
  *   BENCH_POOL                 distinct envelopes built (then reused)         default 5000
+ *   BENCH_EVENT_BYTES          every envelope this size (a report create), e.g. default the
+ *                              1048576 with BENCH_POOL=20, for large-event    realistic mix
+ *                              drains
  *   BENCH_TIMEOUT_S            limit of every wait in a scenario              default 300
  *   BENCH_OUT                  JSON results file        default bench/results/bench-results.json
  *   BENCH_PROFILE              1 or a directory: CPU-profile the product processes (V8
@@ -125,7 +128,7 @@ async function main(): Promise<number> {
   const loadStart = loadavg();
   log(`opencti-webhook benchmark: ${options.scenarios.join(', ')}; N=${options.events}, concurrency ${options.concurrency}${options.profileDir ? `, CPU profiles in ${options.profileDir}` : ''}${options.nodeOptions ? `, NODE_OPTIONS=${options.nodeOptions}` : ''}`);
 
-  const workload = Workload.generate(options.poolSize);
+  const workload = Workload.generate(options.poolSize, undefined, options.eventBytes);
   log(`  workload: ${workload.stats.poolSize} distinct envelopes built in ${workload.stats.generationSeconds.toFixed(1)} s (mean ${workload.stats.meanBytes} B, p99 ${workload.stats.p99Bytes} B, max ${workload.stats.maxBytes} B)`);
   const receiver = await LeanReceiver.start();
   const ctx: Context = { options, receiver, workload, log };

@@ -75,8 +75,11 @@ export class Workload {
     };
   }
 
-  /** Builds `poolSize` envelopes with the emulator's factory (create/update/delete of the same objects). */
-  static generate(poolSize: number, seed = 7): Workload {
+  /**
+   * Builds `poolSize` envelopes with the emulator's factory (create/update/delete of the same
+   * objects); with `eventBytes`, every one is a report create of that size (large-event drains).
+   */
+  static generate(poolSize: number, seed = 7, eventBytes?: number): Workload {
     const started = nowMs();
     const random = createRng(seed); // deterministic: every run publishes the same workload
     const factory = new EventFactory(`bench-${seed}`);
@@ -84,8 +87,8 @@ export class Workload {
     const baseMs = Date.now();
     for (let index = 0; index < poolSize; index += 1) {
       const sizeClass = choose(SIZE_MIX, random());
-      const size = Math.round(sizeClass.min + random() * (sizeClass.max - sizeClass.min));
-      const large = sizeClass.min >= 65_536;
+      const size = eventBytes ?? Math.round(sizeClass.min + random() * (sizeClass.max - sizeClass.min));
+      const large = size >= 65_536;
       const event: StreamEventName = large ? 'create' : choose(EVENT_MIX, random()).event;
       const built = factory.build(index, baseMs + index, {
         envelopeType: event,

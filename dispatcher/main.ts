@@ -19,7 +19,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { reclaimPredecessorJobs } from './reclaim.js';
 import { WebhookClient } from './webhook-client.js';
 import { describeWebhook, webhookClientOptions } from './webhook-options.js';
-import { createDeliveryWorker } from './worker.js';
+import { createDeliveryWorker, MAX_STALLED } from './worker.js';
 
 const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
 const { connector, webhook } = config;
@@ -114,7 +114,7 @@ breaker.start();
 lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
 await worker.waitUntilReady();
 // Before running: what a dead predecessor of this name left in flight goes out first, without waiting for its locks to expire.
-await reclaimPredecessorJobs({ queue, logger }, { workerName: workerName(config), bootAt });
+await reclaimPredecessorJobs({ redis, queue, logger }, { workerName: workerName(config), bootAt, maxStalled: MAX_STALLED });
 void worker.run();
 readiness.require(redisReadyCheck(redis));
 readiness.require(() => (worker.isRunning() ? undefined : 'worker not running'));

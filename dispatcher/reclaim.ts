@@ -1,8 +1,11 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
-import { lockHolder, pickup, requeueHeldJob, workerConnections } from '../shared/bullmq-worker-internals.js';
+import type { RedisClient } from '../shared/redis.js';
+import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnections } from '../shared/bullmq-worker-internals.js';
 
 export interface ReclaimDeps {
+  /** The queue's Redis (the connection the queue was made with). */
+  redis: RedisClient;
   queue: Queue;
   logger: Logger;
 }
@@ -12,6 +15,8 @@ export interface ReclaimOptions {
   workerName: string;
   /** When this process started: jobs taken since then are not a predecessor's. */
   bootAt: number;
+  /** The worker's maxStalledCount: a job at it is left to the stalled-job check, which fails it. */
+  maxStalled: number;
 }
 
 /**
@@ -26,11 +31,13 @@ export interface ReclaimOptions {
  * connection carries the name (several dispatchers sharing a host name, a
  * half-open connection of a crashed host: then nothing is reclaimed and the
  * stalled-job check takes over). The move names the lock token read before the
- * job, so a job that changed hands meanwhile is left alone. Any failure only
+ * job, so a job that changed hands meanwhile is left alone. A reclaim counts as
+ * a stall: a job whose dispatcher died with it too often is left to the
+ * stalled-job check, which fails it, rather than crash every restart. Any failure only
  * means the stalled-job check does the work: it is logged, never thrown.
  * Returns how many jobs went back.
  */
-export async function reclaimPredecessorJobs({ queue, logger }: ReclaimDeps, { workerName, bootAt }: ReclaimOptions): Promise<number> {
+export async function reclaimPredecessorJobs({ redis, queue, logger }: ReclaimDeps, { workerName, bootAt, maxStalled }: ReclaimOptions): Promise<number> {
   try {
     const named = await workerConnections(queue, workerName);
     if (named !== 1) {
@@ -41,18 +48,21 @@ export async function reclaimPredecessorJobs({ queue, logger }: ReclaimDeps, { w
     }
     const reclaimed: string[] = [];
     for (const job of await queue.getActive()) {
-      if (job.id === undefined || job.processedBy !== workerName) continue;
-      const token = await lockHolder(queue, job.id);
+      if (job.id === undefined || job.processedBy !== workerName || job.stalledCounter >= maxStalled) continue;
+      const token = await lockHolder(redis, queue, job.id);
       if (token === undefined) continue; // lock already expired: the stalled-job check moves it
       const taken = await pickup(queue, job.id);
       if (taken?.processedBy !== workerName || taken.processedOn === undefined || taken.processedOn >= bootAt) continue;
+      // Counted first: once requeued the job may be completed and trimmed at any time.
+      await countAsStalled(redis, queue, job.id);
       if (await requeueHeldJob(job, token)) reclaimed.push(job.id);
     }
     if (reclaimed.length > 0) logger.warn({ workerName, jobs: reclaimed.length, jobIds: reclaimed }, 'worker.reclaimed');
     return reclaimed.length;
   } catch (error) {
-    logger.warn(
-      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check will redeliver them' },
+    // Info, not a warning: the stalled-job check covers it, and a Redis refusing CLIENT LIST (ACL without @dangerous) is a supported set-up.
+    logger.info(
+      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check redelivers them instead; an ACL user needs +client|list for reclaim' },
       'worker.reclaim_failed',
     );
     return 0;

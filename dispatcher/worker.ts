@@ -27,8 +27,8 @@ export interface DeliveryWorkerDeps {
 
 /** Completed jobs kept for inspection (bull-board); failed jobs are all kept unless an operator set a retention. */
 const KEEP_COMPLETED = 1_000;
-/** A job whose dispatcher died this many times in a row fails instead of stalling forever. */
-const MAX_STALLED = 10;
+/** A job whose dispatcher died this many times in a row (stalled or reclaimed) fails instead of stalling forever. */
+export const MAX_STALLED = 10;
 
 /**
  * The stalled-job check runs every quarter of the lock: a dead dispatcher's

@@ -17,8 +17,11 @@
  *   token. `job.moveToWait(token)` checks that token, deletes the lock and
  *   puts the job at the head of the wait list in one script, and fails with
  *   code -2 (no lock) or -6 (another token) when the job changed hands.
+ * - The job hash field `stc` is the stalled counter (`job.stalledCounter`)
+ *   that the stalled-job check compares with `maxStalledCount`.
  */
 import { ErrorCode, type Job, type Queue } from 'bullmq';
+import type { RedisClient } from './redis.js';
 
 /** The client name BullMQ gives the blocking connection of a Worker named `workerName`. */
 export function workerConnectionName(prefix: string, queueName: string, workerName: string): string {
@@ -37,9 +40,8 @@ export async function workerConnections(queue: Queue, workerName: string): Promi
 }
 
 /** The token of whoever holds `jobId`'s lock now, or undefined when no lock is held. */
-export async function lockHolder(queue: Queue, jobId: string): Promise<string | undefined> {
-  const client = await queue.getBackend().client;
-  return (await client.get(`${queue.toKey(jobId)}:lock`)) ?? undefined;
+export async function lockHolder(redis: RedisClient, queue: Queue, jobId: string): Promise<string | undefined> {
+  return (await redis.get(`${queue.toKey(jobId)}:lock`)) ?? undefined;
 }
 
 /** Who took the job last and when, read afresh from Redis. */
@@ -64,4 +66,13 @@ export async function requeueHeldJob(job: Job, token: string): Promise<boolean> 
     if (code === ErrorCode.JobLockNotExist || code === ErrorCode.JobLockMismatch || code === ErrorCode.JobNotExist) return false;
     throw error;
   }
+}
+
+/**
+ * Counts a reclaim as the stall it replaces (`job.stalledCounter` + 1), so an
+ * event that kills its dispatcher every time still reaches the stall limit
+ * and the failed set instead of a crash loop.
+ */
+export async function countAsStalled(redis: RedisClient, queue: Queue, jobId: string): Promise<void> {
+  await redis.hincrby(queue.toKey(jobId), 'stc', 1);
 }

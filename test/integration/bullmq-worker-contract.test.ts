@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue, Worker, type Job } from 'bullmq';
-import { lockHolder, pickup, requeueHeldJob, workerConnectionName, workerConnections } from '../../shared/bullmq-worker-internals.js';
+import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnectionName, workerConnections } from '../../shared/bullmq-worker-internals.js';
 import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -38,7 +38,8 @@ function holdingWorker(queue: Queue, name: string) {
 describe('BullMQ worker internals the restart reclaim relies on', () => {
   it('a named worker is listed under the computed connection name, its job carries the name, and moveToWait with the holder token requeues it', async () => {
     const prefix = queuePrefix(randomUUID());
-    const queue = new Queue(QUEUE_NAME, { connection: server.client({ maxRetriesPerRequest: null }), prefix });
+    const redis = server.client({ maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
     const name = 'dispatcher-a';
     const { worker, held, release } = holdingWorker(queue, name);
     try {
@@ -56,7 +57,7 @@ describe('BullMQ worker internals the restart reclaim relies on', () => {
       const taken = await pickup(queue, 'job-1');
       assert.equal(taken?.processedBy, name);
       assert.ok(taken?.processedOn !== undefined && taken.processedOn >= startedAt - 1_000, `processedOn ${taken?.processedOn}`);
-      assert.equal(await lockHolder(queue, 'job-1'), token);
+      assert.equal(await lockHolder(redis, queue, 'job-1'), token);
 
       // A stale token is refused: the job changed hands.
       assert.equal(await requeueHeldJob(added, `${token}-other`), false);
@@ -64,9 +65,12 @@ describe('BullMQ worker internals the restart reclaim relies on', () => {
 
       assert.equal(await requeueHeldJob(added, token), true);
       assert.equal(await queue.getJobState('job-1'), 'waiting');
-      assert.equal(await lockHolder(queue, 'job-1'), undefined, 'the lock is released');
+      assert.equal(await lockHolder(redis, queue, 'job-1'), undefined, 'the lock is released');
       const requeued = await queue.getJob('job-1');
       assert.equal(requeued?.attemptsMade, 0, 'no attempt charged');
+      assert.equal(requeued?.stalledCounter, 0);
+      await countAsStalled(redis, queue, 'job-1');
+      assert.equal((await queue.getJob('job-1'))?.stalledCounter, 1, 'the stalled counter the stalled-job check compares with maxStalledCount');
       // Gone: the same token now finds no lock.
       assert.equal(await requeueHeldJob(added, token), false);
       await worker.close(true);

@@ -27,11 +27,14 @@ after(async () => {
   for (const close of closers.reverse()) await close();
 });
 
+const redis = () => server.client({ maxRetriesPerRequest: null });
+
 function newQueue(): Queue {
-  const queue = new Queue(QUEUE_NAME, { connection: server.client({ maxRetriesPerRequest: null }), prefix: queuePrefix(randomUUID()) });
+  const queue = new Queue(QUEUE_NAME, { connection: redis(), prefix: queuePrefix(randomUUID()) });
   closers.push(() => queue.close());
   return queue;
 }
+
 
 /** A ready worker named `name` whose jobs never finish (they are only taken); `run` starts it. */
 async function worker(queue: Queue, name: string) {
@@ -74,13 +77,26 @@ describe('restart reclaim', () => {
     const bootAt = Date.now();
     const restarted = await worker(queue, 'host-a');
 
-    assert.equal(await reclaimPredecessorJobs({ queue, logger }, { workerName: 'host-a', bootAt }), 2);
+    assert.equal(await reclaimPredecessorJobs({ redis: redis(), queue, logger }, { workerName: 'host-a', bootAt, maxStalled: 10 }), 2);
     assert.equal(await queue.getJobState('a1'), 'waiting');
     assert.equal(await queue.getJobState('a2'), 'waiting');
     assert.equal(await queue.getJobState('b1'), 'active', "another name's job is left to the stalled-job check");
     restarted.run();
     await waitFor(() => restarted.taken.has('a1') && restarted.taken.has('a2'), { timeoutMs: 10_000, what: 'the restart to take its jobs back' });
-    assert.equal((await queue.getJob('a1'))?.attemptsMade, 0, 'no attempt charged');
+    const a1 = await queue.getJob('a1');
+    assert.equal(a1?.attemptsMade, 0, 'no attempt charged');
+    assert.equal(a1?.stalledCounter, 1, 'counted as a stall');
+  });
+
+  it('a job its dispatcher died with as often as the stall limit allows is left to the stalled-job check, which fails it', async () => {
+    const queue = newQueue();
+    await (await takenBy(queue, 'host-d', ['d1', 'd2'])).die();
+    await redis().hset(queue.toKey('d1'), 'stc', 3);
+    const bootAt = Date.now();
+    await worker(queue, 'host-d');
+    assert.equal(await reclaimPredecessorJobs({ redis: redis(), queue, logger }, { workerName: 'host-d', bootAt, maxStalled: 3 }), 1);
+    assert.equal(await queue.getJobState('d1'), 'active');
+    assert.equal(await queue.getJobState('d2'), 'waiting');
   });
 
   it('nothing is reclaimed while another live connection carries the name (several dispatchers on one host)', async () => {
@@ -88,7 +104,7 @@ describe('restart reclaim', () => {
     await takenBy(queue, 'shared-host', ['s1']);
     const bootAt = Date.now();
     await worker(queue, 'shared-host');
-    assert.equal(await reclaimPredecessorJobs({ queue, logger }, { workerName: 'shared-host', bootAt }), 0);
+    assert.equal(await reclaimPredecessorJobs({ redis: redis(), queue, logger }, { workerName: 'shared-host', bootAt, maxStalled: 10 }), 0);
     assert.equal(await queue.getJobState('s1'), 'active');
   });
 
@@ -98,7 +114,7 @@ describe('restart reclaim', () => {
     const late = await takenBy(queue, 'host-c', ['c1']);
     await late.die();
     await worker(queue, 'host-c');
-    assert.equal(await reclaimPredecessorJobs({ queue, logger }, { workerName: 'host-c', bootAt }), 0);
+    assert.equal(await reclaimPredecessorJobs({ redis: redis(), queue, logger }, { workerName: 'host-c', bootAt, maxStalled: 10 }), 0);
     assert.equal(await queue.getJobState('c1'), 'active');
   });
 });
