@@ -46,8 +46,10 @@ export interface CursorWrite {
  */
 const WRITE_IF_JOBS_EXIST = `
 local before = redis.call('HGETALL', KEYS[1])
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return {0, before} end
+-- One EXISTS per 500 keys: a call per key cost 5 µs per job; unpack is bounded by Lua's stack.
+for first = 2, #KEYS, 500 do
+  local last = math.min(first + 499, #KEYS)
+  if redis.call('EXISTS', unpack(KEYS, first, last)) ~= last - first + 1 then return {0, before} end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return {1, before}`;
