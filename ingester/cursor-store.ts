@@ -41,13 +41,15 @@ export interface CursorWrite {
  * EXEC: a job whose insert failed (NOSCRIPT after a failover or SCRIPT
  * FLUSH, OOM in its script) keeps the position where it was, whatever
  * happens to this process before its retry. Sent as EVAL with its text, not
- * EVALSHA, so that it never fails with NOSCRIPT itself.
+ * EVALSHA, so that it never fails with NOSCRIPT itself. One EXISTS per 500
+ * keys: one per key cost twice as much, and unpack is bounded by Lua's stack.
  *   KEYS[1] the cursor, KEYS[2..] the commit's job hashes; ARGV field, value, …
  */
 const WRITE_IF_JOBS_EXIST = `
 local before = redis.call('HGETALL', KEYS[1])
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return {0, before} end
+for first = 2, #KEYS, 500 do
+  local last = math.min(first + 499, #KEYS)
+  if redis.call('EXISTS', unpack(KEYS, first, last)) ~= last - first + 1 then return {0, before} end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return {1, before}`;

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../shared/bullmq-internals.js';
 import { EVENT_JOB_OPTIONS } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
-import { isNoScript, type RedisClient } from '../shared/redis.js';
+import { isNoScript } from '../shared/redis.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from './cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
@@ -87,16 +87,16 @@ class FencedError extends Error {
  * the same Redis MULTI. MULTI does not roll back a failed command, so the
  * position is written only if every job of the commit exists (see
  * cursor-store.ts): whatever fails or crashes, Redis never holds a position
- * past an event that is not queued. While one write is in flight, new events accumulate and go out in
- * the next one: batches grow by themselves when frames arrive faster than a
- * Redis round trip, up to a cap (events, body size). Without the cap a backlog
- * made transactions of thousands of events: each blocked Redis for a fifth of
- * a second (stalling every dispatcher) and held tens of MB in the ingester.
- * A batch closed at the cap keeps the position taken right after its last
- * event, so it never commits a position past events still in the buffer.
- * A failed write is retried with the same jobs (job ids make it idempotent)
- * until it succeeds; meanwhile the buffer fills and `waitForCapacity` pauses
- * the stream reader, which bounds memory.
+ * past an event that is not queued. While one write is in flight, new events
+ * accumulate and go out in the next one: batches grow by themselves when
+ * frames arrive faster than a Redis round trip, up to a cap (events, body
+ * size). Without the cap a backlog made transactions of thousands of events:
+ * each blocked Redis for a fifth of a second (stalling every dispatcher) and
+ * held tens of MB in the ingester. A batch closed at the cap keeps the
+ * position taken right after its last event, so it never commits a position
+ * past events still in the buffer. A failed write is retried with the same
+ * jobs (job ids make it idempotent) until it succeeds; meanwhile the buffer
+ * fills and `waitForCapacity` pauses the stream reader, which bounds memory.
  */
 export class Enqueuer {
   /** Batches closed at the cap, oldest first; then the open one. */
@@ -287,7 +287,7 @@ export class Enqueuer {
       // e.g. from an earlier attempt), Redis holds commit `commit` now, and the retry
       // (same jobs, idempotent) must expect it.
       if (write?.written && (write.before?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
-      if (isNoScript(failed[0])) await loadScripts(client as unknown as RedisClient);
+      if (isNoScript(failed[0])) await loadScripts(client);
       throw failed[0];
     }
     // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it

@@ -77,8 +77,10 @@ export function promoteDelayedJob(queue: Queue, jobId: string): Promise<void> {
  * every later MULTI, where ioredis cannot fall back to EVAL. Loading them
  * unmarks nothing and makes those EVALSHAs succeed.
  */
-export async function loadScripts(client: RedisClient): Promise<void> {
-  const scripts = Object.values((client as unknown as { scriptsSet: Record<string, { lua: string }> }).scriptsSet);
-  const servers: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+export async function loadScripts(client: IRedisClient | RedisClient): Promise<void> {
+  // BullMQ's client is a Proxy over the ioredis instance the process gave it: same object underneath.
+  const redis = client as RedisClient;
+  const scripts = Object.values((redis as unknown as { scriptsSet: Record<string, { lua: string }> }).scriptsSet);
+  const servers: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
   await Promise.all(servers.flatMap((server) => scripts.map(({ lua }) => server.script('LOAD', lua))));
 }

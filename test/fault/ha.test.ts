@@ -168,7 +168,9 @@ describe('scaling and high availability', () => {
     const executed: Array<{ source: string; args: string[] }> = [];
     const admin = redis.client();
     const stopMonitor = await monitorRedis(redis.port, ({ source, args }) => {
-      if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
+      // A commit writes the cursor with an EVAL whose first key is the cursor (ingester/cursor-store.ts).
+      if (args[0] === 'eval' && args[3] === cursor) executed.push({ source, args: ['commit', cursor] });
+      else if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
     });
     /** Index in `executed` where the term of `acquired` (a lease.acquired line) began. */
     const termBegan = (acquired: LogLine) =>
@@ -220,10 +222,10 @@ describe('scaling and high availability', () => {
       const thirdTerm = termBegan(again!);
       assert.ok(secondTerm > 0 && thirdTerm > secondTerm, 'the terms did not begin in Redis in order');
       const oldWrites = (from: number, to: number) =>
-        executed.slice(from, to).filter(({ source, args }) => args[0] === 'hset' && oldConnections.has(source)).length;
+        executed.slice(from, to).filter(({ source, args }) => args[0] === 'commit' && oldConnections.has(source)).length;
       assert.ok(oldWrites(0, secondTerm) > 0, 'the old leader never committed: are its connections known?');
       assert.equal(oldWrites(secondTerm, thirdTerm), 0, 'the old leader committed after losing its lease');
-      assert.ok(executed.slice(secondTerm, thirdTerm).some(({ args, source }) => args[0] === 'hset' && !oldConnections.has(source)), 'the new leader never committed');
+      assert.ok(executed.slice(secondTerm, thirdTerm).some(({ args, source }) => args[0] === 'commit' && !oldConnections.has(source)), 'the new leader never committed');
       assert.ok(oldWrites(thirdTerm, executed.length) > 0, 'the old leader did not commit in its second term');
       assert.equal((await readyz(oldMetrics.port)).body.role, 'leader');
       assert.equal(metricValue(await scrapeMetrics(oldMetrics.port), 'opencti_webhook_ingester_lease_acquired_total'), 2);

@@ -20,7 +20,6 @@ import {
   queueClient,
 } from '../../shared/bullmq-internals.js';
 import { EVENT_JOB_OPTIONS, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
-import type { RedisClient } from '../../shared/redis.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 // Compiled, this file is <repo>/dist/test/integration/.
@@ -102,6 +101,6 @@ it('loadScripts finds the scripts BullMQ defined on the client and cures NOSCRIP
   await redis.script('FLUSH');
   const error = await add('script-2');
   assert.match(String(error), /^ReplyError: NOSCRIPT/, 'ioredis now falls back to EVAL inside a MULTI: the reload may be unneeded');
-  await loadScripts(client as unknown as RedisClient);
+  await loadScripts(client);
   assert.equal(await add('script-3'), null);
 });
