@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
-import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnections } from '../shared/bullmq-worker-internals.js';
+import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnections } from '../shared/bullmq-internals.js';
 
 export interface ReclaimDeps {
   /** The queue's Redis (the connection the queue was made with). */

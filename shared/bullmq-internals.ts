@@ -1,4 +1,4 @@
-import { Job, type IRedisClient, type IRedisTransaction, type JobsOptions, type Queue } from 'bullmq';
+import { ErrorCode, Job, type IRedisClient, type IRedisTransaction, type JobsOptions, type Queue } from 'bullmq';
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './redis.js';
 
@@ -83,4 +83,74 @@ export async function loadScripts(client: IRedisClient | RedisClient): Promise<v
   const scripts = Object.values((redis as unknown as { scriptsSet: Record<string, { lua: string }> }).scriptsSet);
   const servers: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
   await Promise.all(servers.flatMap((server) => scripts.map(({ lua }) => server.script('LOAD', lua))));
+}
+
+/*
+ * Worker internals that the dispatcher's restart reclaim (dispatcher/reclaim.ts)
+ * relies on, pinned by test/integration/bullmq-worker-contract.test.ts:
+ * - A Worker's blocking connection is named (CLIENT SETNAME)
+ *   `<prefix>:<base64(queue name)>:w:<worker name>` once the worker is ready;
+ *   `queue.getWorkers()` lists it with that `rawname`. A live (or half-open)
+ *   worker of a given name is therefore visible to every process.
+ * - A job taken by a Worker records the worker's `name` as `job.processedBy`
+ *   and the pickup time as `job.processedOn`.
+ * - A held job's lock is the string `<job key>:lock` holding the holder's
+ *   token. `job.moveToWait(token)` checks that token, deletes the lock and
+ *   puts the job at the head of the wait list in one script, and fails with
+ *   code -2 (no lock) or -6 (another token) when the job changed hands.
+ * - The job hash field `stc` is the stalled counter (`job.stalledCounter`)
+ *   that the stalled-job check compares with `maxStalledCount`.
+ */
+/** The client name BullMQ gives the blocking connection of a Worker named `workerName`. */
+export function workerConnectionName(prefix: string, queueName: string, workerName: string): string {
+  return `${prefix}:${Buffer.from(queueName).toString('base64')}:w:${workerName}`;
+}
+
+/**
+ * Connections to the queue's Redis that carry the name of a Worker called
+ * `workerName` (live workers, and half-open connections of dead hosts until
+ * Redis drops them).
+ */
+export async function workerConnections(queue: Queue, workerName: string): Promise<number> {
+  const wanted = workerConnectionName(queue.opts.prefix ?? 'bull', queue.name, workerName);
+  const workers = await queue.getWorkers();
+  return workers.filter((worker) => worker.rawname === wanted).length;
+}
+
+/** The token of whoever holds `jobId`'s lock now, or undefined when no lock is held. */
+export async function lockHolder(redis: RedisClient, queue: Queue, jobId: string): Promise<string | undefined> {
+  return (await redis.get(`${jobKey(queue, jobId)}:lock`)) ?? undefined;
+}
+
+/** Who took the job last and when, read afresh from Redis. */
+export async function pickup(queue: Queue, jobId: string): Promise<{ processedBy?: string; processedOn?: number } | undefined> {
+  const job: Job | undefined = await queue.getJob(jobId);
+  if (!job) return undefined;
+  return { ...(job.processedBy ? { processedBy: job.processedBy } : {}), ...(job.processedOn ? { processedOn: job.processedOn } : {}) };
+}
+
+/**
+ * Puts an active job back at the head of the wait list on behalf of the lock
+ * holder `token` (attemptsMade and the stalled counter unchanged). False when
+ * the job changed hands since the token was read (the lock expired or another
+ * worker took it): then it is not ours to move.
+ */
+export async function requeueHeldJob(job: Job, token: string): Promise<boolean> {
+  try {
+    await job.moveToWait(token);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === ErrorCode.JobLockNotExist || code === ErrorCode.JobLockMismatch || code === ErrorCode.JobNotExist) return false;
+    throw error;
+  }
+}
+
+/**
+ * Counts a reclaim as the stall it replaces (`job.stalledCounter` + 1), so an
+ * event that kills its dispatcher every time still reaches the stall limit
+ * and the failed set instead of a crash loop.
+ */
+export async function countAsStalled(redis: RedisClient, queue: Queue, jobId: string): Promise<void> {
+  await redis.hincrby(jobKey(queue, jobId), 'stc', 1);
 }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue, Worker, type Job } from 'bullmq';
 import { reclaimPredecessorJobs } from '../../dispatcher/reclaim.js';
-import { workerConnections } from '../../shared/bullmq-worker-internals.js';
+import { workerConnections } from '../../shared/bullmq-internals.js';
 import { createLogger } from '../../shared/logger.js';
 import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
 import { RedisServer } from '../helpers/redis-server.js';
