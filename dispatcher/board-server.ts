@@ -99,7 +99,7 @@ export async function startBoardServer(options: BoardServerOptions, deps: { queu
     { addr: options.host, port: options.port, basePath, readOnly: options.readOnly, authConfigured: Boolean(options.credentials) },
     'board.listening',
   );
-  if (!options.credentials) deps.logger.warn({ addr: options.host }, 'board.unauthenticated: anyone who can reach this address can read and retry events');
+  if (!options.credentials) deps.logger.warn({ addr: options.host, hint: 'anyone who can reach this address can read and retry events' }, 'board.unauthenticated');
   return server;
 }
 

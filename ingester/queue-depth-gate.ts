@@ -73,7 +73,7 @@ export class QueueDepthGate {
 
   async #waitBelowLowMark(depth: number): Promise<void> {
     this.#setClosed(true);
-    this.logger.warn({ queued: depth, highWaterMark: this.#options.highWaterMark }, 'stream.paused: the queue is full; reading resumes when it drains');
+    this.logger.warn({ queued: depth, highWaterMark: this.#options.highWaterMark, hint: 'the queue is full; reading resumes when it drains' }, 'stream.paused');
     while (!this.#stopped && (await this.#depth()) > this.#options.lowWaterMark) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#options.checkIntervalMs);
