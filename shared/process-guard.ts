@@ -1,5 +1,4 @@
 import { format, inspect } from 'node:util';
-import { pino } from 'pino';
 import { createLogger, type Logger } from './logger.js';
 import { RepeatThrottle } from './repeat-throttle.js';
 
@@ -32,11 +31,12 @@ const CONSOLE_LEVELS: Record<ConsoleMethod, 'error' | 'warn' | 'info' | 'debug'>
  *   and a job whose dispatcher died is taken over.
  * - What libraries print themselves (console, Node's process warnings)
  *   becomes a JSON line; identical lines are written once a minute at most.
- * It logs through its own logger, with synchronous writes, so the fatal
- * line is out before the exit.
+ * It logs through a logger of its own (it runs before the configuration
+ * sets the log level); writes are synchronous, so the fatal line is out
+ * before the exit.
  */
 export function installProcessGuard(service: string): ProcessGuard {
-  const logger = createLogger(service, 'info', pino.destination({ dest: 1, sync: true }));
+  const logger = createLogger(service);
   let crashed = false;
   const crash = (event: string, error: unknown, context: Record<string, unknown> = {}): never => {
     // A second failure while the first is being reported is the same crash.
