@@ -87,7 +87,7 @@ describe('logs while Redis is unreachable', () => {
     await sleep(LATER_OUTAGE_MS);
     await bed.redis.restart();
     await bed.receiver.waitForCount(2 * EVENTS, 30_000);
-    for (const child of Object.values(processes)) await child!.kill('SIGTERM');
+    for (const [kind, child] of Object.entries(processes)) assert.deepEqual(await child!.kill('SIGTERM'), { code: 0, signal: null }, `${kind} did not shut down cleanly`);
 
     for (const [kind, child] of Object.entries(processes)) {
       const stdoutLines = child!.stdout.split('\n').filter((line) => line !== '');
