@@ -39,12 +39,15 @@ export function installProcessGuard(service: string): ProcessGuard {
   const logger = createLogger(service);
   let crashed = false;
   const crash = (event: string, error: unknown, context: Record<string, unknown> = {}): never => {
-    // A second failure while the first is being reported is the same crash.
-    if (!crashed) {
-      crashed = true;
-      logger.fatal({ ...context, pid: process.pid, ...errorFields(error) }, event);
+    try {
+      // A second failure while the first is being reported is the same crash.
+      if (!crashed) {
+        crashed = true;
+        logger.fatal({ ...context, pid: process.pid, ...errorFields(error) }, event);
+      }
+    } finally {
+      process.exit(CRASH_EXIT_CODE);
     }
-    process.exit(CRASH_EXIT_CODE);
   };
   process.on('uncaughtException', (error) => crash('process.uncaught_exception', error));
   process.on('unhandledRejection', (reason) => crash('process.unhandled_rejection', reason));
