@@ -6,17 +6,19 @@
  */
 import { Queue } from 'bullmq';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { installProcessGuard } from '../shared/process-guard.js';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
-import { createRedis, describeRedis } from '../shared/redis.js';
+import { createRedis, describeRedis, logErrorEvents } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
 import { BoardConfigSchema } from './config.js';
 
+installProcessGuard('board');
 const config = loadConfigOrExit(BoardConfigSchema, 'board');
 const { connector } = config;
 const logger = createLogger('board', connector.log_level);
@@ -34,6 +36,7 @@ logger.info(
 const redis = createRedis(config.redis, 'board', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
+logErrorEvents(queue, 'queue.error', redis, logger);
 lifecycle.onShutdown('queue', () => queue.close());
 
 const readiness = new Readiness();

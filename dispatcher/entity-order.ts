@@ -160,8 +160,8 @@ export async function reportOrderingMode(redis: RedisClient, key: string, config
   const ingester = await redis.get(key).catch(() => null);
   if (ingester === null || ingester === configured) return;
   if (configured === 'entity') {
-    logger.warn({ ingester }, 'ordering.not_lined_up: WEBHOOK_ORDERING=entity is set for this dispatcher, but the ingester queues events unordered; set WEBHOOK_ORDERING=entity for the ingester (it decides)');
+    logger.warn({ ingester, hint: 'WEBHOOK_ORDERING=entity is set for this dispatcher, but the ingester queues events unordered; set WEBHOOK_ORDERING=entity for the ingester (it decides)' }, 'ordering.not_lined_up');
   } else {
-    logger.warn({ ingester }, 'ordering.lined_up: the ingester runs with WEBHOOK_ORDERING=entity, so events are delivered in order per entity whatever this dispatcher\'s WEBHOOK_ORDERING says; set the same value on every process');
+    logger.warn({ ingester, hint: 'the ingester runs with WEBHOOK_ORDERING=entity, so events are delivered in order per entity whatever this dispatcher\'s WEBHOOK_ORDERING says; set the same value on every process' }, 'ordering.lined_up');
   }
 }

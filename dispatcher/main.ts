@@ -1,10 +1,11 @@
 import { Queue } from 'bullmq';
+import { installProcessGuard } from '../shared/process-guard.js';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, endpointKey, operatorPauseKey, orderingModeKey, queuePrefix, rateLimitKey } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
-import { createRedis, describeRedis } from '../shared/redis.js';
+import { createRedis, describeRedis, logErrorEvents } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { loadConfigOrExit } from '../shared/startup.js';
 import { boardServerOptions, startBoardServer } from './board-server.js';
@@ -21,6 +22,7 @@ import { WebhookClient } from './webhook-client.js';
 import { describeWebhook, webhookClientOptions } from './webhook-options.js';
 import { createDeliveryWorker, MAX_STALLED } from './worker.js';
 
+const guard = installProcessGuard('dispatcher');
 const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
 const { connector, webhook } = config;
 const logger = createLogger('dispatcher', connector.log_level);
@@ -46,6 +48,7 @@ logger.info(
 const redis = createRedis(config.redis, 'dispatcher', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
+logErrorEvents(queue, 'queue.error', redis, logger);
 lifecycle.onShutdown('queue', () => queue.close());
 
 const client = new WebhookClient(webhookClientOptions(webhook, connector.consumer_count));
@@ -76,8 +79,9 @@ const breaker = new EndpointBreaker(
     onObserved: (state) => metrics.endpointState(state),
     onStateChange: (state) => {
       // The shared pause reaches the other replicas within a poll; this one stops fetching at once.
-      if (state === 'paused') void worker.pause(true);
-      else void worker.resume();
+      // A failure leaves the shared pause in charge: the next poll pauses or resumes this worker again.
+      if (state === 'paused') worker.pause(true).catch((error: Error) => logger.error({ err: { message: error.message } }, 'worker.pause_failed'));
+      else worker.resume().catch((error: Error) => logger.error({ err: { message: error.message } }, 'worker.resume_failed'));
     },
   },
   { failureThreshold: webhook.outage_failure_threshold, probeInitialMs: webhook.probe_initial_delay_ms, probeMaxMs: webhook.probe_max_delay_ms },
@@ -115,7 +119,7 @@ lifecycle.onShutdown('endpoint-breaker', () => breaker.stop());
 await worker.waitUntilReady();
 // Before running: what a dead predecessor of this name left in flight goes out first, without waiting for its locks to expire.
 await reclaimPredecessorJobs({ redis, queue, logger }, { workerName: workerName(config), bootAt, maxStalled: MAX_STALLED });
-void worker.run();
+worker.run().catch((error: unknown) => guard.crash('worker.stopped', error));
 readiness.require(redisReadyCheck(redis));
 readiness.require(() => (worker.isRunning() ? undefined : 'worker not running'));
 readiness.started();

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
-import type { RedisClient } from '../shared/redis.js';
+import { logErrorEvents, type RedisClient } from '../shared/redis.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../shared/queue.js';
 import { retryDelayMs, type RetryPolicy } from './backoff.js';
@@ -69,6 +69,6 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: Deliv
     deps.logger.error({ jobId: job.id, attempts: job.attemptsMade, failure: reason, reason: error.message }, 'delivery.gave_up');
   });
   worker.on('stalled', (jobId) => deps.logger.warn({ jobId }, 'delivery.stalled'));
-  worker.on('error', (error) => deps.logger.error({ err: { message: error.message } }, 'worker.error'));
+  logErrorEvents(worker, 'worker.error', deps.connection, deps.logger);
   return worker;
 }

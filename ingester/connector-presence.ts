@@ -91,10 +91,10 @@ export class ConnectorPresence {
       const retryInMs = backoffDelayMs(this.#failures, refused ? { ...delays, maxMs: delays.maxMs * 10 } : delays);
       this.#failures += 1;
       if (error instanceof GraphqlError) {
-        logger.error({ code: error.code, platformMessage: error.message, retryInMs }, `platform.registration_refused: ${refusalHint(error)}`);
+        logger.error({ code: error.code, platformMessage: error.message, retryInMs, hint: refusalHint(error) }, 'platform.registration_refused');
         this.#answer({ refused: error });
       } else {
-        logPlatformFailure(logger, 'platform.registration_failed: cannot reach OpenCTI to register the connector; retrying', error, { retryInMs });
+        logPlatformFailure(logger, 'platform.registration_failed', error, { retryInMs, hint: 'cannot reach OpenCTI to register the connector; retrying' });
       }
       this.#schedule(() => this.#register(), retryInMs);
     }
@@ -114,12 +114,12 @@ export class ConnectorPresence {
     } catch (error) {
       if (this.#stopped) return;
       if (error instanceof GraphqlError && /no connector found/i.test(error.message)) {
-        logger.warn({ connectorId: connector.id }, 'platform.connector_missing: the connector was deleted in OpenCTI; registering it again');
+        logger.warn({ connectorId: connector.id, hint: 'the connector was deleted in OpenCTI; registering it again' }, 'platform.connector_missing');
         this.#registered = false;
         await this.#register();
         return;
       }
-      if (!this.#pingFailing) logPlatformFailure(logger, 'platform.ping_failed: OpenCTI may show the connector as not alive until a ping succeeds', error);
+      if (!this.#pingFailing) logPlatformFailure(logger, 'platform.ping_failed', error, { hint: 'OpenCTI may show the connector as not alive until a ping succeeds' });
       this.#pingFailing = true;
     }
     this.#schedule(() => this.#ping(), this.#options.pingIntervalMs);
@@ -132,13 +132,13 @@ export class ConnectorPresence {
         this.#options.onReset();
       } else if (!this.#warnedNotKept) {
         this.#warnedNotKept = true;
-        this.#options.logger.warn({ held }, 'platform.state_not_kept: OpenCTI did not keep the state sent with the ping; not taken for a reset');
+        this.#options.logger.warn({ held, hint: 'OpenCTI did not keep the state sent with the ping; not taken for a reset' }, 'platform.state_not_kept');
       }
       return;
     }
     // Someone wrote another position through the API. Redis holds the
     // position that matches the queue, so it stays; the next ping restores it.
-    this.#options.logger.warn({ sent, held: held?.slice(0, 200) }, 'platform.state_differs: OpenCTI holds another state than the one sent; keeping the stored position');
+    this.#options.logger.warn({ sent, held: held?.slice(0, 200), hint: 'OpenCTI holds another state than the one sent; keeping the stored position' }, 'platform.state_differs');
   }
 
   #schedule(task: () => Promise<void>, delayMs: number): void {

@@ -69,7 +69,7 @@ function reportConnected(data: string, resumeFrom: string, logger: Logger, metri
   try {
     info = JSON.parse(data) as typeof info;
   } catch {
-    logger.warn({ dataLength: data.length }, 'frame.malformed: connected frame is not JSON');
+    logger.warn({ dataLength: data.length, hint: 'connected frame is not JSON' }, 'frame.malformed');
   }
   logger.info({ resumeFrom, firstEventId: info.firstEventId, lastEventId: info.lastEventId, streamSize: info.streamSize }, 'stream.connected');
   const first = typeof info.firstEventId === 'string' && isStreamId(info.firstEventId) ? info.firstEventId : undefined;
@@ -81,7 +81,7 @@ function reportConnected(data: string, resumeFrom: string, logger: Logger, metri
   if (gapMs <= 0) return;
   metrics.gapDetected(gapMs);
   logger.warn(
-    { resumeFrom, firstEventId: first, gapMs },
-    'stream.gap: OpenCTI no longer retains the events right after the committed position; those between it and the oldest retained event are probably lost (raise the platform\'s redis:trimming, or use recover mode)',
+    { resumeFrom, firstEventId: first, gapMs, hint: 'OpenCTI no longer retains the events right after the committed position; those between it and the oldest retained event are probably lost (raise the platform\'s redis:trimming, or use recover mode)' },
+    'stream.gap',
   );
 }

@@ -85,8 +85,8 @@ export class LeaderTerm {
       onReset: () => {
         const to = configuredStart(startSettings, Date.now(), reading.generation + 1);
         logger.warn(
-          { from: committed.resumeFrom, resumeFrom: to.resumeFrom, recoverUntil: to.recoverUntil, generation: to.generation },
-          'position.reset: the connector state was reset in OpenCTI; reading the stream again from the configured start (CONNECTOR_LIVE_STREAM_START_TIMESTAMP, CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE)',
+          { from: committed.resumeFrom, resumeFrom: to.resumeFrom, recoverUntil: to.recoverUntil, generation: to.generation, hint: 'the connector state was reset in OpenCTI; reading the stream again from the configured start (CONNECTOR_LIVE_STREAM_START_TIMESTAMP, CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE)' },
+          'position.reset',
         );
         readFrom(to);
       },
@@ -96,7 +96,7 @@ export class LeaderTerm {
     // Without a cursor in Redis, the platform's state decides where to start
     // (the Python connector's position carries over): wait for its answer. With
     // one, reading starts now and registration goes on in the background.
-    if (!stored) logger.info('position.none_stored: no position in Redis yet; asking OpenCTI for the connector state');
+    if (!stored) logger.info({ hint: 'no position in Redis yet; asking OpenCTI for the connector state' }, 'position.none_stored');
     const answer = stored ? undefined : await registration;
     if (ended.aborted) return;
     const start = chooseStart(stored, answer && 'state' in answer ? answer.state : undefined, startSettings, Date.now());
@@ -123,8 +123,8 @@ export class LeaderTerm {
       onLostWrites: (kept) => {
         const rewindTo = kept?.cursor ?? configuredStart(startSettings, Date.now(), reading.generation);
         logger.error(
-          { lostFrom: position.resumeFrom, rewindTo: rewindTo.resumeFrom },
-          'position.lost_writes: Redis lost its latest writes (restarted without persistence, or within its last fsync); reading the stream again from the position it kept',
+          { lostFrom: position.resumeFrom, rewindTo: rewindTo.resumeFrom, hint: 'Redis lost its latest writes (restarted without persistence, or within its last fsync); reading the stream again from the position it kept' },
+          'position.lost_writes',
         );
         readFrom(rewindTo);
       },

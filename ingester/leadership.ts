@@ -1,10 +1,19 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
+import { isRetryable } from '../shared/retryable.js';
+import { backoffDelayMs } from './backoff.js';
 import type { Lease, LeaseTerm } from './lease.js';
 
-/** Why a term ended: not renewed in time (`expired`), found taken at renewal (`taken`), a commit refused (`fenced`), or SIGTERM. */
-export type TermEnd = 'expired' | 'taken' | 'fenced' | 'shutdown';
+/**
+ * Why a term ended: not renewed in time (`expired`), found taken at renewal
+ * (`taken`), a commit refused (`fenced`), its start failed with a retryable
+ * error (`failed`), or SIGTERM.
+ */
+export type TermEnd = 'expired' | 'taken' | 'fenced' | 'failed' | 'shutdown';
+
+/** Longest wait before trying to lead again after terms that failed to start. */
+const MAX_RETRY_AFTER_FAILED_START_MS = 30_000;
 
 export type Role = 'standby' | 'leader';
 
@@ -22,6 +31,12 @@ export interface LeadershipOptions {
   stepDown: (end: TermEnd) => Promise<void>;
   /** Called each time the process becomes standby. */
   onStandby?: () => void;
+  /**
+   * The process can no longer tell what state it is in: a term failed to
+   * start with an error no retry cures (see isRetryable), or stepping down
+   * failed. Must end the process (the process guard's crash).
+   */
+  crash: (event: string, error: unknown, context?: Record<string, unknown>) => void;
 }
 
 /**
@@ -47,6 +62,8 @@ export class Leadership {
   #end: ((end: TermEnd) => void) | undefined;
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
+  /** Terms in a row whose start failed; the wait before the next try grows with it. */
+  #failedStarts = 0;
 
   constructor(options: LeadershipOptions) {
     this.#options = options;
@@ -55,7 +72,7 @@ export class Leadership {
     const registers = [options.registry];
     this.#leader = new Gauge({ name: 'opencti_webhook_ingester_leader', help: '1 while this ingester holds the lease and reads the stream, 0 while standby', registers });
     this.#acquired = new Counter({ name: 'opencti_webhook_ingester_lease_acquired_total', help: 'Times this ingester became the leader (its first start included)', registers });
-    this.#lost = new Counter({ name: 'opencti_webhook_ingester_lease_lost_total', help: 'Times this ingester stopped leading other than by shutdown, by reason: expired, taken, fenced', labelNames: ['reason'], registers });
+    this.#lost = new Counter({ name: 'opencti_webhook_ingester_lease_lost_total', help: 'Times this ingester stopped leading other than by shutdown, by reason: expired, taken, fenced, failed', labelNames: ['reason'], registers });
     this.#leader.set(0);
   }
 
@@ -64,7 +81,7 @@ export class Leadership {
   }
 
   start(): void {
-    this.#running ??= this.#run();
+    this.#running ??= this.#run().catch((error: unknown) => this.#options.crash('lease.loop_failed', error, { role: this.#role }));
   }
 
   /** Steps down gracefully (see `stepDown`) and releases the lease, so a standby takes over at once. */
@@ -94,7 +111,7 @@ export class Leadership {
         if (standbySince === undefined) {
           standbySince = Date.now();
           const holder = await lease.holder().catch(() => undefined);
-          logger.info({ owner: lease.owner, leader: holder, ttlMs: lease.ttlMs }, 'lease.standby: another ingester reads the stream; taking over if its lease expires');
+          logger.info({ owner: lease.owner, leader: holder, ttlMs: lease.ttlMs, hint: 'another ingester reads the stream; taking over if its lease expires' }, 'lease.standby');
           this.#options.onStandby?.();
         }
         await this.#sleep(this.#pollMs);
@@ -102,12 +119,14 @@ export class Leadership {
       }
       logger.info({ epoch: term.epoch, owner: lease.owner, standbyMs: standbySince === undefined ? 0 : Date.now() - standbySince }, 'lease.acquired');
       standbySince = undefined;
-      await this.#lead(term, askedAt);
+      if ((await this.#lead(term, askedAt)) === 'failed') {
+        await this.#sleep(backoffDelayMs(this.#failedStarts - 1, { initialMs: this.#pollMs, maxMs: MAX_RETRY_AFTER_FAILED_START_MS }));
+      }
     }
   }
 
-  /** One term, from acquisition to its end; returns once the process is standby again (or shut down). */
-  async #lead(term: LeaseTerm, askedAt: number): Promise<void> {
+  /** One term, from acquisition to its end; returns once the process is standby again (or shut down), with why the term ended. */
+  async #lead(term: LeaseTerm, askedAt: number): Promise<TermEnd> {
     const { lease, logger } = this.#options;
     const ended = new AbortController();
     let finish!: (reason: TermEnd) => void;
@@ -124,7 +143,19 @@ export class Leadership {
     this.#acquired.inc();
     const stopRenewing = this.#renew(term, askedAt, finish);
     // A term may end while it starts (it waits for OpenCTI when no position is stored).
-    await Promise.race([this.#options.lead(term, { ended: ended.signal, fenced: () => finish('fenced') }), end]);
+    let failure: unknown;
+    const started = this.#options.lead(term, { ended: ended.signal, fenced: () => finish('fenced') }).then(
+      () => (this.#failedStarts = 0),
+      (error: unknown) => {
+        // Redis or OpenCTI out of reach (a Cluster failover outlasting the client's retries): the start
+        // committed nothing, so this term is dropped like a lost one and the next one starts afresh.
+        if (!isRetryable(error)) this.#options.crash('lease.term_failed', error, { epoch: term.epoch });
+        this.#failedStarts += 1;
+        failure = error;
+        finish('failed');
+      },
+    );
+    await Promise.race([started, end]);
     const reason = await end;
     stopRenewing();
     this.#end = undefined;
@@ -132,13 +163,16 @@ export class Leadership {
     this.#leader.set(0);
     if (reason !== 'shutdown') {
       this.#lost.labels(reason).inc();
-      logger.warn({ epoch: term.epoch, reason }, 'lease.lost: stopped reading the stream; going back to standby');
+      logger.warn({ epoch: term.epoch, reason, ...(failure === undefined ? {} : { err: failure }), hint: 'stopped reading the stream; going back to standby' }, 'lease.lost');
     }
     await this.#options.stepDown(reason);
     if (reason === 'shutdown') {
       const released = await lease.release(term).catch(() => false);
       logger.info({ epoch: term.epoch, released }, 'lease.released');
     }
+    // Another ingester may start where this one failed; this one tries again after a pause.
+    if (reason === 'failed') await lease.release(term).catch(() => false);
+    return reason;
   }
 
   /** Renews every quarter TTL; ends the term when Redis says it is someone else's, or when a whole TTL passed unconfirmed. */
@@ -166,7 +200,7 @@ export class Leadership {
           else end('taken');
         },
         (error: unknown) => {
-          if (!over && !failing) logger.warn({ err: error, epoch: term.epoch }, 'lease.renew_failed: retrying until the lease expires');
+          if (!over && !failing) logger.warn({ err: error, epoch: term.epoch, hint: 'retrying until the lease expires' }, 'lease.renew_failed');
           failing = true;
         },
       ).finally(() => (inFlight = false));

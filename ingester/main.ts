@@ -1,11 +1,12 @@
 import { Queue } from 'bullmq';
+import { installProcessGuard } from '../shared/process-guard.js';
 import { createLogger } from '../shared/logger.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
 import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type QueuedJobData } from '../shared/queue.js';
 import { Readiness } from '../shared/readiness.js';
 import { redactUrl } from '../shared/redact.js';
-import { createRedis, describeRedis } from '../shared/redis.js';
+import { createRedis, describeRedis, logErrorEvents } from '../shared/redis.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
 import { exitOnConfigError, loadConfigOrExit } from '../shared/startup.js';
 import { USER_AGENT } from '../shared/version.js';
@@ -22,6 +23,7 @@ import { configuredProxy, createPlatformDispatcher, platformTls } from './platfo
 import type { StartSettings } from './start-point.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream-check.js';
 
+const guard = installProcessGuard('ingester');
 const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
 const { connector, opencti } = config;
 const logger = createLogger('ingester', connector.log_level);
@@ -66,6 +68,7 @@ const redis = createRedis(config.redis, 'ingester', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
 const prefix = queuePrefix(connector.id);
 const queue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: redis, prefix });
+logErrorEvents(queue, 'queue.error', redis, logger);
 lifecycle.onShutdown('queue', () => queue.close());
 // Commits have a connection of their own: each one WATCHes the leadership
 // term (see lease.ts), and WATCH holds for a whole connection, so no other
@@ -73,6 +76,7 @@ lifecycle.onShutdown('queue', () => queue.close());
 const commitRedis = createRedis(config.redis, 'ingester-commits', logger);
 lifecycle.onShutdown('redis-commits', () => commitRedis.quit());
 const commitQueue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: commitRedis, prefix });
+logErrorEvents(commitQueue, 'queue.error', commitRedis, logger.child({ role: 'ingester-commits' }));
 lifecycle.onShutdown('commit-queue', () => commitQueue.close());
 const cursor = new CursorStore(redis, cursorKey(connector.id));
 // For the dispatchers' consistency check only: each event carries its own mode.
@@ -129,6 +133,7 @@ const leadership = new Leadership({
     term = undefined;
   },
   onStandby: () => announceStarted(),
+  crash: guard.crash,
 });
 
 // Health: /readyz (Redis ready, and the stream connected unless standby) and opencti_webhook_redis_up.
@@ -159,7 +164,7 @@ function announceStarted(): void {
 /** A startup check failed for good: one fatal line, exit 1. Aborted by a shutdown: wait for it to exit. */
 function exitOrShutDown(error: unknown): Promise<never> {
   if (error instanceof StartupError) {
-    logger.fatal(error.message);
+    logger.fatal({ hint: error.message }, 'ingester.startup_failed');
     process.exit(1);
   }
   if (startup.signal.aborted) return new Promise<never>(() => undefined);

@@ -225,6 +225,6 @@ export function platformFailure(error: unknown): { fields: Record<string, unknow
 /** Logs a platform call that failed for a reason other than the platform's answer: TLS (error, with the fix) or unreachable (warn). */
 export function logPlatformFailure(logger: Logger, event: string, error: unknown, extra: Record<string, unknown> = {}): void {
   const { fields, tlsError } = platformFailure(error);
-  if (tlsError) logger.error({ ...fields, ...extra }, `${event}: ${TLS_HINT}`);
+  if (tlsError) logger.error({ ...fields, ...extra, hint: TLS_HINT }, event);
   else logger.warn({ ...fields, ...extra }, event);
 }

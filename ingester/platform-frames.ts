@@ -39,16 +39,16 @@ export class PlatformFrames {
     const message = typeof body?.message === 'string' ? body.message.slice(0, MAX_LOGGED_TEXT) : data.slice(0, MAX_LOGGED_TEXT);
     if (event === 'no-recover') {
       const resumeFrom = typeof body?.resume_from === 'string' ? body.resume_from.slice(0, 64) : undefined;
-      this.logger.warn({ platformMessage: message, resumeFrom }, 'stream.no_recover: OpenCTI skipped recover mode for this stream (streams with origin filters cannot recover); reading live events only');
+      this.logger.warn({ platformMessage: message, resumeFrom, hint: 'OpenCTI skipped recover mode for this stream (streams with origin filters cannot recover); reading live events only' }, 'stream.no_recover');
     } else {
-      this.logger.warn({ platformMessage: message }, 'stream.platform_error: OpenCTI reported an error on the stream');
+      this.logger.warn({ platformMessage: message, hint: 'OpenCTI reported an error on the stream' }, 'stream.platform_error');
     }
   }
 
   #consumerMetrics(data: string): void {
     const values = parseSmallObject(data, MAX_METRICS_FRAME);
     if (!values) {
-      this.logger.debug({ dataLength: data.length }, 'frame.malformed: consumer_metrics is not a small JSON object');
+      this.logger.debug({ dataLength: data.length, hint: 'consumer_metrics is not a small JSON object' }, 'frame.malformed');
       return;
     }
     for (const [field, name, help] of CONSUMER_METRICS) {

@@ -41,9 +41,9 @@ export async function checkLiveStream({ api, streamId, logger, signal }: StreamC
     if (error instanceof StartupError || signal.aborted) throw error;
     if (error instanceof GraphqlError && error.unauthenticated) throw new StartupError(TOKEN_REJECTED);
     if (error instanceof GraphqlError) {
-      logger.warn({ code: error.code, platformMessage: error.message }, 'stream.unchecked: OpenCTI refused to describe the live stream to this token; reading it anyway');
+      logger.warn({ code: error.code, platformMessage: error.message, hint: 'OpenCTI refused to describe the live stream to this token; reading it anyway' }, 'stream.unchecked');
     } else {
-      logPlatformFailure(logger, 'platform.unreachable: cannot check the live stream now; reading it will be retried until OpenCTI answers', error);
+      logPlatformFailure(logger, 'platform.unreachable', error, { hint: 'cannot check the live stream now; reading it will be retried until OpenCTI answers' });
     }
     return 'unverified';
   }
@@ -54,19 +54,19 @@ export async function checkLiveStream({ api, streamId, logger, signal }: StreamC
  * polls the collection with backoff until it is started again.
  */
 export async function waitUntilStarted({ api, streamId, logger, signal }: StreamCheckDeps, delays: BackoffDelays = { initialMs: 1_000, maxMs: 30_000 }): Promise<void> {
-  logger.warn({ streamId }, 'stream.stopped: the live stream is stopped in OpenCTI (Data sharing → Live streams); waiting for it to be started');
+  logger.warn({ streamId, hint: 'the live stream is stopped in OpenCTI (Data sharing → Live streams); waiting for it to be started' }, 'stream.stopped');
   for (let attempt = 0; ; attempt += 1) {
     await sleep(backoffDelayMs(attempt, delays), undefined, { signal });
     try {
       const collection = await api.streamCollection(streamId, signal);
       if (!collection) throw new StartupError(unknownStreamMessage(streamId));
       if (collection.stream_live) {
-        logger.info({ streamId }, 'stream.started: the live stream was started in OpenCTI');
+        logger.info({ streamId, hint: 'the live stream was started in OpenCTI' }, 'stream.started');
         return;
       }
     } catch (error) {
       if (error instanceof StartupError || signal.aborted) throw error;
-      logPlatformFailure(logger, 'stream.check_failed: cannot tell whether the live stream was started; asking again', error);
+      logPlatformFailure(logger, 'stream.check_failed', error, { hint: 'cannot tell whether the live stream was started; asking again' });
     }
   }
 }

@@ -136,11 +136,11 @@ export class StreamClient {
     const { logger } = this.#options;
     const fields = { ...details, reason, retryInMs: delayMs };
     if (details.tlsError) {
-      logger.error(fields, `stream.tls_failed: ${TLS_HINT}`);
+      logger.error({ ...fields, hint: TLS_HINT }, 'stream.tls_failed');
     } else if (reason === 'http_401') {
-      logger.error(fields, 'stream.rejected: OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)');
+      logger.error({ ...fields, hint: 'OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)' }, 'stream.rejected');
     } else if (reason === 'http_410') {
-      logger.warn(fields, 'stream.stopped: the live stream is stopped in OpenCTI; waiting for it to be started');
+      logger.warn({ ...fields, hint: 'the live stream is stopped in OpenCTI; waiting for it to be started' }, 'stream.stopped');
     } else {
       logger.warn(fields, 'stream.disconnected');
     }

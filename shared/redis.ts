@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { rootCertificates, type ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { urlDatabase, type RedisAddress, type RedisSettings } from './config/redis-fields.js';
 import type { Logger } from './logger.js';
 import { redactUrl } from './redact.js';
+import { RepeatThrottle } from './repeat-throttle.js';
 
 /** A connection to where the queue lives: one server or a Sentinel-managed master (`Redis`), or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -136,11 +137,15 @@ function formatAddress(address: RedisAddress): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
-/** The configuration already checked the files; read them once, at connection time. */
-function tlsOptions(settings: RedisSettings): TlsOptions {
+/**
+ * The configuration already checked the files; read them once, at connection
+ * time. REDIS_TLS_CA_FILE adds to Node's trusted roots (`ca` alone would
+ * replace them), so a managed Redis with a public certificate still connects.
+ */
+export function tlsOptions(settings: RedisSettings): TlsOptions {
   return {
     rejectUnauthorized: settings.tls_verify,
-    ...(settings.tls_ca_file ? { ca: readFileSync(settings.tls_ca_file, 'utf8') } : {}),
+    ...(settings.tls_ca_file ? { ca: [...rootCertificates, readFileSync(settings.tls_ca_file, 'utf8')] } : {}),
     ...(settings.tls_cert_file && settings.tls_key_file
       ? { cert: readFileSync(settings.tls_cert_file, 'utf8'), key: readFileSync(settings.tls_key_file, 'utf8') }
       : {}),
@@ -178,7 +183,7 @@ function watchConnection(client: RedisClient, role: string, logger: Logger): voi
   const onError = (error: Error): void => {
     const rejection = describeRedisRejection(error);
     if (rejection && !readyOnce) {
-      logger.fatal({ role }, `redis.rejected: ${rejection}`);
+      logger.fatal({ role, hint: rejection }, 'redis.rejected');
       process.exit(1);
     }
     if (down) return;
@@ -192,6 +197,29 @@ function watchConnection(client: RedisClient, role: string, logger: Logger): voi
     readyOnce = true;
     if (down) logger.info({ role }, 'redis.recovered');
     down = false;
+  });
+}
+
+/** What emits BullMQ's 'error' events: a Queue, a Worker. */
+interface ErrorSource {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/**
+ * Logs the 'error' events of a BullMQ Queue or Worker as `event`. Without a
+ * listener BullMQ prints each one to stderr, as a multi-line dump; and while
+ * Redis is down each of its connections (a Worker's blocking one included)
+ * reports every reconnect attempt. So identical errors are logged once until
+ * `client` is ready again (the outage itself is `redis.unavailable`), and at
+ * most once a minute while they last, with the count held back.
+ */
+export function logErrorEvents(source: ErrorSource, event: string, client: RedisClient, logger: Logger): void {
+  const throttle = new RepeatThrottle();
+  client.on('ready', () => throttle.reset());
+  source.on('error', (error) => {
+    const { code } = error as NodeJS.ErrnoException;
+    const admitted = throttle.admit(`${String(code)} ${error.message}`);
+    if (admitted) logger.error({ err: { type: error.name, message: error.message, code }, ...(admitted.repeated ? { repeated: admitted.repeated } : {}) }, event);
   });
 }
 

@@ -23,7 +23,8 @@ async function fatalLine(kind: ProcessKind, env: Record<string, string>) {
   const fatal = result.logs.filter((line) => line.level === 60);
   assert.equal(fatal.length, 1, 'exactly one fatal line');
   assert.equal(result.logs.length, 1, 'nothing was attempted before exiting');
-  return { message: String(fatal[0]!.msg), output: result.stdout + result.stderr };
+  assert.equal(fatal[0]!.msg, 'config.invalid');
+  return { message: String(fatal[0]!.hint), output: result.stdout + result.stderr };
 }
 
 describe('configuration errors', () => {

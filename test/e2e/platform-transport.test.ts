@@ -116,7 +116,7 @@ describe('platform transport: TLS and proxies', () => {
     const tlsLine = (prefix: string) => (line: LogLine) => String(line.msg).startsWith(prefix) && line.level === 50;
     for (const prefix of ['platform.unreachable', 'platform.registration_failed', 'stream.tls_failed']) {
       const line = await ingester.waitForLog(tlsLine(prefix), 10_000, `${prefix} about the certificate`);
-      assert.match(String(line.msg), /TLS certificate was not accepted.*OPENCTI_CA_FILE.*OPENCTI_SSL_VERIFY/);
+      assert.match(String(line.hint), /TLS certificate was not accepted.*OPENCTI_CA_FILE.*OPENCTI_SSL_VERIFY/);
       assert.match(String(line.tlsError), /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/);
     }
     assert.equal(emulator.requests.length, requests, 'a stream request got through');

@@ -106,7 +106,7 @@ describe('platform: registration, pings, state, stream checks', () => {
     emulator.platform.resetState(id);
     const reset = await ingester.waitForLog(msgStartsWith('position.reset'), 5_000, 'position.reset');
     assert.equal(reset.level, 40);
-    assert.match(String(reset.msg), /reset in OpenCTI/);
+    assert.match(String(reset.hint), /reset in OpenCTI/);
     assert.equal(reset.resumeFrom, '0-0');
     await emulator.waitForConnections(connections + 1);
     assert.equal(emulator.requests.at(-1)!.lastEventId, '0-0');
@@ -150,7 +150,8 @@ describe('platform: registration, pings, state, stream checks', () => {
       assert.equal(result.code, 1, result.stdout);
       const fatal = result.logs.filter((line) => line.level === 60);
       assert.equal(fatal.length, 1, result.stdout);
-      assert.match(String(fatal[0]!.msg), pattern);
+      assert.equal(fatal[0]!.msg, 'ingester.startup_failed');
+      assert.match(String(fatal[0]!.hint), pattern);
       assert.doesNotMatch(result.stdout, /wrong-token/);
     }
     assert.equal(emulator.requests.length, 0, 'no stream request');
@@ -162,7 +163,7 @@ describe('platform: registration, pings, state, stream checks', () => {
     emulator.publishMany(10);
     const ingester = await startProcess('ingester', env, { waitForStart: false });
     const stopped = await ingester.waitForLog(msgStartsWith('stream.stopped'), 10_000, 'stream.stopped');
-    assert.match(String(stopped.msg), /waiting for it to be started/);
+    assert.match(String(stopped.hint), /waiting for it to be started/);
     await emulator.waitUntil(() => (emulator.platform.connectors.get(id)?.pings ?? 0) >= 2, 5_000, 'pings while waiting');
     assert.equal(emulator.requests.length, 0, 'no stream request while it is stopped');
     emulator.setLive('live-stream-1', true);

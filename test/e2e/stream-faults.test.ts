@@ -60,7 +60,7 @@ describe('stream faults', () => {
     await allDelivered(50, 'events after the refusals');
     const rejected = ingester.logs.find((line) => String(line.msg).startsWith('stream.rejected'));
     assert.ok(rejected, 'no stream.rejected log line');
-    assert.match(String(rejected.msg), /OPENCTI_TOKEN.*CONNECTOR_LIVE_STREAM_ID/);
+    assert.match(String(rejected.hint), /OPENCTI_TOKEN.*CONNECTOR_LIVE_STREAM_ID/);
     assert.equal(rejected.status, 401);
     assert.ok(ingester.logs.some((line) => String(line.msg).startsWith('stream.stopped')));
     const refused = emulator.requests.filter((r) => r.status === 401 || r.status === 410);

@@ -160,16 +160,45 @@ describe('Enqueuer with a fence', () => {
 });
 
 describe('Leadership', () => {
-  function leadershipOn(lease: Lease, log: string[]) {
+  function leadershipOn(lease: Lease, log: string[], start: (term: LeaseTerm) => Promise<void> = async () => undefined) {
     return new Leadership({
       lease,
       logger,
       registry: new Registry(),
-      lead: async (term) => void log.push(`lead ${term.epoch}`),
+      lead: async (term) => {
+        log.push(`lead ${term.epoch}`);
+        await start(term);
+      },
       stepDown: async (end: TermEnd) => void log.push(`down ${end}`),
       onStandby: () => log.push('standby'),
+      crash: (event, error) => log.push(`crash ${event} ${(error as Error).message}`),
     });
   }
+
+  it('a term whose start failed with a retryable error is dropped, its lease released, and leadership tried again', async () => {
+    const log: string[] = [];
+    // What a Redis Cluster failover outlasting the client's retries looks like to cursor.load().
+    const a = leadershipOn(new Lease(redis, keys, 20_000), log, async (term) => {
+      if (term.epoch === 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7000'), { code: 'ECONNREFUSED' });
+    });
+    a.start();
+    await waitFor(() => log.includes('lead 2'), { timeoutMs: 10_000, what: 'a second term' });
+    assert.equal(a.role, 'leader');
+    assert.deepEqual(log, ['lead 1', 'down failed', 'lead 2']);
+    await a.stop();
+  });
+
+  it('a term whose start failed with an error no retry cures crashes the process', async () => {
+    const log: string[] = [];
+    const a = leadershipOn(new Lease(redis, keys, 20_000), log, async () => {
+      await redis.set('not-a-hash', 'x');
+      await redis.hgetall('not-a-hash');
+    });
+    a.start();
+    await waitFor(() => log.some((line) => line.startsWith('crash')), { timeoutMs: 10_000, what: 'the crash' });
+    assert.match(log.find((line) => line.startsWith('crash'))!, /^crash lease\.term_failed WRONGTYPE/);
+    await a.stop();
+  });
 
   it('one leads, the other stands by; a shutdown releases the lease and the standby takes over at once', async () => {
     const logA: string[] = [];

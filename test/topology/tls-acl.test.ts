@@ -93,8 +93,8 @@ describe('Redis over TLS with an ACL user', () => {
         const result = await runToExit(kind, bed.env({ ...redisEnv, ...env() }), 20_000);
         assert.equal(result.code, 1, `${kind} exit code\n${result.stdout}${result.stderr}`);
         const fatal = result.logs.find((line) => line.level === 60);
-        assert.match(String(fatal?.msg), expect, `${kind} fatal line\n${result.stdout}`);
-        t.diagnostic(`${kind}: ${String(fatal?.msg)}`);
+        assert.match(`${String(fatal?.msg)}: ${String(fatal?.hint)}`, expect, `${kind} fatal line\n${result.stdout}`);
+        t.diagnostic(`${kind}: ${String(fatal?.msg)}: ${String(fatal?.hint)}`);
         assert.ok(!`${result.stdout}${result.stderr}`.includes(PASSWORD) && !result.stdout.includes('not-the-password'), `${kind} printed a password`);
       }
       const cli = await runCliProcess(['status'], { ...redisEnv, ...env(), CONNECTOR_ID: 'tls-acl-cli' });

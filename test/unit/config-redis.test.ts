@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { rootCertificates } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig } from '../../shared/config/load.js';
 import { CliConfigSchema } from '../../cli/config.js';
@@ -45,11 +46,21 @@ describe('the redis section', () => {
       REDIS_TLS_CERT_FILE: pki.clientCertFile,
       REDIS_TLS_KEY_FILE: pki.clientKeyFile,
     }) as Redis;
-    const tls = connection.options.tls as { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
-    assert.deepEqual({ ca: tls.ca, cert: Boolean(tls.cert), key: Boolean(tls.key), verify: tls.rejectUnauthorized }, { ca: pki.ca, cert: true, key: true, verify: true });
+    const tls = connection.options.tls as { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean };
+    assert.deepEqual({ ca: tls.ca?.at(-1), cert: Boolean(tls.cert), key: Boolean(tls.key), verify: tls.rejectUnauthorized }, { ca: pki.ca, cert: true, key: true, verify: true });
     assert.deepEqual([connection.options.username, connection.options.password], ['webhook', 'pw']);
     const unverified = client({ REDIS_URL: 'rediss://redis.example', REDIS_TLS_VERIFY: 'false' }) as Redis;
     assert.equal((unverified.options.tls as { rejectUnauthorized?: boolean }).rejectUnauthorized, false);
+  });
+
+  it('REDIS_TLS_CA_FILE adds its CA to Node\'s trusted roots, as documented, rather than replacing them', () => {
+    const withCa = client({ REDIS_URL: 'rediss://redis.example', REDIS_TLS_CA_FILE: pki.caFile }) as Redis;
+    assert.deepEqual((withCa.options.tls as { ca?: string[] }).ca, [...rootCertificates, pki.ca]);
+    const sentinels = client({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's:1', REDIS_SENTINEL_MASTER: 'm', REDIS_SENTINEL_TLS: 'true', REDIS_TLS_CA_FILE: pki.caFile }) as Redis;
+    assert.deepEqual((sentinels.options.sentinelTLS as { ca?: string[] }).ca, [...rootCertificates, pki.ca]);
+    // Without the file Node's own roots apply (no `ca` at all).
+    const without = client({ REDIS_URL: 'rediss://redis.example' }) as Redis;
+    assert.equal((without.options.tls as { ca?: unknown }).ca, undefined);
   });
 
   it('cluster mode: REDIS_CLUSTER_NODES, else REDIS_URL as the seed', () => {
