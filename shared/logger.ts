@@ -16,10 +16,32 @@ export function createLogger(service: string, level: LogLevel = 'info', destinat
       level: level === 'warning' ? 'warn' : level,
       base: { service },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError },
       redact: { paths: ['token', '*.token', 'password', '*.password', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
     },
     destination,
   );
+}
+
+/** Longest message kept from an error; a Redis reply error can quote a whole script. */
+const MAX_ERROR_MESSAGE = 1_000;
+
+/**
+ * `err` fields: type, code, message, stack and cause only. pino's default
+ * serializer writes every enumerable property, and ioredis puts the failed
+ * command with its arguments on its errors: a failed commit then logged every
+ * event body of the transaction, megabytes on one line.
+ */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { code } = error as { code?: unknown };
+  return {
+    type: error.name,
+    message: error.message.slice(0, MAX_ERROR_MESSAGE),
+    ...(code === undefined ? {} : { code }),
+    ...(error.stack ? { stack: error.stack } : {}),
+    ...(error.cause === undefined ? {} : { cause: serializeError(error.cause) }),
+  };
 }
 
 export type { Logger };
