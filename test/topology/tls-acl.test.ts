@@ -18,8 +18,8 @@ import { startTopologyBed, type TopologyBed } from './bed.js';
 
 const USER = 'opencti-webhook';
 const PASSWORD = 'redis-acl-Secret-4f9c2e71';
-/** What the README recommends: the connector's keys only, no channels, no dangerous command but INFO (BullMQ and ioredis read it). */
-const ACL = [USER, 'on', `>${PASSWORD}`, '~opencti-webhook:*', 'resetchannels', '+@all', '-@dangerous', '+info'];
+/** What the README recommends: the connector's keys only, no channels, no dangerous command but INFO (BullMQ and ioredis read it) and CLIENT LIST (the dispatcher's restart reclaim). */
+const ACL = [USER, 'on', `>${PASSWORD}`, '~opencti-webhook:*', 'resetchannels', '+@all', '-@dangerous', '+info', '+client|list'];
 
 describe('Redis over TLS with an ACL user', () => {
   let pki: TestPki;
