@@ -6,8 +6,9 @@ const COMPOSE_FILE = new URL('../../docker-compose.yml', import.meta.url);
 /**
  * The `redis-server` arguments of docker-compose.yml's redis service, so the
  * bench measures the Redis settings users deploy (AOF, fsync, eviction,
- * rewrite thresholds) instead of a copy that drifts. Throws when the service
- * or its command is missing.
+ * rewrite thresholds, maxmemory) instead of a copy that drifts, with
+ * `${VAR:-default}` taken as compose takes it when VAR is unset. Throws when
+ * the service or its command is missing.
  */
 export function composeRedisArgs(file: URL | string = COMPOSE_FILE): string[] {
   const compose = parse(readFileSync(file, 'utf8')) as { services?: { redis?: { command?: unknown } } };
@@ -15,5 +16,5 @@ export function composeRedisArgs(file: URL | string = COMPOSE_FILE): string[] {
   if (!Array.isArray(command) || command[0] !== 'redis-server' || !command.every((arg) => typeof arg === 'string')) {
     throw new Error(`bench: ${String(file)} has no services.redis.command list starting with "redis-server"`);
   }
-  return command.slice(1) as string[];
+  return (command.slice(1) as string[]).map((arg) => arg.replace(/\$\{\w+:-([^}]*)\}/g, '$1'));
 }

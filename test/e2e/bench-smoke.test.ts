@@ -43,8 +43,9 @@ describe('npm run bench (smoke)', () => {
     assert.equal(results.drain.check.unknown, 0);
   });
 
-  it('runs Redis with the arguments of docker-compose.yml (AOF every second, noeviction)', () => {
+  it('runs Redis with the arguments of docker-compose.yml (AOF every second, noeviction, maxmemory with its default)', () => {
     const args = composeRedisArgs().join(' ');
+    assert.match(args, /--maxmemory 1gb /);
     assert.match(args, /--appendonly yes/);
     assert.match(args, /--appendfsync everysec/);
     assert.match(args, /--maxmemory-policy noeviction/);
