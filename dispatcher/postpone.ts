@@ -1,5 +1,6 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from '../shared/logger.js';
+import { RepeatThrottle } from '../shared/repeat-throttle.js';
 import { internal, type InternalError } from './internal-error.js';
 import type { DispatcherMetrics } from './metrics.js';
 
@@ -7,9 +8,8 @@ import type { DispatcherMetrics } from './metrics.js';
 export const ENDPOINT_DOWN_DELAY_MS = 1_000;
 /** How long a job waits after our own failure (Redis) around its attempt. */
 export const INTERNAL_ERROR_DELAY_MS = 1_000;
-/** A failing Redis fails every job at once: one warning per operation and code in this long, with the count of the others. */
-const INTERNAL_ERROR_LOG_INTERVAL_MS = 10_000;
-const lastWarned = new Map<string, { at: number; suppressed: number }>();
+/** A failing Redis fails every job at once: one warning per operation and code every 10 s, with the count of the others. */
+const internalErrorWarnings = new RepeatThrottle(10_000);
 
 /** Back to the delayed set without spending an attempt (BullMQ counts DelayedError as no attempt). */
 export async function postpone(job: Job, token: string | undefined, delayMs: number, metrics: DispatcherMetrics): Promise<never> {
@@ -36,14 +36,8 @@ export async function postponeAfterInternalError(job: Job, token: string | undef
     Object.assign(context, { moveErr: { message: (moveError as Error).message } });
   }
   const msg = moved ? 'delivery.internal_error' : 'delivery.internal_error_unmoved';
-  const key = `${msg}:${error.operation}:${error.code}`;
-  const warned = lastWarned.get(key);
-  if (warned && performance.now() - warned.at < INTERNAL_ERROR_LOG_INTERVAL_MS) {
-    warned.suppressed += 1;
-    logger.debug(context, msg);
-  } else {
-    logger.warn({ ...context, ...(warned?.suppressed ? { suppressed: warned.suppressed } : {}) }, msg);
-    lastWarned.set(key, { at: performance.now(), suppressed: 0 });
-  }
+  const admitted = internalErrorWarnings.admit(`${msg}:${error.operation}:${error.code}`);
+  if (admitted) logger.warn({ ...context, ...(admitted.repeated ? { repeated: admitted.repeated } : {}) }, msg);
+  else logger.debug(context, msg);
   throw new DelayedError();
 }
