@@ -6,6 +6,7 @@
  * until production.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -148,6 +149,14 @@ describe('monitoring files', () => {
       assert.ok(annotations?.summary, `${alert} has no summary`);
       assert.ok(guide.includes(alert), `docs/redis-memory.md does not explain ${alert}`);
     }
+  });
+
+  // Prometheus' own checker: a rule that parses as YAML may still be invalid PromQL. .ci/run installs it (Debian's prometheus).
+  const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((path) => existsSync(path));
+  it('promtool accepts the alert rules and the Prometheus config', { skip: !promtool && !process.env.CI ? 'promtool not found (apt-get install prometheus)' : false }, () => {
+    assert.ok(promtool, 'promtool is missing: .ci/run installs Debian\'s prometheus package');
+    execFileSync(promtool, ['check', 'rules', fileURLToPath(new URL('../../../deploy/prometheus/alerts.yml', import.meta.url))], { stdio: 'pipe' });
+    execFileSync(promtool, ['check', 'config', '--syntax-only', fileURLToPath(new URL('../../../deploy/prometheus/prometheus.yml', import.meta.url))], { stdio: 'pipe' });
   });
 
   it('Prometheus scrapes the ingester, every dispatcher replica and the board on the metrics port', () => {
