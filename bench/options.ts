@@ -1,5 +1,5 @@
 /**
- * Benchmark options, all from environment variables (documented in run.ts and README.md).
+ * Benchmark options, all from environment variables (documented in run.ts and docs/performance.md).
  * A bad value stops the bench before anything starts, naming the variable.
  */
 export const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling'] as const;

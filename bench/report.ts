@@ -1,4 +1,4 @@
-/** Markdown tables for the console (and README) from the bench results. */
+/** Markdown tables for the console (and docs/performance.md) from the bench results. */
 import { formatProfile } from './cpuprofile.js';
 import type { BenchResults } from './run.js';
 import type { CpuShare } from './resources.js';

@@ -167,7 +167,7 @@ export function describeRedisRejection(error: unknown): string | undefined {
   if (/WRONGPASS/.test(message)) return `Redis refused the credentials (WRONGPASS: wrong user name or password, or the user is disabled): check ${credentials}`;
   if (/NOAUTH/.test(message)) return `Redis requires authentication (NOAUTH): set ${credentials}`;
   const noperm = /NOPERM[^\n]*/.exec(message);
-  if (noperm) return `the Redis user lacks a permission (${noperm[0]}): grant it in the user's ACL (see README, Redis topologies)`;
+  if (noperm) return `the Redis user lacks a permission (${noperm[0]}): grant it in the user's ACL (see docs/scaling.md, Redis topologies)`;
   if (code && TLS_CERTIFICATE_CODES.test(code)) {
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: Redis' certificate does not name the host it was reached at [${code}]`;
     if (/EXPIRED|NOT_YET_VALID/.test(code)) return `TLS: Redis' certificate is expired or not yet valid [${code}]`;

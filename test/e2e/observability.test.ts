@@ -1,8 +1,8 @@
 /**
- * What operators watch: every metric the README documents is served by its
+ * What operators watch: every metric docs/metrics.md documents is served by its
  * process and moves during a run, and /readyz follows Redis. Doubles: stream
  * emulator, recording receiver, throwaway redis-server (killed and restarted
- * on purpose); real processes. Oracles: /metrics, /readyz, the README table.
+ * on purpose); real processes. Oracles: /metrics, /readyz, the docs/metrics.md table.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -27,7 +27,7 @@ function assertDocumentedSeries(text: string, process: MetricProcess): void {
     .filter((metric) => metric.processes.includes(process))
     .filter((metric) => !text.includes(`\n# TYPE ${metric.name} `) && !text.startsWith(`# TYPE ${metric.name} `))
     .map((metric) => metric.name);
-  assert.deepEqual(missing, [], `${process} does not serve metrics the README documents`);
+  assert.deepEqual(missing, [], `${process} does not serve metrics docs/metrics.md documents`);
 }
 
 describe('metrics and health of a running pipeline', () => {

@@ -20,20 +20,16 @@ export interface DocumentedMetric {
 }
 
 /**
- * Rows of the README's metrics table (`| \`name{labels}\` | type | processes | meaning |`),
- * read from the "### Metrics" section.
+ * Rows of the metrics table of docs/metrics.md (`| \`name{labels}\` | type | processes | meaning |`).
  */
 export function documentedMetrics(): DocumentedMetric[] {
-  const readme = repoFile('README.md');
-  const start = readme.indexOf('\n### Metrics');
-  if (start < 0) throw new Error('README.md has no "### Metrics" section');
-  const section = readme.slice(start + 1).split(/\n#{1,3} /)[0] ?? '';
+  const section = repoFile('docs/metrics.md');
   const metrics: DocumentedMetric[] = [];
   for (const line of section.split('\n')) {
     const row = /^\| `([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})?` \| [a-z]+ \| ([a-z, ]+) \|/.exec(line);
     if (!row) continue;
     metrics.push({ name: row[1] as string, processes: (row[2] as string).split(',').map((p) => p.trim() as MetricProcess) });
   }
-  if (metrics.length === 0) throw new Error('no metric rows found in the README metrics table');
+  if (metrics.length === 0) throw new Error('no metric rows found in the docs/metrics.md table');
   return metrics;
 }

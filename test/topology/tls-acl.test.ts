@@ -18,7 +18,7 @@ import { startTopologyBed, type TopologyBed } from './bed.js';
 
 const USER = 'opencti-webhook';
 const PASSWORD = 'redis-acl-Secret-4f9c2e71';
-/** What the README recommends: the connector's keys only, no channels, no dangerous command but INFO (BullMQ and ioredis read it) and CLIENT LIST (the dispatcher's restart reclaim). */
+/** What docs/scaling.md recommends: the connector's keys only, no channels, no dangerous command but INFO (BullMQ and ioredis read it) and CLIENT LIST (the dispatcher's restart reclaim). */
 const ACL = [USER, 'on', `>${PASSWORD}`, '~opencti-webhook:*', 'resetchannels', '+@all', '-@dangerous', '+info', '+client|list'];
 
 describe('Redis over TLS with an ACL user', () => {
@@ -59,7 +59,7 @@ describe('Redis over TLS with an ACL user', () => {
     t.diagnostic(describeReport(report));
     for (const child of [ingester, dispatcher]) {
       assert.ok(!`${child.stdout}${child.stderr}`.includes(PASSWORD), `${child.kind} printed the Redis password`);
-      assert.ok(!child.logs.some((line) => (line.level as number) >= 40 && /NOPERM/.test(JSON.stringify(line))), `${child.kind} hit a NOPERM: the README's ACL is not enough`);
+      assert.ok(!child.logs.some((line) => (line.level as number) >= 40 && /NOPERM/.test(JSON.stringify(line))), `${child.kind} hit a NOPERM: the ACL of docs/scaling.md is not enough`);
     }
     const configured = ingester.logs.find((line) => line.msg === 'ingester.configured')?.redis as Record<string, unknown>;
     assert.deepEqual({ tls: configured.tls, username: configured.username, passwordConfigured: configured.passwordConfigured }, { tls: true, username: USER, passwordConfigured: true });

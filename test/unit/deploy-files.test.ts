@@ -1,6 +1,6 @@
 /**
  * docker-compose.yml, the Dockerfiles, the Prometheus config and the Grafana
- * dashboard checked against the configuration schema and the README: a
+ * dashboard checked against the configuration schema and docs/metrics.md: a
  * variable the product does not read, a port published beyond loopback or a
  * panel on an undocumented metric is a deployment bug nobody would see
  * until production.
