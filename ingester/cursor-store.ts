@@ -99,7 +99,7 @@ export function parseCursorWrite(reply: unknown): CursorWrite {
   return { written: written === 1, before: parseCursor(before) };
 }
 
-export function parseCursor(stored: unknown): StoredCursor | undefined {
+function parseCursor(stored: unknown): StoredCursor | undefined {
   const fields = (stored ?? {}) as Record<string, string | undefined>;
   if (!fields.resumeFrom) return undefined;
   return {

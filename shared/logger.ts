@@ -32,7 +32,7 @@ const MAX_ERROR_MESSAGE = 1_000;
  * command with its arguments on its errors: a failed commit then logged every
  * event body of the transaction, megabytes on one line.
  */
-export function serializeError(error: unknown): unknown {
+function serializeError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const { code } = error as { code?: unknown };
   return {

@@ -142,7 +142,7 @@ function formatAddress(address: RedisAddress): string {
  * time. REDIS_TLS_CA_FILE adds to Node's trusted roots (`ca` alone would
  * replace them), so a managed Redis with a public certificate still connects.
  */
-export function tlsOptions(settings: RedisSettings): TlsOptions {
+function tlsOptions(settings: RedisSettings): TlsOptions {
   return {
     rejectUnauthorized: settings.tls_verify,
     ...(settings.tls_ca_file ? { ca: [...rootCertificates, readFileSync(settings.tls_ca_file, 'utf8')] } : {}),
