@@ -21,7 +21,7 @@ export interface CeilingResult {
 export async function runCeiling(url: string, items: readonly CeilingItem[], concurrency: number): Promise<CeilingResult> {
   const target = new URL(url);
   const path = `${target.pathname}${target.search}`;
-  // The dispatcher's pool settings (dispatcher/webhook-client.ts): one socket per concurrent delivery.
+  // The dispatcher's pool settings (dispatcher/webhook/client.ts): one socket per concurrent delivery.
   const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   let next = 0;
   let failures = 0;

@@ -9,10 +9,10 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CursorStore } from '../ingester/cursor-store.js';
-import { Enqueuer } from '../ingester/enqueuer.js';
-import { createLogger } from '../shared/logger.js';
-import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
+import { CursorStore } from '../ingester/position/cursor-store.js';
+import { Enqueuer } from '../ingester/commit/enqueuer.js';
+import { createLogger } from '../shared/observability/logger.js';
+import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
 
 const BATCH = 200;

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { compareStreamIds } from '../ingester/stream-id.js';
-import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
+import { compareStreamIds } from '../shared/opencti/stream-id.js';
+import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
 import { EMULATOR_TOKEN, STREAM_ID } from '../test/helpers/factories.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../test/helpers/processes.js';
 import { RedisServer } from '../test/helpers/redis-server.js';

@@ -29,7 +29,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
+import { QUEUE_NAME, queuePrefix } from '../shared/queue/contract.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../test/helpers/processes.js';
 import { heldEvents } from '../test/helpers/takeover.js';
 import { startTestBed, type TestBed } from '../test/helpers/test-bed.js';

@@ -5,9 +5,9 @@
  */
 import { Queue } from 'bullmq';
 import { ConfigError, loadConfig, type ConfigSources } from '../shared/config/load.js';
-import { QUEUE_NAME, queuePrefix } from '../shared/queue.js';
-import { redactUrl } from '../shared/redact.js';
-import { createRedisClient, describeRedisRejection } from '../shared/redis.js';
+import { QUEUE_NAME, queuePrefix } from '../shared/queue/contract.js';
+import { redactUrl } from '../shared/observability/redact.js';
+import { createRedisClient, describeRedisRejection } from '../shared/redis/client.js';
 import type { RedisSettings } from '../shared/config/redis-fields.js';
 import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
 import type { Command } from './commands/command.js';

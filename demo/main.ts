@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue.js';
+import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
 import { startProcess, type ManagedProcess } from '../test/helpers/processes.js';
 import { RecordingReceiver, type RecordedRequest } from '../test/helpers/recording-receiver.js';
 import { RedisServer } from '../test/helpers/redis-server.js';

@@ -21,7 +21,7 @@ export const DispatcherConfigSchema = z.object({
 });
 export type DispatcherConfig = z.infer<typeof DispatcherConfigSchema>;
 
-/** The board-only process (board-main.ts): the queue and the board, no webhook. */
+/** The board-only process (board/main.ts): the queue and the board, no webhook. */
 export const BoardConfigSchema = z.object({
   connector: ConnectorSection.pick({ id: true, name: true, log_level: true }),
   metrics: MetricsSection,
@@ -33,7 +33,7 @@ export type BoardConfig = z.infer<typeof BoardConfigSchema>;
 /**
  * DISPATCHER_WORKER_NAME, by default the host name: stable across a restart
  * of the container or pod (so the restart can reclaim what it left in
- * flight, see reclaim.ts), distinct between replicas. Characters a Redis
+ * flight, see worker/reclaim.ts), distinct between replicas. Characters a Redis
  * connection name cannot carry become "-".
  */
 export function workerName(config: Pick<DispatcherConfig, 'dispatcher'>, host: string = hostname()): string {

@@ -1,12 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
-import type { EndpointState } from './endpoint-breaker.js';
-import { FILTER_REASONS, type FilterReason } from './event-filter.js';
-import { INTERNAL_OPERATIONS, type InternalOperation } from './internal-error.js';
-import type { AttemptResult } from './outcome.js';
-import type { WitnessVerdict } from './witness.js';
+import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue/contract.js';
+import type { EndpointState } from './endpoint/breaker.js';
+import { FILTER_REASONS, type FilterReason } from './delivery/event-filter.js';
+import { INTERNAL_OPERATIONS, type InternalOperation } from './delivery/internal-error.js';
+import type { AttemptResult } from './webhook/outcome.js';
+import type { WitnessVerdict } from './endpoint/witness.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network', 'tls'];

@@ -1,27 +1,27 @@
 import { Queue } from 'bullmq';
-import { installProcessGuard } from '../shared/process-guard.js';
-import { createLogger } from '../shared/logger.js';
-import { Lifecycle } from '../shared/lifecycle.js';
-import { closeServer, startMetricsServer } from '../shared/metrics-server.js';
-import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type QueuedJobData } from '../shared/queue.js';
-import { Readiness } from '../shared/readiness.js';
-import { redactUrl } from '../shared/redact.js';
-import { createRedis, describeRedis, logErrorEvents } from '../shared/redis.js';
-import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis-health.js';
-import { exitOnConfigError, loadConfigOrExit } from '../shared/startup.js';
-import { USER_AGENT } from '../shared/version.js';
+import { installProcessGuard } from '../shared/process/guard.js';
+import { createLogger } from '../shared/observability/logger.js';
+import { Lifecycle } from '../shared/process/lifecycle.js';
+import { closeServer, startMetricsServer } from '../shared/observability/metrics-server.js';
+import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type QueuedJobData } from '../shared/queue/contract.js';
+import { Readiness } from '../shared/observability/readiness.js';
+import { redactUrl } from '../shared/observability/redact.js';
+import { createRedis, describeRedis, logErrorEvents } from '../shared/redis/client.js';
+import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
+import { exitOnConfigError, loadConfigOrExit } from '../shared/process/startup.js';
+import { USER_AGENT } from '../shared/process/version.js';
 import { IngesterConfigSchema } from './config.js';
-import { CursorStore } from './cursor-store.js';
-import { LeaderTerm } from './leader-term.js';
-import { Leadership } from './leadership.js';
-import { Lease, leaseKey, termFence, termKey } from './lease.js';
+import { CursorStore } from './position/cursor-store.js';
+import { LeaderTerm } from './leadership/leader-term.js';
+import { Leadership } from './leadership/leadership.js';
+import { Lease, leaseKey, termFence, termKey } from './leadership/lease.js';
 import { IngesterMetrics } from './metrics.js';
-import { OpenctiApi } from './opencti-api.js';
-import { PlatformFrames } from './platform-frames.js';
-import { readRedisMemory } from './redis-memory.js';
-import { configuredProxy, createPlatformDispatcher, platformTls } from './platform-http.js';
-import type { StartSettings } from './start-point.js';
-import { checkLiveStream, StartupError, waitUntilStarted } from './stream-check.js';
+import { OpenctiApi } from './platform/opencti-api.js';
+import { PlatformFrames } from './stream/platform-frames.js';
+import { readRedisMemory } from './backpressure/redis-memory.js';
+import { configuredProxy, createPlatformDispatcher, platformTls } from './platform/http.js';
+import type { StartSettings } from './position/start-point.js';
+import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
 
 const guard = installProcessGuard('ingester');
 const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
@@ -71,7 +71,7 @@ const queue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: redis, prefix }
 logErrorEvents(queue, 'queue.error', redis, logger);
 lifecycle.onShutdown('queue', () => queue.close());
 // Commits have a connection of their own: each one WATCHes the leadership
-// term (see lease.ts), and WATCH holds for a whole connection, so no other
+// term (see leadership/lease.ts), and WATCH holds for a whole connection, so no other
 // command (BullMQ's, the lease's) may share it.
 const commitRedis = createRedis(config.redis, 'ingester-commits', logger);
 lifecycle.onShutdown('redis-commits', () => commitRedis.quit());

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue.js';
-import type { DisconnectReason } from './stream-client.js';
+import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue/contract.js';
+import type { DisconnectReason } from './stream/client.js';
 
 export type FrameKind = 'event' | 'replayed' | 'heartbeat' | 'connected' | 'ignored' | 'malformed';
 

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { RedisClient } from '../../shared/redis.js';
+import type { RedisClient } from '../../shared/redis/client.js';
 import type { CliArgs } from '../args.js';
 
 export interface CommandContext {

@@ -1,4 +1,4 @@
-import { FULL_RETRY_BUDGET } from '../../shared/queue.js';
+import { FULL_RETRY_BUDGET } from '../../shared/queue/contract.js';
 import type { Command } from './command.js';
 
 type Outcome = { id: string; result: 'replayed' } | { id: string; result: 'not_found' } | { id: string; result: 'not_failed'; state: string } | { id: string; result: 'error'; message: string };

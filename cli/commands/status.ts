@@ -1,7 +1,7 @@
-import { isStreamId, streamIdMs } from '../../ingester/stream-id.js';
-import type { EndpointState } from '../../dispatcher/endpoint-breaker.js';
+import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import type { EndpointState } from '../../dispatcher/endpoint/breaker.js';
 import type { Job } from 'bullmq';
-import { PACK_JOB_NAME, cursorKey, endpointKey, orderingModeKey } from '../../shared/queue.js';
+import { PACK_JOB_NAME, cursorKey, endpointKey, orderingModeKey } from '../../shared/queue/contract.js';
 import { ago, isoTime, table } from '../format.js';
 import type { Command } from './command.js';
 
@@ -9,14 +9,14 @@ const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'comple
 /** Completed jobs looked at for the last delivery. */
 const RECENT_COMPLETED = 20;
 
-/** A completed pack whose events all left it for jobs of their own (dispatcher/deliver-pack.ts) delivered nothing. */
+/** A completed pack whose events all left it for jobs of their own (dispatcher/delivery/deliver-pack.ts) delivered nothing. */
 function deliveredSomething(job: Job): boolean {
   const result = job.returnvalue as { done?: unknown } | null | undefined;
   return job.name !== PACK_JOB_NAME || typeof result?.done !== 'number' || result.done > 0;
 }
 
 /**
- * The endpoint breaker's shared hash (dispatcher/endpoint-breaker.ts) in the
+ * The endpoint breaker's shared hash (dispatcher/endpoint/breaker.ts) in the
  * words of its metric and logs: absent means delivering, `open` paused until
  * `probeAt`, `half-open` probing, `closing` resuming (delivering again).
  */

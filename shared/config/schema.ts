@@ -14,7 +14,7 @@ import {
   textField,
   urlField,
 } from './fields.js';
-import { FORWARDED_EVENTS } from '../queue.js';
+import { FORWARDED_EVENTS } from '../queue/contract.js';
 import { RedisSection } from './redis-fields.js';
 import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField, signingSecretsField, withWebhookChecks } from './webhook-fields.js';
 

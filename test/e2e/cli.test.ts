@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { PACK_JOB_NAME, QUEUE_NAME, endpointKey, queuePrefix } from '../../shared/queue.js';
+import { PACK_JOB_NAME, QUEUE_NAME, endpointKey, queuePrefix } from '../../shared/queue/contract.js';
 import { runCliInProcess as runCli, runCliJson, runCliProcess } from '../helpers/cli.js';
 import { freePort } from '../helpers/free-port.js';
 import { startProcess, type ManagedProcess } from '../helpers/processes.js';

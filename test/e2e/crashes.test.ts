@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { pipelineEnv } from '../helpers/factories.js';
 import { expectedDeliveries } from '../helpers/oracle.js';
 import { queuedEvents } from '../helpers/queued-events.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { startProcess, stopAll, type ManagedProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';

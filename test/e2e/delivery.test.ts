@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess, stopAll } from '../helpers/processes.js';
@@ -88,7 +88,7 @@ describe('delivery outcomes', () => {
         if (frame.id !== poison.id) assert.ok(deliveredNow.has(frame.id), `${frame.id} was blocked by the poison event`);
       }
       // Its 3 attempts as a job of its own; queued in a pack (INGESTER_EVENTS_PER_JOB), it was tried
-      // once there first, then left the pack for that job (dispatcher/deliver-pack.ts).
+      // once there first, then left the pack for that job (dispatcher/delivery/deliver-pack.ts).
       const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
       const packed = (await queuedEvents(queue, ['completed'])).some(({ job, data }) => job.name === PACK_JOB_NAME && data.streamId === poison.id);
       const failed = await queue.getJobs(['failed']);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { request } from 'undici';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { documentedMetrics, type MetricProcess } from '../helpers/docs.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';

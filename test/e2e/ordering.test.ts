@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { eventId } from '../../ingester/frame.js';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { eventId } from '../../ingester/stream/frame.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { checkEntityOrder } from '../helpers/entity-order-oracle.js';
 import { startProcess } from '../helpers/processes.js';

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
-import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { startProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';

@@ -15,7 +15,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { cursorKey } from '../../shared/queue.js';
+import { cursorKey } from '../../shared/queue/contract.js';
 import { pipelineEnv } from '../helpers/factories.js';
 import { startProcess, stopAll, type LogLine } from '../helpers/processes.js';
 import { RedisServer } from '../helpers/redis-server.js';

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { formatPyctiState } from '../../ingester/connector-state.js';
-import { cursorKey, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { formatPyctiState } from '../../ingester/platform/connector-state.js';
+import { cursorKey, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { pipelineEnv } from '../helpers/factories.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { expectedDeliveries } from '../helpers/oracle.js';
 import { startProcess } from '../helpers/processes.js';
 import { queuedEvents } from '../helpers/queued-events.js';

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { createTestPki, type TestPki } from '../helpers/certificates.js';
 import { ConnectProxy } from '../helpers/connect-proxy.js';
 import { EMULATOR_TOKEN } from '../helpers/factories.js';

@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
-import { termKey } from '../../ingester/lease.js';
-import { cursorKey } from '../../shared/queue.js';
+import { termKey } from '../../ingester/leadership/lease.js';
+import { cursorKey } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { monitorRedis } from '../helpers/redis-monitor.js';
@@ -168,7 +168,7 @@ describe('scaling and high availability', () => {
     const executed: Array<{ source: string; args: string[] }> = [];
     const admin = redis.client();
     const stopMonitor = await monitorRedis(redis.port, ({ source, args }) => {
-      // A commit writes the cursor with an EVAL whose first key is the cursor (ingester/cursor-store.ts).
+      // A commit writes the cursor with an EVAL whose first key is the cursor (ingester/position/cursor-store.ts).
       if (args[0] === 'eval' && args[3] === cursor) executed.push({ source, args: ['commit', cursor] });
       else if (args[1] === cursor || args[1] === term) executed.push({ source, args: args.slice(0, 3) });
     });

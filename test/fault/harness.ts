@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { expectedDeliveries } from '../helpers/oracle.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../helpers/processes.js';
 import type { PublishSpec } from '../helpers/stream-emulator.js';

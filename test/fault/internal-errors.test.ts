@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { describeReport, Pipeline } from './harness.js';
 import { redisCommand } from '../helpers/redis-server.js';
-import { queuePrefix } from '../../shared/queue.js';
+import { queuePrefix } from '../../shared/queue/contract.js';
 import { eventsOf } from '../helpers/queued-events.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';

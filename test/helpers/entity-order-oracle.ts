@@ -5,8 +5,8 @@
  * `deadLettered`, after its last failed answer). Uses the order in which the
  * recording receiver saw requests arrive and answers leave, never clocks.
  */
-import { eventId } from '../../ingester/frame.js';
-import { compareStreamIds } from '../../ingester/stream-id.js';
+import { eventId } from '../../ingester/stream/frame.js';
+import { compareStreamIds } from '../../shared/opencti/stream-id.js';
 import type { RecordedRequest } from './recording-receiver.js';
 import type { EmittedFrame } from './stream-emulator.js';
 

@@ -1,6 +1,6 @@
 /**
  * Runs the built product (`dist/ingester/main.js`, `dist/dispatcher/main.js`, the board-only
- * `dist/dispatcher/board-main.js`) as real child processes, so fault tests can SIGKILL and restart them.
+ * `dist/dispatcher/board/main.js`) as real child processes, so fault tests can SIGKILL and restart them.
  *
  * Isolation: the child gets only `PATH` plus the env the test passes (never the test's own
  * environment, which may hold a developer's OPENCTI_* or REDIS_URL), and by default a fresh
@@ -77,7 +77,7 @@ const TAIL_LINES = 15;
 const ENTRY_POINTS: Record<ProcessKind, string> = {
   ingester: 'ingester/main.js',
   dispatcher: 'dispatcher/main.js',
-  board: 'dispatcher/board-main.js',
+  board: 'dispatcher/board/main.js',
 };
 
 /** Absolute path of the built entry point for `kind`. */

@@ -1,5 +1,5 @@
 import type { Job, JobType, Queue } from 'bullmq';
-import { PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue.js';
+import { PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
 
 /** An event in the queue, queued alone or in a pack (INGESTER_EVENTS_PER_JOB): its own id, name and data, and the job holding it. */
 export interface QueuedEvent {

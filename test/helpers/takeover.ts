@@ -5,7 +5,7 @@
  * over, so the snapshot is exact.
  */
 import type { Queue } from 'bullmq';
-import { PackJobSchema } from '../../shared/queue.js';
+import { PackJobSchema } from '../../shared/queue/contract.js';
 
 export interface HeldEvents {
   /** Webhook-ids of the events the active jobs still have to deliver: a single job's own id, a pack's events from its progress on. */

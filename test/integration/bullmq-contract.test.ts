@@ -1,5 +1,5 @@
 /**
- * The contract of shared/bullmq-internals.ts with the installed BullMQ and
+ * The contract of shared/queue/bullmq-internals.ts with the installed BullMQ and
  * ioredis: each thing the product takes from their internals, checked
  * against a real redis-server, so that an upgrade that changes one fails
  * here rather than as lost writes, a stuck ingester or events out of order.
@@ -18,8 +18,8 @@ import {
   loadScripts,
   promoteDelayedJob,
   queueClient,
-} from '../../shared/bullmq-internals.js';
-import { EVENT_JOB_OPTIONS, QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+} from '../../shared/queue/bullmq-internals.js';
+import { EVENT_JOB_OPTIONS, QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 // Compiled, this file is <repo>/dist/test/integration/.
@@ -43,7 +43,7 @@ const data = (n: number) => ({ event: 'create', streamId: `${n}-0`, body: `{"nam
 it('is pinned to the installed BullMQ, which package.json pins exactly', () => {
   const installed = JSON.parse(readFileSync(new URL('node_modules/bullmq/package.json', REPO_ROOT), 'utf8')) as { version: string };
   const manifest = JSON.parse(readFileSync(new URL('package.json', REPO_ROOT), 'utf8')) as { dependencies: Record<string, string> };
-  assert.equal(installed.version, BULLMQ_VERSION, 'BullMQ was upgraded: check every item of shared/bullmq-internals.ts, then update BULLMQ_VERSION');
+  assert.equal(installed.version, BULLMQ_VERSION, 'BullMQ was upgraded: check every item of shared/queue/bullmq-internals.ts, then update BULLMQ_VERSION');
   assert.equal(manifest.dependencies.bullmq, BULLMQ_VERSION);
 });
 
@@ -82,7 +82,7 @@ it('promotes a delayed job to wait by id, and rejects with a numeric code for a 
   assert.equal(await queue.getJobState('parked'), 'delayed');
   await promoteDelayedJob(queue, 'parked');
   assert.equal(await queue.getJobState('parked'), 'waiting');
-  // dispatcher/entity-order.ts takes a numeric code for "nothing to wake".
+  // dispatcher/delivery/entity-order.ts takes a numeric code for "nothing to wake".
   const again = await promoteDelayedJob(queue, 'parked').then(
     () => undefined,
     (error: unknown) => error,

@@ -1,14 +1,14 @@
 /**
  * Contract with the locked BullMQ version (6.7.0) for what the restart
- * reclaim relies on (shared/bullmq-internals.ts), against a throwaway
+ * reclaim relies on (shared/queue/bullmq-internals.ts), against a throwaway
  * redis-server: a BullMQ upgrade that changes any of it fails here.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue, Worker, type Job } from 'bullmq';
-import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnectionName, workerConnections } from '../../shared/bullmq-internals.js';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnectionName, workerConnections } from '../../shared/queue/bullmq-internals.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { EndpointBreaker } from '../../dispatcher/endpoint-breaker.js';
+import { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
 import { DispatcherMetrics } from '../../dispatcher/metrics.js';
-import { createLogger } from '../../shared/logger.js';
-import { QUEUE_NAME, endpointKey, operatorPauseKey, queuePrefix } from '../../shared/queue.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, endpointKey, operatorPauseKey, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer, redisCommand } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

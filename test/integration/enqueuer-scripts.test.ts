@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CursorStore } from '../../ingester/cursor-store.js';
-import { Enqueuer } from '../../ingester/enqueuer.js';
-import { createLogger } from '../../shared/logger.js';
-import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { CursorStore } from '../../ingester/position/cursor-store.js';
+import { Enqueuer } from '../../ingester/commit/enqueuer.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CursorStore, type Cursor } from '../../ingester/cursor-store.js';
-import { Enqueuer, type EnqueuerOptions, type PendingEvent } from '../../ingester/enqueuer.js';
-import { StreamPosition } from '../../ingester/stream-position.js';
-import type { Logger } from '../../shared/logger.js';
-import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { CursorStore, type Cursor } from '../../ingester/position/cursor-store.js';
+import { Enqueuer, type EnqueuerOptions, type PendingEvent } from '../../ingester/commit/enqueuer.js';
+import { StreamPosition } from '../../ingester/position/stream-position.js';
+import type { Logger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { withTimeout } from '../helpers/wait.js';
 

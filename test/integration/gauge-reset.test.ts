@@ -11,10 +11,10 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DispatcherMetrics } from '../../dispatcher/metrics.js';
 import { IngesterMetrics } from '../../ingester/metrics.js';
-import { QueueDepthGate } from '../../ingester/queue-depth-gate.js';
-import { readRedisMemory } from '../../ingester/redis-memory.js';
-import { createLogger } from '../../shared/logger.js';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { QueueDepthGate } from '../../ingester/backpressure/queue-depth-gate.js';
+import { readRedisMemory } from '../../ingester/backpressure/redis-memory.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

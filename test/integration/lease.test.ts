@@ -10,12 +10,12 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { CursorStore } from '../../ingester/cursor-store.js';
-import { Enqueuer } from '../../ingester/enqueuer.js';
-import { Leadership, type TermEnd } from '../../ingester/leadership.js';
-import { Lease, leaseKey, termFence, termKey, type LeaseTerm } from '../../ingester/lease.js';
-import { createLogger } from '../../shared/logger.js';
-import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue.js';
+import { CursorStore } from '../../ingester/position/cursor-store.js';
+import { Enqueuer } from '../../ingester/commit/enqueuer.js';
+import { Leadership, type TermEnd } from '../../ingester/leadership/leadership.js';
+import { Lease, leaseKey, termFence, termKey, type LeaseTerm } from '../../ingester/leadership/lease.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -4,8 +4,8 @@ import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { IngesterMetrics } from '../../ingester/metrics.js';
-import { boundPort, closeServer, startMetricsServer, type MetricsServerOptions } from '../../shared/metrics-server.js';
-import { Readiness } from '../../shared/readiness.js';
+import { boundPort, closeServer, startMetricsServer, type MetricsServerOptions } from '../../shared/observability/metrics-server.js';
+import { Readiness } from '../../shared/observability/readiness.js';
 import { metricValue } from '../helpers/metrics.js';
 
 const servers: Server[] = [];

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runToExit, stopAll } from '../helpers/processes.js';
 
-const GUARD = fileURLToPath(new URL('../../shared/process-guard.js', import.meta.url));
+const GUARD = fileURLToPath(new URL('../../shared/process/guard.js', import.meta.url));
 
 /** What the child does once the guard is installed, by GUARD_CASE. */
 const SCRIPT = `

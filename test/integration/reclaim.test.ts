@@ -1,5 +1,5 @@
 /**
- * The restart reclaim (dispatcher/reclaim.ts) against a throwaway
+ * The restart reclaim (dispatcher/worker/reclaim.ts) against a throwaway
  * redis-server and real BullMQ workers. A "dead" dispatcher is a worker closed
  * without waiting for its job: its connection is gone, its lock stays until it
  * expires, as after a SIGKILL.
@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue, Worker, type Job } from 'bullmq';
-import { reclaimPredecessorJobs } from '../../dispatcher/reclaim.js';
-import { workerConnections } from '../../shared/bullmq-internals.js';
-import { createLogger } from '../../shared/logger.js';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue.js';
+import { reclaimPredecessorJobs } from '../../dispatcher/worker/reclaim.js';
+import { workerConnections } from '../../shared/queue/bullmq-internals.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -1,13 +1,13 @@
 /**
- * How the ingester reads Redis memory (ingester/redis-memory.ts), against a
+ * How the ingester reads Redis memory (ingester/backpressure/redis-memory.ts), against a
  * throwaway redis-server and a throwaway 3-master Redis Cluster. Oracle: the
  * servers' own INFO memory.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
-import { readRedisMemory } from '../../ingester/redis-memory.js';
-import { queuePrefix } from '../../shared/queue.js';
+import { readRedisMemory } from '../../ingester/backpressure/redis-memory.js';
+import { queuePrefix } from '../../shared/queue/contract.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
 import { RedisServer, redisCommand } from '../helpers/redis-server.js';
 

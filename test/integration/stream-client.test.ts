@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import type { RawFrame } from '../../ingester/frame.js';
-import { StreamClient, type DisconnectReason, type StreamClientOptions } from '../../ingester/stream-client.js';
-import { createLogger } from '../../shared/logger.js';
+import type { RawFrame } from '../../ingester/stream/frame.js';
+import { StreamClient, type DisconnectReason, type StreamClientOptions } from '../../ingester/stream/client.js';
+import { createLogger } from '../../shared/observability/logger.js';
 import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('test', 'error');

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DispatcherConfigSchema } from '../../dispatcher/config.js';
-import { WebhookClient } from '../../dispatcher/webhook-client.js';
-import { webhookClientOptions } from '../../dispatcher/webhook-options.js';
+import { WebhookClient } from '../../dispatcher/webhook/client.js';
+import { webhookClientOptions } from '../../dispatcher/webhook/options.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { DISPATCHER_ENV, tempDir } from '../unit/config-helpers.js';

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config/load.js';
 import { RedisSection } from '../../shared/config/schema.js';
-import { createRedisClient, type RedisClient } from '../../shared/redis.js';
+import { createRedisClient, type RedisClient } from '../../shared/redis/client.js';
 import type { PipelineBed } from '../fault/harness.js';
 import type { ManagedProcess } from '../helpers/processes.js';
 import { pipelineEnv } from '../helpers/factories.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { queuePrefix } from '../../shared/queue.js';
+import { queuePrefix } from '../../shared/queue/contract.js';
 import { describeReport, Pipeline } from '../fault/harness.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
 import { dumpOnFailure, startTopologyBed, warnings, type TopologyBed } from './bed.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventDataView, eventTitle } from '../../dispatcher/board-view.js';
+import { eventDataView, eventTitle } from '../../dispatcher/board/view.js';
 
 const OCTI = 'extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba';
 

@@ -4,7 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig } from '../../shared/config/load.js';
 import { CliConfigSchema } from '../../cli/config.js';
-import { createRedisClient, describeRedis, describeRedisRejection, type RedisClient } from '../../shared/redis.js';
+import { createRedisClient, describeRedis, describeRedisRejection, type RedisClient } from '../../shared/redis/client.js';
 import { createTestPki } from '../helpers/certificates.js';
 import { configError, tempDir, variables } from './config-helpers.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CONFIG_SCHEMA_PATH, renderConfigSchema } from '../../scripts/generate-config-schema.js';
-import { PRODUCT_VERSION } from '../../shared/version.js';
+import { PRODUCT_VERSION } from '../../shared/process/version.js';
 
 const manifestPath = new URL('../../../__metadata__/connector_manifest.json', import.meta.url);
 

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConnectorPresence } from '../../ingester/connector-presence.js';
-import type { OpenctiApi } from '../../ingester/opencti-api.js';
-import { createLogger } from '../../shared/logger.js';
+import { ConnectorPresence } from '../../ingester/platform/connector-presence.js';
+import type { OpenctiApi } from '../../ingester/platform/opencti-api.js';
+import { createLogger } from '../../shared/observability/logger.js';
 import { waitFor } from '../helpers/wait.js';
 
 const STATE = '{"start_from": "5-0", "recover_until": false}';

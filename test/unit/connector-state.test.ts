@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatPyctiState, parsePyctiState, pythonJsonDumps } from '../../ingester/connector-state.js';
-import type { StoredCursor } from '../../ingester/cursor-store.js';
-import { chooseStart, configuredStart } from '../../ingester/start-point.js';
+import { formatPyctiState, parsePyctiState, pythonJsonDumps } from '../../ingester/platform/connector-state.js';
+import type { StoredCursor } from '../../ingester/position/cursor-store.js';
+import { chooseStart, configuredStart } from '../../ingester/position/start-point.js';
 
 describe("pycti's connector state", () => {
   it("is written as Python's json.dumps writes it", () => {

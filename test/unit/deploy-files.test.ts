@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { PROXY_VARIABLES } from '../../ingester/platform-http.js';
+import { PROXY_VARIABLES } from '../../ingester/platform/http.js';
 import { envName } from '../../shared/config/load.js';
 import { ConfigSchema } from '../../shared/config/schema.js';
 import { documentedMetrics, repoFile } from '../helpers/docs.js';
@@ -57,7 +57,7 @@ describe('docker-compose.yml', () => {
   it('runs the board in board-only mode with credentials from the environment', () => {
     const board = compose.services.board!;
     const entry = board.command?.find((arg) => arg.endsWith('.js'));
-    assert.equal(entry, 'dist/dispatcher/board-main.js');
+    assert.equal(entry, 'dist/dispatcher/board/main.js');
     assert.ok(existsSync(fileURLToPath(new URL(`../../../${entry}`, import.meta.url))), `${entry} is not built`);
     assert.match(String(board.environment?.BULL_BOARD_USERNAME), /^\$\{BULL_BOARD_USERNAME/);
     assert.match(String(board.environment?.BULL_BOARD_PASSWORD), /^\$\{BULL_BOARD_PASSWORD/);

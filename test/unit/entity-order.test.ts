@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { entityOrderKey, entityOrderMember, jobIdOfMember } from '../../shared/entity-order.js';
-import { stixIdOf } from '../../shared/stix-id.js';
+import { entityOrderKey, entityOrderMember, jobIdOfMember } from '../../shared/queue/entity-order.js';
+import { stixIdOf } from '../../shared/opencti/stix-id.js';
 
 describe('entityOrderMember', () => {
   it('sorts byte-wise in stream order, whatever the lengths of ms and seq', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFrame, eventId } from '../../ingester/frame.js';
+import { classifyFrame, eventId } from '../../ingester/stream/frame.js';
 
 const BODY = '{"type":"create","data":{"id":"indicator--1"}}';
 

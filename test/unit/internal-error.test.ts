@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import { ReplyError } from 'ioredis';
-import { createDeliver } from '../../dispatcher/deliver.js';
-import type { EndpointBreaker } from '../../dispatcher/endpoint-breaker.js';
-import { InternalError, InternalErrorCode, internal } from '../../dispatcher/internal-error.js';
+import { createDeliver } from '../../dispatcher/delivery/deliver.js';
+import type { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
+import { InternalError, InternalErrorCode, internal } from '../../dispatcher/delivery/internal-error.js';
 import { DispatcherMetrics } from '../../dispatcher/metrics.js';
-import type { RateLimiter } from '../../dispatcher/rate-limiter.js';
-import type { WebhookClient } from '../../dispatcher/webhook-client.js';
-import { createLogger } from '../../shared/logger.js';
+import type { RateLimiter } from '../../dispatcher/endpoint/rate-limiter.js';
+import type { WebhookClient } from '../../dispatcher/webhook/client.js';
+import { createLogger } from '../../shared/observability/logger.js';
 
 describe('internal errors', () => {
   it('get a stable code from what failed, never from a message', async () => {

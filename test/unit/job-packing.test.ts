@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { packEvents, type PendingEvent } from '../../ingester/job-packing.js';
-import { PackJobSchema, type EventJob } from '../../shared/queue.js';
+import { packEvents, type PendingEvent } from '../../ingester/commit/job-packing.js';
+import { PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
 
 function pending(n: number, entity?: string): PendingEvent {
   const job: EventJob = { event: 'create', streamId: `${n}-0`, body: `{"n":${n}}`, receivedAt: n };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyError, classifyStatus, describeError, judgeStatus, parseRetryAfter, tlsFailure } from '../../dispatcher/outcome.js';
+import { classifyError, classifyStatus, describeError, judgeStatus, parseRetryAfter, tlsFailure } from '../../dispatcher/webhook/outcome.js';
 
 describe('judgeStatus', () => {
   const NOW = Date.parse('2026-11-29T12:00:00Z');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
 import { IngesterConfigSchema } from '../../ingester/config.js';
-import { configuredProxy, platformTls, tlsVerifyFailure } from '../../ingester/platform-http.js';
+import { configuredProxy, platformTls, tlsVerifyFailure } from '../../ingester/platform/http.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { configError, INGESTER_ENV, tempDir, variables } from './config-helpers.js';
 

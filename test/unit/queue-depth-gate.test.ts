@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { QueueDepthGate } from '../../ingester/queue-depth-gate.js';
-import type { RedisMemory } from '../../ingester/redis-memory.js';
-import { createLogger } from '../../shared/logger.js';
+import { QueueDepthGate } from '../../ingester/backpressure/queue-depth-gate.js';
+import type { RedisMemory } from '../../ingester/backpressure/redis-memory.js';
+import { createLogger } from '../../shared/observability/logger.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RecentJobSizes } from '../../ingester/recent-job-sizes.js';
+import { RecentJobSizes } from '../../ingester/backpressure/recent-job-sizes.js';
 
 describe('RecentJobSizes', () => {
   it('sums the sizes of the newest jobs', () => {

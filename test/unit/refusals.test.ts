@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job, Queue } from 'bullmq';
-import { createAttempt } from '../../dispatcher/attempt.js';
-import type { EndpointBreaker, EndpointState } from '../../dispatcher/endpoint-breaker.js';
-import { createEventFilter } from '../../dispatcher/event-filter.js';
+import { createAttempt } from '../../dispatcher/delivery/attempt.js';
+import type { EndpointBreaker, EndpointState } from '../../dispatcher/endpoint/breaker.js';
+import { createEventFilter } from '../../dispatcher/delivery/event-filter.js';
 import { DispatcherMetrics } from '../../dispatcher/metrics.js';
-import type { WebhookClient, WebhookResponse } from '../../dispatcher/webhook-client.js';
-import { Witness } from '../../dispatcher/witness.js';
-import { createLogger } from '../../shared/logger.js';
-import { PACK_JOB_NAME, type EventJob } from '../../shared/queue.js';
+import type { WebhookClient, WebhookResponse } from '../../dispatcher/webhook/client.js';
+import { Witness } from '../../dispatcher/endpoint/witness.js';
+import { createLogger } from '../../shared/observability/logger.js';
+import { PACK_JOB_NAME, type EventJob } from '../../shared/queue/contract.js';
 
 const logger = createLogger('test', 'error');
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RepeatThrottle } from '../../shared/repeat-throttle.js';
+import { RepeatThrottle } from '../../shared/observability/repeat-throttle.js';
 
 describe('RepeatThrottle', () => {
   it('writes the first line of a kind, then one per interval with the count held back', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ReplyError } from 'ioredis';
-import { isRetryable } from '../../shared/retryable.js';
+import { isRetryable } from '../../shared/redis/retryable.js';
 
 const reply = (message: string): Error => new (ReplyError as new (message: string) => Error)(message);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { WebhookSigner } from '../../dispatcher/signer.js';
+import { WebhookSigner } from '../../dispatcher/webhook/signer.js';
 import { decodeSigningSecret } from '../../shared/config/webhook-fields.js';
 
 // Standard Webhooks reference vector (spec 1.0.0, libraries/javascript tests).

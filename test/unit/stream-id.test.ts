@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareStreamIds, isStreamId, streamIdMs } from '../../ingester/stream-id.js';
+import { compareStreamIds, isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
 
 describe('isStreamId', () => {
   it('accepts <ms>-<seq> ids', () => {

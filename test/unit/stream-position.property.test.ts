@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareStreamIds } from '../../ingester/stream-id.js';
-import { StreamPosition, type CursorSnapshot } from '../../ingester/stream-position.js';
+import { compareStreamIds } from '../../shared/opencti/stream-id.js';
+import { StreamPosition, type CursorSnapshot } from '../../ingester/position/stream-position.js';
 import { createRng } from '../helpers/stix-fixtures.js';
 
 type Item = { kind: 'frame'; id: string; eventId: string } | { kind: 'heartbeat'; id: string };

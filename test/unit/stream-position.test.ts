@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StreamPosition } from '../../ingester/stream-position.js';
+import { StreamPosition } from '../../ingester/position/stream-position.js';
 
 const fresh = () => new StreamPosition({ resumeFrom: '0-0', openEventIds: [] });
 

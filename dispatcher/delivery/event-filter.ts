@@ -1,0 +1,60 @@
+import type { ForwardedEvent } from '../../shared/queue/contract.js';
+import { dataIdAt, parsedData } from '../../shared/opencti/stix-id.js';
+
+/** Why an event was acknowledged without being sent (the `reason` label of the metric). */
+export type FilterReason = 'event_type' | 'entity_type';
+export const FILTER_REASONS: readonly FilterReason[] = ['event_type', 'entity_type'];
+
+export interface EventFilterOptions {
+  /** WEBHOOK_EVENT_TYPES: SSE event names to send; unset sends all. */
+  eventTypes?: readonly string[] | undefined;
+  /** WEBHOOK_ENTITY_TYPES: STIX types (lower case) to send; unset sends all. */
+  entityTypes?: readonly string[] | undefined;
+}
+
+export type EventFilter = (event: ForwardedEvent, body: string) => FilterReason | undefined;
+
+/** The allow-lists as one check, or undefined when nothing is filtered (the hot path then pays nothing). */
+export function createEventFilter({ eventTypes, entityTypes }: EventFilterOptions): EventFilter | undefined {
+  if (!eventTypes && !entityTypes) return undefined;
+  const events = eventTypes ? new Set(eventTypes) : undefined;
+  const entities = entityTypes ? new Set(entityTypes) : undefined;
+  return (event, body) => {
+    if (events && !events.has(event)) return 'event_type';
+    if (entities) {
+      const type = stixTypeOf(body);
+      if (type === undefined || !entities.has(type)) return 'entity_type';
+    }
+    return undefined;
+  };
+}
+
+const STIX_TYPE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+/** Longest STIX type we accept from the fast path; longer is parsed. */
+const MAX_TYPE_LENGTH = 64;
+
+/**
+ * The STIX type of the event's object: the prefix of `data.id`
+ * (`<type>--<uuid>`), found without parsing the body (see shared/opencti/stix-id.ts).
+ * Falls back to JSON.parse, then to `data.type`. Undefined when the body
+ * names no type.
+ */
+export function stixTypeOf(body: string): string | undefined {
+  const start = dataIdAt(body);
+  if (start !== undefined) {
+    const end = body.indexOf('--', start);
+    if (end > start && end - start <= MAX_TYPE_LENGTH) {
+      const type = body.slice(start, end);
+      if (STIX_TYPE.test(type)) return type;
+    }
+  }
+  return parsedStixType(body);
+}
+
+function parsedStixType(body: string): string | undefined {
+  const data = parsedData(body);
+  if (data === undefined) return undefined;
+  const { type, id } = data;
+  const candidate = typeof id === 'string' && id.includes('--') ? id.slice(0, id.indexOf('--')) : typeof type === 'string' ? type : undefined;
+  return candidate?.toLowerCase();
+}

@@ -1,0 +1,305 @@
+import type { Queue } from 'bullmq';
+import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../../shared/queue/bullmq-internals.js';
+import { EVENT_JOB_OPTIONS } from '../../shared/queue/contract.js';
+import type { Logger } from '../../shared/observability/logger.js';
+import { isNoScript } from '../../shared/redis/client.js';
+import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
+import { lineUpEntities } from './entity-index.js';
+import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
+
+export type { PendingEvent } from './job-packing.js';
+
+export interface EnqueuerOptions {
+  /** Events buffered before the stream reader is paused. @defaultValue 2000 */
+  highWaterMark?: number;
+  /** Delay before retrying a failed Redis write; doubles up to 5 s. @defaultValue 100 */
+  retryDelayMs?: number;
+  /** Most events in one Redis transaction. @defaultValue 200 */
+  maxBatchEvents?: number;
+  /** A transaction is closed once its bodies reach this many characters. @defaultValue 1 MiB */
+  maxBatchChars?: number;
+  /** Most events in one job (INGESTER_EVENTS_PER_JOB; see job-packing.ts). @defaultValue 1 */
+  eventsPerJob?: number;
+}
+
+/** Events that go to Redis in one transaction, with the position that covers exactly them. */
+interface Batch {
+  events: PendingEvent[];
+  /** Taken when the batch was closed; an open batch takes the position current when it is written. */
+  snapshot?: Cursor;
+}
+
+export interface EnqueuerDeps {
+  /** Jobs are written as JSON by the enqueuer itself: the queue's data type does not matter here. */
+  queue: Queue;
+  cursor: CursorStore;
+  /** The cursor to commit with each batch; read when the batch is taken. */
+  snapshot: () => Cursor;
+  logger: Logger;
+  /** Number of the commit that wrote the cursor the ingester started from (0: none). */
+  startCommit: number;
+  /** `jobs`: what the events became (packs hold several). */
+  onCommitted: (snapshot: Cursor, batch: readonly PendingEvent[], durationMs: number, jobs: readonly QueuedJob[]) => void;
+  /**
+   * Redis held an older cursor than the last one committed: it lost writes.
+   * The caller must stop reading, rewind to `stored` and read again; the
+   * enqueuer has already dropped what it buffered.
+   */
+  onLostWrites: (stored: StoredCursor | undefined) => void;
+  /**
+   * Called before each commit, on the connection the commit uses: true while
+   * this ingester's leadership term is current (and WATCHed, so a takeover
+   * from then on aborts the EXEC), false once another ingester took over.
+   */
+  fence?: () => Promise<boolean>;
+  /** A commit was refused because another ingester took over; the enqueuer has already dropped what it buffered and stopped. */
+  onFenced?: () => void;
+}
+
+/** The cursor found in Redis before a write was not the one last written. */
+class LostWritesError extends Error {
+  override readonly name = 'LostWritesError';
+  /** `written`: the commit number the same transaction wrote anyway (MULTI does not roll back). */
+  constructor(
+    readonly stored: StoredCursor | undefined,
+    readonly written: number,
+  ) {
+    super('Redis lost the last committed writes');
+  }
+}
+
+/** The inserts of a commit succeeded but its cursor write found a job missing, so it kept the position. */
+class JobsMissingError extends Error {
+  override readonly name = 'JobsMissingError';
+  readonly code = 'OWH_JOBS_MISSING';
+  constructor() {
+    super('a job of the commit is not in Redis after its insert; the stream position was not moved');
+  }
+}
+
+/** HA: another ingester took the lease over; this one must not commit any more. */
+class FencedError extends Error {
+  override readonly name = 'FencedError';
+}
+
+/**
+ * Turns admitted events into BullMQ jobs and commits the stream position in
+ * the same Redis MULTI. MULTI does not roll back a failed command, so the
+ * position is written only if every job of the commit exists (see
+ * position/cursor-store.ts): whatever fails or crashes, Redis never holds a position
+ * past an event that is not queued. While one write is in flight, new events
+ * accumulate and go out in the next one: batches grow by themselves when
+ * frames arrive faster than a Redis round trip, up to a cap (events, body
+ * size). Without the cap a backlog made transactions of thousands of events:
+ * each blocked Redis for a fifth of a second (stalling every dispatcher) and
+ * held tens of MB in the ingester. A batch closed at the cap keeps the
+ * position taken right after its last event, so it never commits a position
+ * past events still in the buffer. A failed write is retried with the same
+ * jobs (job ids make it idempotent) until it succeeds; meanwhile the buffer
+ * fills and `waitForCapacity` pauses the stream reader, which bounds memory.
+ */
+export class Enqueuer {
+  /** Batches closed at the cap, oldest first; then the open one. */
+  #closed: Batch[] = [];
+  #open: PendingEvent[] = [];
+  #openChars = 0;
+  #backlog = 0;
+  #admitted = 0;
+  #admittedChars = 0;
+  #positionChanged = false;
+  #lastCommit: number;
+  #running: Promise<void> | undefined;
+  #capacityWaiters: Array<() => void> = [];
+  #idleWaiters: Array<() => void> = [];
+  /** HA: the lease is lost; nothing more is buffered or committed. */
+  #stopped = false;
+  readonly #highWaterMark: number;
+  readonly #retryDelayMs: number;
+  readonly #maxBatchEvents: number;
+  readonly #maxBatchChars: number;
+  readonly #eventsPerJob: number;
+
+  constructor(
+    private readonly deps: EnqueuerDeps,
+    options: EnqueuerOptions = {},
+  ) {
+    this.#highWaterMark = options.highWaterMark ?? 2_000;
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#maxBatchEvents = options.maxBatchEvents ?? 200;
+    this.#maxBatchChars = options.maxBatchChars ?? 1_048_576;
+    this.#eventsPerJob = options.eventsPerJob ?? 1;
+    this.#lastCommit = deps.startCommit;
+  }
+
+  /** Events not yet committed. */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  /** Events added since the enqueuer was made. */
+  get admitted(): number {
+    return this.#admitted;
+  }
+
+  /** Characters of those events' bodies (the memory guard's estimate, see backpressure/queue-depth-gate.ts). */
+  get admittedChars(): number {
+    return this.#admittedChars;
+  }
+
+  add(event: PendingEvent): void {
+    if (this.#stopped) return;
+    this.#open.push(event);
+    this.#openChars += event.job.body.length;
+    this.#backlog += 1;
+    this.#admitted += 1;
+    this.#admittedChars += event.job.body.length;
+    if (this.#open.length >= this.#maxBatchEvents || this.#openChars >= this.#maxBatchChars) {
+      // Called right after the frame handler admitted this event: the position covers it and nothing later.
+      this.#closed.push({ events: this.#open, snapshot: this.deps.snapshot() });
+      this.#open = [];
+      this.#openChars = 0;
+    }
+    this.#schedule();
+  }
+
+  /** The position moved without a new event (a heartbeat): commit it too. */
+  positionChanged(): void {
+    if (this.#stopped) return;
+    this.#positionChanged = true;
+    this.#schedule();
+  }
+
+  /** Resolves when the buffer has room; the stream reader awaits this before each read. */
+  waitForCapacity(): Promise<void> {
+    if (this.#backlog < this.#highWaterMark) return Promise.resolve();
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  /** Resolves when everything added so far is committed. */
+  flushed(): Promise<void> {
+    if (!this.#running && this.#backlog === 0 && !this.#positionChanged) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * HA: the lease is lost. Drops what is buffered (the next leader reads it
+   * again from the committed position) and takes nothing more; a commit in
+   * flight still goes through the fence.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#dropBuffer();
+    this.#positionChanged = false;
+    this.#releaseCapacity();
+  }
+
+  /** Forgets every event read but not committed: it will be read again (after a rewind, or by the next leader). */
+  #dropBuffer(): void {
+    this.#closed = [];
+    this.#open = [];
+    this.#openChars = 0;
+    this.#backlog = 0;
+  }
+
+  #schedule(): void {
+    // setImmediate lets every frame of the chunk being parsed join this batch.
+    this.#running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
+  }
+
+  async #drain(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      const batch = this.#takeBatch();
+      if (!batch) break;
+      const snapshot = batch.snapshot ?? this.deps.snapshot();
+      try {
+        await this.#commit(batch.events, snapshot);
+        // A stop() during the commit already dropped the count.
+        if (!this.#stopped) this.#backlog -= batch.events.length;
+        failures = 0;
+      } catch (error) {
+        if (error instanceof LostWritesError) {
+          // What was buffered lies past the position Redis kept; it will be read again.
+          this.#dropBuffer();
+          // Redis now holds the cursor this transaction wrote: the next commit, from the rewound
+          // position, must find that one, or each commit would take the previous one for lost
+          // writes and the ingester would rewind back and forth forever (seen on a Sentinel failover).
+          this.#lastCommit = error.written;
+          this.deps.onLostWrites(error.stored);
+          continue;
+        }
+        if (error instanceof FencedError) {
+          this.stop();
+          this.deps.onFenced?.();
+          continue;
+        }
+        if (this.#stopped) continue; // HA: the lease is lost; the next leader reads the batch again.
+        // Retried first, with the position it was taken with; a newer position follows in a later commit.
+        this.#closed.unshift({ events: batch.events, snapshot });
+        this.#positionChanged = true;
+        failures += 1;
+        const delayMs = Math.min(this.#retryDelayMs * 2 ** (failures - 1), 5_000);
+        this.deps.logger.warn({ err: error, jobs: batch.events.length, retryInMs: delayMs }, 'enqueue.failed');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      this.#releaseCapacity();
+    }
+    this.#running = undefined;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  /** The oldest closed batch; else the open one (also when empty, if only the position moved); else nothing to write. */
+  #takeBatch(): Batch | undefined {
+    const closed = this.#closed.shift();
+    if (closed) return closed;
+    if (this.#open.length === 0 && !this.#positionChanged) return undefined;
+    const events = this.#open;
+    this.#open = [];
+    this.#openChars = 0;
+    this.#positionChanged = false;
+    return { events };
+  }
+
+  async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
+    const started = Date.now();
+    const { queue, cursor } = this.deps;
+    const client = await queueClient(queue);
+    if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
+    const transaction = client.multi();
+    const jobs = packEvents(batch, this.#eventsPerJob);
+    await Promise.all(jobs.map((job) => addJobToTransaction(queue, transaction, job, EVENT_JOB_OPTIONS)));
+    // Per-entity ordering (WEBHOOK_ORDERING=entity).
+    lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
+    const commit = this.#lastCommit + 1;
+    // Last: its reply is the last one, however many commands the inserts queued.
+    cursor.write(transaction, snapshot, commit, jobs.map(({ id }) => jobKey(queue, id)));
+    const results = await transaction.exec();
+    if (!results) {
+      // With a fence, only a takeover aborts the EXEC; check, to tell it from anything else.
+      if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
+      throw new Error('Redis transaction aborted');
+    }
+    const [cursorError, cursorReply] = results[results.length - 1] ?? [new Error('EXEC returned no reply')];
+    const write = cursorError ? undefined : parseCursorWrite(cursorReply);
+    const failed = results.find(([error]) => error);
+    if (failed) {
+      // MULTI does not roll back: if the cursor was written anyway (every job existed,
+      // e.g. from an earlier attempt), Redis holds commit `commit` now, and the retry
+      // (same jobs, idempotent) must expect it.
+      if (write?.written && (write.before?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
+      if (isNoScript(failed[0])) await loadScripts(client);
+      throw failed[0];
+    }
+    // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it
+    // on insert (see shared/queue/bullmq-internals.ts). The position stayed; retrying is safe.
+    if (!write?.written) throw new JobsMissingError();
+    if ((write.before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(write.before, commit);
+    this.#lastCommit = commit;
+    this.deps.onCommitted(snapshot, batch, Date.now() - started, jobs);
+  }
+
+  #releaseCapacity(): void {
+    if (this.#backlog >= this.#highWaterMark) return;
+    for (const resolve of this.#capacityWaiters.splice(0)) resolve();
+  }
+}

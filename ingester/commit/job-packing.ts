@@ -1,0 +1,54 @@
+import { PACK_JOB_NAME, packJobId, type EventJob, type PackJob } from '../../shared/queue/contract.js';
+
+/** An event read from the stream, with the id that makes its job (and webhook-id). */
+export interface PendingEvent {
+  eventId: string;
+  job: EventJob;
+}
+
+/** A job to queue: one event (named after it, as before packs existed) or a pack of several. */
+export interface QueuedJob {
+  id: string;
+  name: string;
+  data: EventJob | PackJob;
+  /** Events it holds. */
+  events: number;
+}
+
+/**
+ * Groups the events of one commit into jobs, in stream order: runs of up to
+ * `eventsPerJob` consecutive events become a pack. Only a commit of at least
+ * `eventsPerJob` events is packed: that is a backlog being read, where Redis
+ * work is what limits; live traffic commits a few events at a time, and a
+ * pack's events go out one after the other, so packing them would only add
+ * latency. An event lined up for per-entity ordering (it carries `entity`) is
+ * always a job of its own, since its turn is claimed per job; so is a run of one.
+ */
+export function packEvents(events: readonly PendingEvent[], eventsPerJob: number): QueuedJob[] {
+  if (events.length < eventsPerJob) return events.map(single);
+  const jobs: QueuedJob[] = [];
+  let run: PendingEvent[] = [];
+  const endRun = (): void => {
+    if (run.length === 1) jobs.push(single(run[0]!));
+    else if (run.length > 1) {
+      const events = run.map(({ eventId, job }) => ({ id: eventId, ...job }));
+      jobs.push({ id: packJobId(events), name: PACK_JOB_NAME, data: { events }, events: events.length });
+    }
+    run = [];
+  };
+  for (const event of events) {
+    if (event.job.entity !== undefined) {
+      endRun();
+      jobs.push(single(event));
+      continue;
+    }
+    run.push(event);
+    if (run.length >= eventsPerJob) endRun();
+  }
+  endRun();
+  return jobs;
+}
+
+function single({ eventId, job }: PendingEvent): QueuedJob {
+  return { id: eventId, name: job.event, data: job, events: 1 };
+}

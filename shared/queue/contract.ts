@@ -1,0 +1,117 @@
+import type { RetryOptions } from 'bullmq';
+import { z } from 'zod';
+
+/**
+ * The contract between ingester and dispatcher: where the queue lives in Redis
+ * and what a job holds. Keys carry the connector id in a hash tag so that
+ * several connectors share one Redis and each connector's keys sit in one
+ * Redis Cluster slot (BullMQ needs that, and the ingester's MULTI too).
+ */
+export const QUEUE_NAME = 'events';
+
+export function queuePrefix(connectorId: string): string {
+  return `opencti-webhook:{${connectorId}}`;
+}
+
+/** Redis hash holding the ingester's committed stream position. */
+export function cursorKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:stream-cursor`;
+}
+
+/** Redis hash holding the endpoint outage state shared by every dispatcher (see dispatcher/endpoint/breaker.ts). */
+export function endpointKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:endpoint`;
+}
+
+/**
+ * Redis string set while an operator (board or CLI) holds the queue paused,
+ * holding who paused it. BullMQ records no actor for a pause, so the endpoint
+ * breaker reads this key and never resumes a queue an operator paused.
+ */
+export function operatorPauseKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:operator-pause`;
+}
+
+/** Redis key of the delivery rate limit's schedule, shared by every dispatcher (see dispatcher/endpoint/rate-limiter.ts). */
+export function rateLimitKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:rate-limit`;
+}
+
+/**
+ * Redis string holding the ingester's WEBHOOK_ORDERING (`none` or `entity`),
+ * written at each start: dispatchers compare it with their own setting and
+ * say when the two differ (see dispatcher/delivery/entity-order.ts).
+ */
+export function orderingModeKey(connectorId: string): string {
+  return `${queuePrefix(connectorId)}:ordering`;
+}
+
+export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
+export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
+export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;
+
+export const EventJobSchema = z.object({
+  /** SSE event name; OpenCTI consumers dispatch on it, not on the envelope's `type`. */
+  event: ForwardedEventSchema,
+  /** SSE id (`<ms>-<seq>`); dependency frames share the id of the event that caused them. */
+  streamId: z.string(),
+  /** The SSE `data` exactly as received; POSTed byte for byte. */
+  body: z.string(),
+  /** Epoch ms when the ingester read the frame, for end-to-end latency. */
+  receivedAt: z.number(),
+  /**
+   * `data.id` of the event's STIX object, set only when the ingester ran with
+   * WEBHOOK_ORDERING=entity: the event then waits in that object's line
+   * (shared/queue/entity-order.ts). Set per event, so dispatchers need no setting and
+   * a change of mode never strands an event.
+   */
+  entity: z.string().optional(),
+});
+export type EventJob = z.infer<typeof EventJobSchema>;
+
+/** One event of a pack: the event with its own id, which is its job id once it leaves the pack and its webhook-id. */
+export const PackedEventSchema = EventJobSchema.extend({ id: z.string() });
+export type PackedEvent = z.infer<typeof PackedEventSchema>;
+
+/** Job name of a pack: consecutive stream events queued as one job (INGESTER_EVENTS_PER_JOB). */
+export const PACK_JOB_NAME = 'pack';
+
+/**
+ * A pack: several events in one job, so the Redis work of queueing, claiming
+ * and completing a job is paid once for all of them. Each event is still
+ * POSTed alone, with its own webhook-id; one that fails leaves the pack for a
+ * job of its own (dispatcher/delivery/deliver-pack.ts). Progress (the job's `progress`)
+ * counts the events already settled, so a pack taken over after a crash does
+ * not deliver them again.
+ */
+export const PackJobSchema = z.object({ events: z.array(PackedEventSchema).min(1) });
+export type PackJob = z.infer<typeof PackJobSchema>;
+
+/** What a queue job holds: one event, or a pack. */
+export type QueuedJobData = EventJob | PackJob;
+
+/** The same events always make the same id, so a commit retried after an error adds nothing twice. */
+export function packJobId(events: readonly { id: string }[]): string {
+  return `${events[0]!.id}..${events.at(-1)!.id}`;
+}
+
+/**
+ * Jobs never run out of BullMQ attempts on their own: the dispatcher's backoff
+ * strategy (type `webhook`) decides when an event has had enough, so the retry
+ * policy lives in one process and can change without re-enqueueing.
+ * BullMQ stores one stack trace per failed attempt in the job, in Redis: a
+ * dead letter after 15 attempts would carry 15 of them. Only the last one is
+ * kept (the failed reason already says what the endpoint answered).
+ */
+export const EVENT_JOB_OPTIONS = {
+  attempts: Number.MAX_SAFE_INTEGER,
+  backoff: { type: 'webhook' },
+  stackTraceLimit: 1,
+} as const;
+
+/**
+ * An event an operator sends again (board or CLI) starts over with its full
+ * retry budget: its attempts so far were spent on an outage that is, by the
+ * operator's judgement, over. The job id, hence the webhook-id, stays.
+ */
+export const FULL_RETRY_BUDGET: RetryOptions = { resetAttemptsMade: true, resetAttemptsStarted: true };

@@ -1,8 +1,0 @@
-import { createRequire } from 'node:module';
-
-// dist/shared/version.js and shared/version.ts both sit two levels below package.json.
-const manifest = createRequire(import.meta.url)('../../package.json') as { name: string; version: string };
-
-export const PRODUCT_NAME = manifest.name;
-export const PRODUCT_VERSION = manifest.version;
-export const USER_AGENT = `${manifest.name}/${manifest.version}`;
