@@ -1,8 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue/contract.js';
-import type { EndpointState } from './endpoint/breaker.js';
+import { FORWARDED_EVENTS, type EndpointState, type ForwardedEvent } from '../shared/queue/contract.js';
 import { FILTER_REASONS, type FilterReason } from './delivery/event-filter.js';
 import { INTERNAL_OPERATIONS, type InternalOperation } from './delivery/internal-error.js';
 import type { AttemptResult } from './webhook/outcome.js';

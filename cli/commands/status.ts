@@ -1,5 +1,5 @@
 import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
-import type { EndpointState } from '../../dispatcher/endpoint/breaker.js';
+import type { EndpointState } from '../../shared/queue/contract.js';
 import type { Job } from 'bullmq';
 import { PACK_JOB_NAME, cursorKey, endpointKey, orderingModeKey } from '../../shared/queue/contract.js';
 import { ago, isoTime, table } from '../format.js';

@@ -1,9 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis/client.js';
 import type { Logger } from '../../shared/observability/logger.js';
-
-/** What the dispatchers are doing with the endpoint, as seen by this process. */
-export type EndpointState = 'delivering' | 'paused' | 'probing';
+import type { EndpointState } from '../../shared/queue/contract.js';
 
 export interface EndpointBreakerOptions {
   /** Consecutive failed attempts in one process that mean the endpoint, not an event, is failing. */

@@ -7,7 +7,6 @@ import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } fr
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
 
-export type { PendingEvent } from './job-packing.js';
 
 export interface EnqueuerOptions {
   /** Events buffered before the stream reader is paused. @defaultValue 2000 */

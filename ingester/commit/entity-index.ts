@@ -1,6 +1,6 @@
 import type { IRedisTransaction } from 'bullmq';
 import { LINE_TTL_SECONDS, entityOrderKey, entityOrderMember } from '../../shared/queue/entity-order.js';
-import type { PendingEvent } from './enqueuer.js';
+import type { PendingEvent } from './job-packing.js';
 
 /**
  * WEBHOOK_ORDERING=entity: puts each event that names its STIX object at the

@@ -23,6 +23,9 @@ export function endpointKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:endpoint`;
 }
 
+/** What the dispatchers are doing with the endpoint (the breaker's state, the gauge's label, `cli status`). */
+export type EndpointState = 'delivering' | 'paused' | 'probing';
+
 /**
  * Redis string set while an operator (board or CLI) holds the queue paused,
  * holding who paused it. BullMQ records no actor for a pause, so the endpoint
