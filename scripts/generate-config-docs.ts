@@ -1,0 +1,96 @@
+/**
+ * `npm run generate:docs`: writes the reference part of docs/configuration.md
+ * from the configuration schema (each leaf's description and accepted values,
+ * its default, and which processes read it). The hand-written text above the
+ * marker line is kept as it is. Commit the result; a test fails when the
+ * committed file no longer matches the schema.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { CliConfigSchema } from '../cli/config.js';
+import { BoardConfigSchema, DispatcherConfigSchema } from '../dispatcher/config.js';
+import { IngesterConfigSchema } from '../ingester/config.js';
+import type { FieldMeta } from '../shared/config/fields.js';
+import { envName } from '../shared/config/load.js';
+import { ConfigSchema } from '../shared/config/schema.js';
+
+// Compiled, this file is <repo>/dist/scripts/generate-config-docs.js.
+export const CONFIG_DOCS_PATH = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
+
+/** Everything after this line is generated; everything before it is written by hand. */
+export const GENERATED_MARKER = '<!-- Generated from shared/config by `npm run generate:docs`: edit the schema, not the text below. -->';
+
+type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
+
+/** The processes, each with the settings it reads: the "Used by" column. */
+const READERS: ReadonlyArray<[name: string, schema: SectionedSchema]> = [
+  ['ingester', IngesterConfigSchema as unknown as SectionedSchema],
+  ['dispatcher', DispatcherConfigSchema as unknown as SectionedSchema],
+  ['board', BoardConfigSchema as unknown as SectionedSchema],
+  ['cli', CliConfigSchema as unknown as SectionedSchema],
+];
+
+/** One heading per config.yml section; a new section must be given its title here. */
+const SECTION_TITLES: Record<string, string> = {
+  opencti: 'OpenCTI platform',
+  connector: 'Connector',
+  webhook: 'Webhook delivery',
+  metrics: 'Metrics and health checks',
+  redis: 'Redis',
+  ingester: 'Ingester',
+  dispatcher: 'Dispatcher',
+  bull_board: 'Board',
+};
+
+function readersOf(section: string, key: string): string[] {
+  return READERS.filter(([, schema]) => schema.shape[section]?.shape[key] !== undefined).map(([name]) => name);
+}
+
+function defaultOf(leaf: z.ZodType): string {
+  const generated = z.toJSONSchema(leaf, { io: 'output', unrepresentable: 'any' }) as { default?: unknown };
+  if (generated.default !== undefined) return `\`${String(generated.default)}\``;
+  // A leaf that cannot parse "unset" has neither a default nor optional().
+  return leaf.safeParse(undefined).success ? '–' : '**required**';
+}
+
+/** Table cells hold one line, and a `|` would end the cell. */
+function cell(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+}
+
+function sectionTable(section: string, sectionSchema: z.ZodObject): string[] {
+  const title = SECTION_TITLES[section];
+  if (!title) throw new Error(`section ${section} has no title in scripts/generate-config-docs.ts`);
+  const lines = [`## ${title}`, '', '| Variable (`config.yml` key) | Default | Used by | Meaning |', '|---|---|---|---|'];
+  for (const [key, leaf] of Object.entries(sectionSchema.shape as Record<string, z.ZodType>)) {
+    const meta = leaf.meta() as FieldMeta | undefined;
+    const readers = readersOf(section, key);
+    const meaning = [meta?.description ?? '', meta?.accepted ? `Accepts ${meta.accepted}.` : '', meta?.secret ? 'Secret: never logged.' : '']
+      .filter(Boolean)
+      .join(' ');
+    const variable = `\`${envName(section, key)}\` (\`${section}.${key}\`)`;
+    lines.push(`| ${variable} | ${defaultOf(leaf)} | ${readers.length > 0 ? readers.join(', ') : 'none (accepted, unused)'} | ${cell(meaning)} |`);
+  }
+  return [...lines, ''];
+}
+
+export function renderConfigReference(): string {
+  const lines: string[] = [];
+  for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape as Record<string, z.ZodObject>)) {
+    lines.push(...sectionTable(section, sectionSchema));
+  }
+  return lines.join('\n');
+}
+
+/** The file as it should be: `current`'s hand-written part, the marker, then the generated reference. */
+export function renderConfigDocs(current: string): string {
+  const at = current.indexOf(GENERATED_MARKER);
+  if (at < 0) throw new Error(`${CONFIG_DOCS_PATH} has lost its marker line: put it back after the hand-written part:\n${GENERATED_MARKER}`);
+  return `${current.slice(0, at)}${GENERATED_MARKER}\n\n${renderConfigReference()}`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(CONFIG_DOCS_PATH, renderConfigDocs(readFileSync(CONFIG_DOCS_PATH, 'utf8')));
+  console.log(`wrote ${CONFIG_DOCS_PATH}`);
+}
