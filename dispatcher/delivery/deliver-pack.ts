@@ -29,23 +29,12 @@ export interface PackDeliveryDeps {
 }
 
 /**
- * Delivers a pack (shared/queue/contract.ts): its events one after the other, each
- * POSTed alone with its own webhook-id, so the pack holds one of the
- * dispatcher's consumer_count slots as a single event would. An event that is
- * not delivered leaves the pack for a job of its own, with the event's id as
- * job id (its webhook-id stays), and from then on its own retries and dead
- * letter, exactly as if it had been queued alone:
- * - a charged failure: the job waits one backoff step, then has the full
- *   WEBHOOK_RETRY_ATTEMPTS (the attempt made in the pack comes on top);
- * - a 4xx: the job follows the rules of deliver.ts (proof, then dead letter).
- * While the endpoint is down (breaker paused) the pack itself waits, attempts
- * untouched, and resumes at the event it stopped at: outages do not break
- * packs up. A pack whose dispatcher is shutting down goes back to the queue
- * the same way, for the others. The job's `progress` counts the events
- * settled, written after each one, so a pack taken over after a crash starts
- * after them; only the event in flight at the crash may arrive twice. A
- * Redis error (writing the progress, adding an event's own job) postpones
- * the pack at the event it reached, uncharged (deliver.ts).
+ * Delivers a pack (shared/queue/contract.ts): its events one after the other
+ * in one consumer_count slot, the job's `progress` written after each. What
+ * happens to an event that is not delivered, to a pack during an outage, a
+ * shutdown or a crash: docs/architecture.md ("Packs: several events per job");
+ * a 4xx follows the rules of deliver.ts, Redis errors are postponed uncharged
+ * there too.
  */
 export function createPackDelivery({ attempt, queue, breaker, retry, metrics, logger, closing }: PackDeliveryDeps) {
   const ownBudget = { ...retry, attempts: retry.attempts + 1 };

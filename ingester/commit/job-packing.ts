@@ -17,12 +17,11 @@ export interface QueuedJob {
 
 /**
  * Groups the events of one commit into jobs, in stream order: runs of up to
- * `eventsPerJob` consecutive events become a pack. Only a commit of at least
- * `eventsPerJob` events is packed: that is a backlog being read, where Redis
- * work is what limits; live traffic commits a few events at a time, and a
- * pack's events go out one after the other, so packing them would only add
- * latency. An event lined up for per-entity ordering (it carries `entity`) is
- * always a job of its own, since its turn is claimed per job; so is a run of one.
+ * `eventsPerJob` consecutive events become a pack, in a commit of at least
+ * `eventsPerJob` events only. An event lined up for per-entity ordering (it
+ * carries `entity`) is always a job of its own; so is a run of one. Why, and
+ * what a pack changes for delivery: docs/architecture.md ("Packs: several
+ * events per job").
  */
 export function packEvents(events: readonly PendingEvent[], eventsPerJob: number): QueuedJob[] {
   if (events.length < eventsPerJob) return events.map(single);

@@ -80,12 +80,10 @@ export type PackedEvent = z.infer<typeof PackedEventSchema>;
 export const PACK_JOB_NAME = 'pack';
 
 /**
- * A pack: several events in one job, so the Redis work of queueing, claiming
- * and completing a job is paid once for all of them. Each event is still
- * POSTed alone, with its own webhook-id; one that fails leaves the pack for a
- * job of its own (dispatcher/delivery/deliver-pack.ts). Progress (the job's `progress`)
- * counts the events already settled, so a pack taken over after a crash does
- * not deliver them again.
+ * A pack: several events in one job, its `progress` the number of events
+ * already settled. The design is explained once, in docs/architecture.md
+ * ("Packs: several events per job"); made by ingester/commit/job-packing.ts,
+ * delivered by dispatcher/delivery/deliver-pack.ts.
  */
 export const PackJobSchema = z.object({ events: z.array(PackedEventSchema).min(1) });
 export type PackJob = z.infer<typeof PackJobSchema>;
