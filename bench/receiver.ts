@@ -6,6 +6,11 @@
  */
 import { Worker } from 'node:worker_threads';
 
+/** waitForUnique ran out of time; the message says how far the receiver got. */
+export class ReceiverTimeoutError extends Error {
+  override readonly name = 'ReceiverTimeoutError';
+}
+
 export type ReceiverCommand =
   | { type: 'reset'; seq: number; delayMs: number }
   | { type: 'await'; seq: number; n: number }
@@ -102,7 +107,7 @@ export class LeanReceiver {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         void this.progress().then(
-          (p) => reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}: the receiver answered ${p.unique} of ${n} distinct events (${p.requests} requests)`)),
+          (p) => reject(new ReceiverTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}: the receiver answered ${p.unique} of ${n} distinct events (${p.requests} requests)`)),
           reject,
         );
       }, timeoutMs);

@@ -12,7 +12,7 @@ import { nowMs } from './clock.js';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import type { BenchOptions } from './options.js';
 import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
-import type { LeanReceiver, ReceiverRecords } from './receiver.js';
+import { ReceiverTimeoutError, type LeanReceiver, type ReceiverRecords } from './receiver.js';
 import { CpuWindow, redisAofInfo, redisUsedMemory, type AofInfo, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
 import { publishAtRate, publishBacklog, type Publication, type Published, type Workload } from './workload.js';
@@ -430,7 +430,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
     try {
       await race(ctx.receiver.waitForUnique(total, liveSettleSeconds * 1_000, `${total} live events delivered`), pipeline);
     } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('timed out')) throw error;
+      if (!(error instanceof ReceiverTimeoutError)) throw error;
       ctx.log(`    ${error.message}`);
     }
     clearInterval(sampler);

@@ -1,4 +1,6 @@
 /** Command-line parsing for the operator CLI; pure, so it is unit-tested without Redis. */
+import { ErrorCode } from '../shared/errors/codes.js';
+import { OwhError } from '../shared/errors/owh-error.js';
 
 export const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -35,9 +37,8 @@ Exit codes: 0 done; 1 failed (Redis unreachable, an id not found or not failed);
 2 usage or configuration error.`;
 
 /** A mistake on the command line: exit 2 with the usage. */
-export class UsageError extends Error {
-  readonly code = 'ERR_CLI_USAGE';
-  override readonly name = 'UsageError';
+export class UsageError extends OwhError {
+  readonly code = ErrorCode.cliUsage;
 }
 
 const DEFAULT_LIMIT = 50;

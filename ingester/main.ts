@@ -164,7 +164,7 @@ function announceStarted(): void {
 /** A startup check failed for good: one fatal line, exit 1. Aborted by a shutdown: wait for it to exit. */
 function exitOrShutDown(error: unknown): Promise<never> {
   if (error instanceof StartupError) {
-    logger.fatal({ hint: error.message }, 'ingester.startup_failed');
+    logger.fatal({ code: error.code, hint: error.message }, 'ingester.startup_failed');
     process.exit(1);
   }
   if (startup.signal.aborted) return new Promise<never>(() => undefined);

@@ -1,5 +1,7 @@
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { Job, Queue } from 'bullmq';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 import { FULL_RETRY_BUDGET } from '../../shared/queue/contract.js';
 import type { RedisClient } from '../../shared/redis/client.js';
 import type { BoardAudit } from './audit.js';
@@ -15,8 +17,8 @@ const CLEAN_BATCH = 500;
  * position is already past them, so nothing short of re-reading OpenCTI would
  * bring them back: refused in every mode.
  */
-export class BoardRefusedError extends Error {
-  readonly code = 'OWH_BOARD_REFUSED';
+export class BoardRefusedError extends OwhError {
+  readonly code = ErrorCode.boardRefused;
   /** bull-board answers a thrown error with its `statusCode`. */
   readonly statusCode = 405;
 }

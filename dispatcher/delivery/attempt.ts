@@ -3,7 +3,7 @@ import type { EventJob } from '../../shared/queue/contract.js';
 import type { EndpointBreaker } from '../endpoint/breaker.js';
 import type { EventFilter } from './event-filter.js';
 import type { DispatcherMetrics } from '../metrics.js';
-import { classifyError, classifyStatus, describeError, judgeStatus, type AttemptResult } from '../webhook/outcome.js';
+import { classifyError, classifyStatus, describeError, judgeStatus, resultCode, type AttemptResult } from '../webhook/outcome.js';
 import { internal } from './internal-error.js';
 import type { RateLimiter } from '../endpoint/rate-limiter.js';
 import type { WebhookClient } from '../webhook/client.js';
@@ -79,7 +79,7 @@ export function createAttempt({ client, breaker, metrics, logger, filter, rateLi
           breaker.recordFailure(`every event refused: ${verdict.reason}`, 0, true);
           return endpointDown(id, attempt, reason);
         } else if (verdict.kind === 'failed') {
-          if (breaker.recordFailure(verdict.reason, verdict.retryAfterMs, verdict.endpointLevel)) return endpointDown(id, attempt, reason);
+          if (breaker.recordFailure(verdict.reason, verdict.retryAfterMs, verdict.endpointLevel, verdict.code)) return endpointDown(id, attempt, reason);
         } else if (breaker.state !== 'delivering') {
           // A refused probe, the witness asked moments ago and not accepted since: still out; probe again later.
           breaker.recordFailure(reason, 0, true);
@@ -144,7 +144,7 @@ export function createAttempt({ client, breaker, metrics, logger, filter, rateLi
     if (verdict.kind === 'rejected') return judgeRefusal(id, attempt, reason);
 
     const retryAfterMs = verdict.retryAfterMs;
-    if (breaker.recordFailure(reason, retryAfterMs, result === 'tls')) return endpointDown(id, attempt, reason);
+    if (breaker.recordFailure(reason, retryAfterMs, result === 'tls', resultCode(result))) return endpointDown(id, attempt, reason);
     logger.warn({ jobId: id, attempt, reason }, 'delivery.failed');
     return { kind: 'failed', message: `webhook: ${reason}`, retryAfterMs };
   };

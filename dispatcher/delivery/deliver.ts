@@ -1,4 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 import { EventJobSchema, PACK_JOB_NAME } from '../../shared/queue/contract.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
 import type { RetryPolicy } from '../backoff.js';
@@ -19,8 +21,8 @@ export interface DeliverDeps extends Omit<AttemptDeps, 'witness'> {
 }
 
 /** A failed attempt charged to the event; BullMQ schedules the retry (see backoff.ts). */
-export class DeliveryError extends Error {
-  override readonly name = 'DeliveryError';
+export class DeliveryError extends OwhError {
+  readonly code = ErrorCode.webhookFailed;
   constructor(
     message: string,
     readonly retryAfterMs?: number,

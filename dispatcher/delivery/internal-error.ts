@@ -1,5 +1,7 @@
 import { DelayedError } from 'bullmq';
 import { ReplyError } from 'ioredis';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 
 /** Where around an attempt our own work failed (the `operation` label of opencti_webhook_internal_errors_total). */
 export const INTERNAL_OPERATIONS = ['entity_order', 'rate_limit', 'unpack', 'progress', 'postpone', 'other'] as const;
@@ -7,11 +9,11 @@ export type InternalOperation = (typeof INTERNAL_OPERATIONS)[number];
 
 export const InternalErrorCode = {
   /** Redis answered the command with an error (OOM, READONLY, NOPERM, MISCONF, a script error…). */
-  redisReply: 'OWH_REDIS_REPLY_ERROR',
+  redisReply: ErrorCode.redisReply,
   /** A Redis command got no answer (connection lost, retries given up). */
-  redisUnavailable: 'OWH_REDIS_UNAVAILABLE',
+  redisUnavailable: ErrorCode.redisUnavailable,
   /** Anything else of ours that is not about the endpoint. */
-  internal: 'OWH_INTERNAL_ERROR',
+  internal: ErrorCode.internal,
 } as const;
 export type InternalErrorCode = (typeof InternalErrorCode)[keyof typeof InternalErrorCode];
 
@@ -19,8 +21,7 @@ export type InternalErrorCode = (typeof InternalErrorCode)[keyof typeof Internal
  * Our failure, not the endpoint's nor the event's: the event is postponed
  * without being charged an attempt (see postpone.ts). `operation` says where.
  */
-export class InternalError extends Error {
-  override readonly name = 'InternalError';
+export class InternalError extends OwhError {
   readonly code: InternalErrorCode;
 
   constructor(

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import type { ErrorCode } from '../../shared/errors/codes.js';
 import type { RedisClient } from '../../shared/redis/client.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import type { EndpointState } from '../../shared/queue/contract.js';
@@ -117,15 +118,16 @@ export class EndpointBreaker {
    * Counts a failed attempt; returns true when the endpoint is considered
    * down, in which case the event must not be charged for the attempt.
    * `endpointLevel` failures (TLS) say so by themselves: they pause at once.
+   * `code` is the failure's stable code (OWH_WEBHOOK_TLS), logged with the pause.
    */
-  recordFailure(reason: string, retryAfterMs = 0, endpointLevel = false): boolean {
+  recordFailure(reason: string, retryAfterMs = 0, endpointLevel = false, code?: ErrorCode): boolean {
     this.#consecutiveFailures += 1;
     if (this.#state === 'paused') return true;
     if (this.#state === 'delivering' && !endpointLevel && this.#consecutiveFailures < this.#options.failureThreshold) return false;
     this.#setState('paused');
     const { probeInitialMs, probeMaxMs } = this.#options;
     void this.#transition(TRIP, [Date.now(), probeInitialMs, probeMaxMs, retryAfterMs, reason]).then((waitMs) => {
-      if (waitMs) this.#deps.logger.warn({ reason, probeInMs: waitMs, failures: this.#consecutiveFailures }, 'endpoint.paused');
+      if (waitMs) this.#deps.logger.warn({ reason, ...(code ? { code } : {}), probeInMs: waitMs, failures: this.#consecutiveFailures }, 'endpoint.paused');
       return this.#poll();
     });
     return true;

@@ -1,10 +1,11 @@
 import type { Queue } from 'bullmq';
+import type { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { EventJobSchema, PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
 import type { EventFilter } from '../delivery/event-filter.js';
 import { internal } from '../delivery/internal-error.js';
 import type { DispatcherMetrics } from '../metrics.js';
-import { classifyError, describeError, judgeStatus } from '../webhook/outcome.js';
+import { classifyError, describeError, judgeStatus, resultCode } from '../webhook/outcome.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { WebhookClient } from '../webhook/client.js';
 
@@ -24,7 +25,7 @@ export type WitnessVerdict =
   /** Refused with a 4xx too: the endpoint refuses everything. */
   | { kind: 'refused'; reason: string }
   /** No answer, or one worth retrying (5xx, 429, 408, 3xx, timeout, network): the outage rules decide. */
-  | { kind: 'failed'; reason: string; retryAfterMs: number | undefined; endpointLevel: boolean }
+  | { kind: 'failed'; reason: string; retryAfterMs: number | undefined; endpointLevel: boolean; code?: ErrorCode | undefined }
   /** No event is known to have been accepted: nothing can tell an endpoint refusing everything from a bad event. */
   | { kind: 'unavailable' }
   /** Asked less than WITNESS_INTERVAL_MS ago. */
@@ -96,7 +97,7 @@ export class Witness {
       else verdict = { kind: 'failed', reason, retryAfterMs: judged.retryAfterMs, endpointLevel: false };
     } catch (error) {
       const result = classifyError(error);
-      verdict = { kind: 'failed', reason: describeError(error, result), retryAfterMs: undefined, endpointLevel: result === 'tls' };
+      verdict = { kind: 'failed', reason: describeError(error, result), retryAfterMs: undefined, endpointLevel: result === 'tls', code: resultCode(result) };
     }
     metrics.witnessChecked(verdict.kind);
     logger.info({ witnessId: witness.id, verdict: verdict.kind, ...('reason' in verdict ? { reason: verdict.reason } : {}) }, 'witness.checked');

@@ -1,3 +1,5 @@
+import { ErrorCode } from '../../shared/errors/codes.js';
+
 /**
  * Pure classification of one delivery attempt (Standard Webhooks guidance,
  * reference A.1/A.6): only 2xx delivers; 3xx is a failure and never
@@ -43,6 +45,11 @@ export function classifyError(error: unknown): AttemptResult {
   const { name, code } = (error ?? {}) as { name?: string; code?: string };
   if (name === 'TimeoutError' || (code !== undefined && TIMEOUT_CODES.has(code))) return 'timeout';
   return tlsFailure(error) === undefined ? 'network' : 'tls';
+}
+
+/** The stable code a result is reported with (docs/errors.md), when it has one. */
+export function resultCode(result: AttemptResult): ErrorCode | undefined {
+  return result === 'tls' ? ErrorCode.webhookTls : undefined;
 }
 
 /** Why an attempt got no HTTP answer, for logs and the failed set. */

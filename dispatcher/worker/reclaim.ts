@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import type { RedisClient } from '../../shared/redis/client.js';
 import { countAsStalled, lockHolder, pickup, requeueHeldJob, workerConnections } from '../../shared/queue/bullmq-internals.js';
@@ -62,7 +63,7 @@ export async function reclaimPredecessorJobs({ redis, queue, logger }: ReclaimDe
   } catch (error) {
     // Info, not a warning: the stalled-job check covers it, and a Redis refusing CLIENT LIST (ACL without @dangerous) is a supported set-up.
     logger.info(
-      { workerName, code: 'OWH_RECLAIM_FAILED', err: { message: (error as Error).message }, hint: 'the stalled-job check redelivers them instead; an ACL user needs +client|list for reclaim' },
+      { workerName, code: ErrorCode.reclaimFailed, err: { message: (error as Error).message }, hint: 'the stalled-job check redelivers them instead; an ACL user needs +client|list for reclaim' },
       'worker.reclaim_failed',
     );
     return 0;

@@ -1,8 +1,10 @@
 import type { Queue } from 'bullmq';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../../shared/queue/bullmq-internals.js';
 import { EVENT_JOB_OPTIONS } from '../../shared/queue/contract.js';
 import type { Logger } from '../../shared/observability/logger.js';
-import { isNoScript } from '../../shared/redis/client.js';
+import { redisReply } from '../../shared/redis/reply.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
@@ -68,9 +70,8 @@ class LostWritesError extends Error {
 }
 
 /** The inserts of a commit succeeded but its cursor write found a job missing, so it kept the position. */
-class JobsMissingError extends Error {
-  override readonly name = 'JobsMissingError';
-  readonly code = 'OWH_JOBS_MISSING';
+class JobsMissingError extends OwhError {
+  readonly code = ErrorCode.jobsMissing;
   constructor() {
     super('a job of the commit is not in Redis after its insert; the stream position was not moved');
   }
@@ -286,7 +287,7 @@ export class Enqueuer {
       // e.g. from an earlier attempt), Redis holds commit `commit` now, and the retry
       // (same jobs, idempotent) must expect it.
       if (write?.written && (write.before?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
-      if (isNoScript(failed[0])) await loadScripts(client);
+      if (redisReply(failed[0])?.code === 'NOSCRIPT') await loadScripts(client);
       throw failed[0];
     }
     // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it

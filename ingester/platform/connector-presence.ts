@@ -1,3 +1,4 @@
+import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { backoffDelayMs, type BackoffDelays } from '../backoff.js';
 import { parsePyctiState } from './connector-state.js';
@@ -91,7 +92,7 @@ export class ConnectorPresence {
       const retryInMs = backoffDelayMs(this.#failures, refused ? { ...delays, maxMs: delays.maxMs * 10 } : delays);
       this.#failures += 1;
       if (error instanceof GraphqlError) {
-        logger.error({ code: error.code, platformMessage: error.message, retryInMs, hint: refusalHint(error) }, 'platform.registration_refused');
+        logger.error({ code: error.platformCode, platformMessage: error.message, retryInMs, hint: refusalHint(error) }, 'platform.registration_refused');
         this.#answer({ refused: error });
       } else {
         logPlatformFailure(logger, 'platform.registration_failed', error, { retryInMs, hint: 'cannot reach OpenCTI to register the connector; retrying' });
@@ -113,7 +114,7 @@ export class ConnectorPresence {
       else this.#stateChanged(sent, held);
     } catch (error) {
       if (this.#stopped) return;
-      if (error instanceof GraphqlError && /no connector found/i.test(error.message)) {
+      if (error instanceof GraphqlError && error.code === ErrorCode.platformConnectorMissing) {
         logger.warn({ connectorId: connector.id, hint: 'the connector was deleted in OpenCTI; registering it again' }, 'platform.connector_missing');
         this.#registered = false;
         await this.#register();
@@ -150,7 +151,7 @@ export class ConnectorPresence {
 
 function refusalHint(error: GraphqlError): string {
   if (error.unauthenticated) return 'OpenCTI rejected OPENCTI_TOKEN; the connector is not registered (retrying)';
-  if (error.code === 'FORBIDDEN_ACCESS') {
+  if (error.platformCode === 'FORBIDDEN_ACCESS') {
     return "the user of OPENCTI_TOKEN may not register connectors (it needs the capability to use the connectors API); the stream is read anyway, but OpenCTI neither lists the connector nor keeps its state (retrying)";
   }
   return 'OpenCTI refused to register the connector (retrying)';

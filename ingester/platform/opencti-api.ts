@@ -1,4 +1,6 @@
 import { request, type Dispatcher } from 'undici';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { networkErrorFields, TLS_HINT, tlsVerifyFailure } from './http.js';
 
@@ -95,26 +97,35 @@ export interface StreamCollection {
   stream_public: boolean;
 }
 
+/**
+ * OpenCTI names a connector it does not know only in words (a
+ * FUNCTIONAL_ERROR, like many others): the answer is read here, once, and
+ * becomes a code.
+ */
+const CONNECTOR_MISSING = /no connector found/i;
+
 /** The platform answered HTTP 200 with `errors[]` (how OpenCTI reports every failure, auth included). */
-export class GraphqlError extends Error {
-  override readonly name = 'GraphqlError';
+export class GraphqlError extends OwhError {
+  readonly code: typeof ErrorCode.platformRejected | typeof ErrorCode.platformConnectorMissing;
+
   constructor(
     /** `errors[0].name`, e.g. AUTH_REQUIRED, FORBIDDEN_ACCESS, FUNCTIONAL_ERROR. */
-    readonly code: string,
+    readonly platformCode: string,
     message: string,
   ) {
     super(message);
+    this.code = CONNECTOR_MISSING.test(message) ? ErrorCode.platformConnectorMissing : ErrorCode.platformRejected;
   }
 
   /** The token is not valid (no user behind it). */
   get unauthenticated(): boolean {
-    return this.code === 'AUTH_REQUIRED';
+    return this.platformCode === 'AUTH_REQUIRED';
   }
 }
 
 /** The platform (or something in front of it) answered with a status other than 200. */
-export class PlatformHttpError extends Error {
-  override readonly name = 'PlatformHttpError';
+export class PlatformHttpError extends OwhError {
+  readonly code = ErrorCode.platformHttp;
   constructor(
     readonly status: number,
     detail = '',
@@ -215,7 +226,7 @@ export class OpenctiApi {
  * certificate (then the message must say which variable to change).
  */
 export function platformFailure(error: unknown): { fields: Record<string, unknown>; tlsError?: string } {
-  if (error instanceof GraphqlError) return { fields: { code: error.code, platformMessage: error.message } };
+  if (error instanceof GraphqlError) return { fields: { code: error.platformCode, platformMessage: error.message } };
   if (error instanceof PlatformHttpError) return { fields: { status: error.status, error: error.message } };
   const tlsError = tlsVerifyFailure(error);
   const fields = { err: networkErrorFields(error), ...(tlsError ? { tlsError } : {}) };

@@ -1,11 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode } from '../../shared/errors/codes.js';
+import { OwhError } from '../../shared/errors/owh-error.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { backoffDelayMs, type BackoffDelays } from '../backoff.js';
 import { GraphqlError, logPlatformFailure, type OpenctiApi } from '../platform/opencti-api.js';
 
 /** A problem no retry can fix: the process logs it and exits 1. */
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
+export class StartupError extends OwhError {
+  constructor(
+    readonly code: typeof ErrorCode.tokenRejected | typeof ErrorCode.streamUnknown,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface StreamCheckDeps {
@@ -34,14 +41,14 @@ export async function checkLiveStream({ api, streamId, logger, signal }: StreamC
     logger.info({ platformVersion: version }, 'platform.reachable');
     if (streamId === 'live') return 'live';
     const collection = await api.streamCollection(streamId, signal);
-    if (!collection) throw new StartupError(unknownStreamMessage(streamId));
+    if (!collection) throw unknownStream(streamId);
     logger.info({ streamId, streamName: collection.name, live: collection.stream_live, public: collection.stream_public }, 'stream.checked');
     return collection.stream_live ? 'live' : 'stopped';
   } catch (error) {
     if (error instanceof StartupError || signal.aborted) throw error;
-    if (error instanceof GraphqlError && error.unauthenticated) throw new StartupError(TOKEN_REJECTED);
+    if (error instanceof GraphqlError && error.unauthenticated) throw new StartupError(ErrorCode.tokenRejected, TOKEN_REJECTED);
     if (error instanceof GraphqlError) {
-      logger.warn({ code: error.code, platformMessage: error.message, hint: 'OpenCTI refused to describe the live stream to this token; reading it anyway' }, 'stream.unchecked');
+      logger.warn({ code: error.platformCode, platformMessage: error.message, hint: 'OpenCTI refused to describe the live stream to this token; reading it anyway' }, 'stream.unchecked');
     } else {
       logPlatformFailure(logger, 'platform.unreachable', error, { hint: 'cannot check the live stream now; reading it will be retried until OpenCTI answers' });
     }
@@ -54,12 +61,12 @@ export async function checkLiveStream({ api, streamId, logger, signal }: StreamC
  * polls the collection with backoff until it is started again.
  */
 export async function waitUntilStarted({ api, streamId, logger, signal }: StreamCheckDeps, delays: BackoffDelays = { initialMs: 1_000, maxMs: 30_000 }): Promise<void> {
-  logger.warn({ streamId, hint: 'the live stream is stopped in OpenCTI (Data sharing → Live streams); waiting for it to be started' }, 'stream.stopped');
+  logger.warn({ streamId, code: ErrorCode.streamStopped, hint: 'the live stream is stopped in OpenCTI (Data sharing → Live streams); waiting for it to be started' }, 'stream.stopped');
   for (let attempt = 0; ; attempt += 1) {
     await sleep(backoffDelayMs(attempt, delays), undefined, { signal });
     try {
       const collection = await api.streamCollection(streamId, signal);
-      if (!collection) throw new StartupError(unknownStreamMessage(streamId));
+      if (!collection) throw unknownStream(streamId);
       if (collection.stream_live) {
         logger.info({ streamId, hint: 'the live stream was started in OpenCTI' }, 'stream.started');
         return;
@@ -71,6 +78,6 @@ export async function waitUntilStarted({ api, streamId, logger, signal }: Stream
   }
 }
 
-function unknownStreamMessage(streamId: string): string {
-  return `CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream ${JSON.stringify(streamId)} visible to the user of OPENCTI_TOKEN; check the id (Data sharing → Live streams) and that this user may access the stream`;
+function unknownStream(streamId: string): StartupError {
+  return new StartupError(ErrorCode.streamUnknown, `CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream ${JSON.stringify(streamId)} visible to the user of OPENCTI_TOKEN; check the id (Data sharing → Live streams) and that this user may access the stream`);
 }

@@ -1,5 +1,6 @@
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
 import { Agent, fetch, Response, type Dispatcher } from 'undici';
+import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { backoffDelayMs } from '../backoff.js';
 import type { RawFrame } from './frame.js';
@@ -138,9 +139,9 @@ export class StreamClient {
     if (details.tlsError) {
       logger.error({ ...fields, hint: TLS_HINT }, 'stream.tls_failed');
     } else if (reason === 'http_401') {
-      logger.error({ ...fields, hint: 'OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)' }, 'stream.rejected');
+      logger.error({ ...fields, code: ErrorCode.streamRejected, hint: 'OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)' }, 'stream.rejected');
     } else if (reason === 'http_410') {
-      logger.warn({ ...fields, hint: 'the live stream is stopped in OpenCTI; waiting for it to be started' }, 'stream.stopped');
+      logger.warn({ ...fields, code: ErrorCode.streamStopped, hint: 'the live stream is stopped in OpenCTI; waiting for it to be started' }, 'stream.stopped');
     } else {
       logger.warn(fields, 'stream.disconnected');
     }

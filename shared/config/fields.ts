@@ -72,14 +72,21 @@ export interface TextOptions {
   secret?: boolean;
 }
 
+/**
+ * The params of a check that words no problem of its own: the loader then
+ * says what the field accepts instead of zod's "Invalid input" (see
+ * describeIssues in load.ts).
+ */
+export const BARE_CHECK = { params: { bareCheck: true } };
+
 function textSchema(options: TextOptions) {
   return z.preprocess(
     toText,
     z
       .string()
       .min(1)
-      .refine((text) => !options.pattern || options.pattern.test(text))
-      .refine((text) => !options.rejectPlaceholder || text.toLowerCase() !== 'changeme'),
+      .refine((text) => !options.pattern || options.pattern.test(text), BARE_CHECK)
+      .refine((text) => !options.rejectPlaceholder || text.toLowerCase() !== 'changeme', BARE_CHECK),
   );
 }
 
@@ -118,7 +125,7 @@ export function choiceField<const T extends readonly [string, ...string[]]>(
 }
 
 export function urlField(protocols: readonly string[], description: string, defaultValue?: string) {
-  const schema = z.preprocess(toText, z.string().refine((text) => hasProtocol(text, protocols)));
+  const schema = z.preprocess(toText, z.string().refine((text) => hasProtocol(text, protocols), BARE_CHECK));
   const accepted = `an absolute URL with scheme ${protocols.map((p) => p.replace(/:$/, '')).join(' or ')}`;
   return withMeta(defaultValue === undefined ? schema : schema.default(defaultValue), { description, accepted, format: 'uri' });
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { FieldMeta } from './fields.js';
+import { ErrorCode } from '../errors/codes.js';
+import { OwhError } from '../errors/owh-error.js';
+import { BARE_CHECK, type FieldMeta } from './fields.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
@@ -14,11 +16,10 @@ export interface ConfigProblem {
   message: string;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG_INVALID';
+export class ConfigError extends OwhError {
+  readonly code = ErrorCode.config;
   constructor(readonly problems: ConfigProblem[]) {
     super(`invalid configuration: ${problems.map((p) => `${p.variable} (${p.key}) ${p.message}`).join('; ')}`);
-    this.name = 'ConfigError';
   }
 }
 
@@ -93,7 +94,8 @@ function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIss
     const meta = schema.shape[section]?.shape[key]?.meta() as FieldMeta | undefined;
     const value = given[`${section}.${key}`];
     let message: string;
-    if (issue.code === 'custom' && issue.message && !issue.message.startsWith('Invalid')) {
+    // A custom issue words the problem itself, unless it comes from a bare check (zod then says "Invalid input").
+    if (issue.code === 'custom' && issue.params?.bareCheck !== true) {
       message = issue.message;
     } else if (value === undefined) {
       message = `is required: ${meta?.accepted ?? 'a value'}`;

@@ -17,7 +17,7 @@ export function exitOnConfigError<T>(service: string, check: () => T): T {
     return check();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    createLogger(service).fatal({ problems: error.problems, hint: error.message }, 'config.invalid');
+    createLogger(service).fatal({ code: error.code, problems: error.problems, hint: error.message }, 'config.invalid');
     process.exit(1);
   }
 }

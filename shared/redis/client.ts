@@ -5,6 +5,7 @@ import { urlDatabase, type RedisAddress, type RedisSettings } from '../config/re
 import type { Logger } from '../observability/logger.js';
 import { redactUrl } from '../observability/redact.js';
 import { RepeatThrottle } from '../observability/repeat-throttle.js';
+import { redisReply } from './reply.js';
 
 /** A connection to where the queue lives: one server or a Sentinel-managed master (`Redis`), or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -161,13 +162,12 @@ const TLS_CERTIFICATE_CODES = /^(?:CERT_\w+|UNABLE_TO_\w+|SELF_SIGNED_CERT_IN_CH
  * the user at most.
  */
 export function describeRedisRejection(error: unknown): string | undefined {
-  const { message = '', code } = (error ?? {}) as { message?: string; code?: string };
-  const sentinel = /sentinel/i.test(message);
-  const credentials = sentinel ? 'REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD' : 'REDIS_USERNAME / REDIS_PASSWORD, or the user and password in REDIS_URL';
-  if (/WRONGPASS/.test(message)) return `Redis refused the credentials (WRONGPASS: wrong user name or password, or the user is disabled): check ${credentials}`;
-  if (/NOAUTH/.test(message)) return `Redis requires authentication (NOAUTH): set ${credentials}`;
-  const noperm = /NOPERM[^\n]*/.exec(message);
-  if (noperm) return `the Redis user lacks a permission (${noperm[0]}): grant it in the user's ACL (see docs/scaling.md, Redis topologies)`;
+  const { code } = (error ?? {}) as { code?: string };
+  const reply = redisReply(error);
+  const credentials = reply?.fromSentinel ? 'REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD' : 'REDIS_USERNAME / REDIS_PASSWORD, or the user and password in REDIS_URL';
+  if (reply?.code === 'WRONGPASS') return `Redis refused the credentials (WRONGPASS: wrong user name or password, or the user is disabled): check ${credentials}`;
+  if (reply?.code === 'NOAUTH') return `Redis requires authentication (NOAUTH): set ${credentials}`;
+  if (reply?.code === 'NOPERM') return `the Redis user lacks a permission (${reply.text}): grant it in the user's ACL (see docs/scaling.md, Redis topologies)`;
   if (code && TLS_CERTIFICATE_CODES.test(code)) {
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: Redis' certificate does not name the host it was reached at [${code}]`;
     if (/EXPIRED|NOT_YET_VALID/.test(code)) return `TLS: Redis' certificate is expired or not yet valid [${code}]`;
@@ -221,9 +221,4 @@ export function logErrorEvents(source: ErrorSource, event: string, client: Redis
     const admitted = throttle.admit(`${String(code)} ${error.message}`);
     if (admitted) logger.error({ err: { type: error.name, message: error.message, code }, ...(admitted.repeated ? { repeated: admitted.repeated } : {}) }, event);
   });
-}
-
-/** Whether a Redis reply error says a script is missing (see `loadScripts` in shared/queue/bullmq-internals.ts). */
-export function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }

@@ -1,4 +1,4 @@
-import { ReplyError } from 'ioredis';
+import { redisReply } from './reply.js';
 
 /**
  * Redis error replies that describe a passing state of the server or the
@@ -18,6 +18,7 @@ const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError, 
  */
 export function isRetryable(error: unknown): boolean {
   if (!(error instanceof Error) || PROGRAMMING_ERRORS.some((type) => error instanceof type)) return false;
-  if (error instanceof (ReplyError as new () => Error)) return TRANSIENT_REPLIES.has(error.message.split(' ', 1)[0]!);
-  return true;
+  const reply = redisReply(error);
+  // A sentinel's reply relayed by ioredis: it retries the sentinels itself, so another try may succeed.
+  return reply === undefined || reply.fromSentinel || TRANSIENT_REPLIES.has(reply.code);
 }

@@ -24,6 +24,7 @@ async function fatalLine(kind: ProcessKind, env: Record<string, string>) {
   assert.equal(fatal.length, 1, 'exactly one fatal line');
   assert.equal(result.logs.length, 1, 'nothing was attempted before exiting');
   assert.equal(fatal[0]!.msg, 'config.invalid');
+  assert.equal(fatal[0]!.code, 'OWH_CONFIG');
   return { message: String(fatal[0]!.hint), output: result.stdout + result.stderr };
 }
 

@@ -142,9 +142,9 @@ describe('platform: registration, pings, state, stream checks', () => {
 
   it('exits 1 with a clear message for an unknown live stream or a rejected token, before registering', async () => {
     const { env } = await setup();
-    for (const [override, pattern] of [
-      [{ CONNECTOR_LIVE_STREAM_ID: 'no-such-stream' }, /^CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream "no-such-stream" visible to the user of OPENCTI_TOKEN/],
-      [{ OPENCTI_TOKEN: 'wrong-token' }, /^OpenCTI rejected OPENCTI_TOKEN/],
+    for (const [override, pattern, code] of [
+      [{ CONNECTOR_LIVE_STREAM_ID: 'no-such-stream' }, /^CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream "no-such-stream" visible to the user of OPENCTI_TOKEN/, 'OWH_STREAM_UNKNOWN'],
+      [{ OPENCTI_TOKEN: 'wrong-token' }, /^OpenCTI rejected OPENCTI_TOKEN/, 'OWH_TOKEN_REJECTED'],
     ] as const) {
       const result = await runToExit('ingester', { ...env, ...override }, 10_000);
       assert.equal(result.code, 1, result.stdout);
@@ -152,6 +152,7 @@ describe('platform: registration, pings, state, stream checks', () => {
       assert.equal(fatal.length, 1, result.stdout);
       assert.equal(fatal[0]!.msg, 'ingester.startup_failed');
       assert.match(String(fatal[0]!.hint), pattern);
+      assert.equal(fatal[0]!.code, code);
       assert.doesNotMatch(result.stdout, /wrong-token/);
     }
     assert.equal(emulator.requests.length, 0, 'no stream request');
@@ -164,6 +165,7 @@ describe('platform: registration, pings, state, stream checks', () => {
     const ingester = await startProcess('ingester', env, { waitForStart: false });
     const stopped = await ingester.waitForLog(msgStartsWith('stream.stopped'), 10_000, 'stream.stopped');
     assert.match(String(stopped.hint), /waiting for it to be started/);
+    assert.equal(stopped.code, 'OWH_STREAM_STOPPED');
     await emulator.waitUntil(() => (emulator.platform.connectors.get(id)?.pings ?? 0) >= 2, 5_000, 'pings while waiting');
     assert.equal(emulator.requests.length, 0, 'no stream request while it is stopped');
     emulator.setLive('live-stream-1', true);

@@ -62,7 +62,9 @@ describe('stream faults', () => {
     assert.ok(rejected, 'no stream.rejected log line');
     assert.match(String(rejected.hint), /OPENCTI_TOKEN.*CONNECTOR_LIVE_STREAM_ID/);
     assert.equal(rejected.status, 401);
-    assert.ok(ingester.logs.some((line) => String(line.msg).startsWith('stream.stopped')));
+    assert.equal(rejected.code, 'OWH_STREAM_REJECTED');
+    const stopped = ingester.logs.find((line) => String(line.msg).startsWith('stream.stopped'));
+    assert.equal(stopped?.code, 'OWH_STREAM_STOPPED');
     const refused = emulator.requests.filter((r) => r.status === 401 || r.status === 410);
     assert.equal(refused.length, 2);
     const gapMs = emulator.requests[2]!.at - emulator.requests[1]!.at;

@@ -88,6 +88,7 @@ describe('webhook security, end to end', () => {
       const untrusting = await startProcess('dispatcher', env);
       const paused = await untrusting.waitForLog((line) => line.msg === 'endpoint.paused', 15_000, 'endpoint.paused');
       assert.match(String(paused.reason), /^TLS: certificate not trusted \(set WEBHOOK_CA_FILE to the CA that signed it, or WEBHOOK_SSL_VERIFY=false\) \[\w+\]$/);
+      assert.equal(paused.code, 'OWH_WEBHOOK_TLS');
       // A probe fails the same way and pauses again: still nothing charged.
       const probing = await untrusting.waitForLog((line) => line.msg === 'endpoint.probing', 10_000, 'endpoint.probing');
       await untrusting.waitForLog((line) => line.msg === 'endpoint.paused', 10_000, 'a second endpoint.paused', untrusting.logs.indexOf(probing));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, ReplyError } from 'ioredis';
 import { loadConfig } from '../../shared/config/load.js';
 import { CliConfigSchema } from '../../cli/config.js';
 import { createRedisClient, describeRedis, describeRedisRejection, type RedisClient } from '../../shared/redis/client.js';
@@ -9,6 +9,7 @@ import { createTestPki } from '../helpers/certificates.js';
 import { configError, tempDir, variables } from './config-helpers.js';
 
 const files = tempDir();
+const reply = (message: string): Error => new (ReplyError as new (message: string) => Error)(message);
 const pki = createTestPki();
 after(() => {
   files.cleanup();
@@ -133,12 +134,13 @@ describe('the redis section', () => {
 
 describe('describeRedisRejection', () => {
   it('turns refusals into the variables to fix and leaves transient failures to retries', () => {
-    assert.match(String(describeRedisRejection(new Error('WRONGPASS invalid username-password pair or user is disabled.'))), /REDIS_USERNAME \/ REDIS_PASSWORD/);
+    assert.match(String(describeRedisRejection(reply('WRONGPASS invalid username-password pair or user is disabled.'))), /REDIS_USERNAME \/ REDIS_PASSWORD/);
     assert.match(String(describeRedisRejection(new Error('All sentinels are unreachable. Last error: WRONGPASS invalid'))), /REDIS_SENTINEL_USERNAME \/ REDIS_SENTINEL_PASSWORD/);
-    assert.match(String(describeRedisRejection(new Error('NOAUTH Authentication required.'))), /requires authentication/);
+    assert.match(String(describeRedisRejection(reply('NOAUTH Authentication required.'))), /requires authentication/);
+    assert.match(String(describeRedisRejection(reply("NOPERM User u has no permissions to run the 'info' command\nmore"))), /lacks a permission \(NOPERM User u has no permissions to run the 'info' command\)/);
     assert.match(String(describeRedisRejection(Object.assign(new Error('self-signed'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }))), /REDIS_TLS_CA_FILE/);
     assert.match(String(describeRedisRejection(Object.assign(new Error('altname'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }))), /does not name the host/);
-    for (const transient of [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), new Error('LOADING Redis is loading'), new Error('CLUSTERDOWN')]) {
+    for (const transient of [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), reply('LOADING Redis is loading'), reply('CLUSTERDOWN')]) {
       assert.equal(describeRedisRejection(transient), undefined, transient.message);
     }
   });

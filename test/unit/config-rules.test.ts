@@ -73,7 +73,7 @@ describe('a configuration with several mistakes', () => {
     const error = configError(() =>
       dispatcher({ WEBHOOK_URL: 'ftp://x', CONNECTOR_CONSUMER_COUNT: 'ten', METRICS_ENABLE: 'maybe', REDIS_URL: 'http://redis' }),
     );
-    assert.equal(error.code, 'ERR_CONFIG_INVALID');
+    assert.equal(error.code, 'OWH_CONFIG');
     assert.deepEqual(variables(error), ['CONNECTOR_CONSUMER_COUNT', 'METRICS_ENABLE', 'REDIS_URL', 'WEBHOOK_URL']);
     assert.match(error.message, /WEBHOOK_URL .*absolute URL with scheme http or https/);
     assert.match(error.message, /CONNECTOR_CONSUMER_COUNT .*an integer from 1 to 1000/);
