@@ -5,7 +5,7 @@
 import { runCli } from './run.js';
 
 process.exitCode = await runCli(process.argv.slice(2), {
-  config: { env: process.env },
+  config: {},
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 });

@@ -8,6 +8,7 @@ import { Readiness } from '../shared/observability/readiness.js';
 import { createRedis, describeRedis, logErrorEvents } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
 import { loadConfigOrExit } from '../shared/process/startup.js';
+import { loadProxySettings } from '../shared/config/load.js';
 import { boardServerOptions, startBoardServer } from './board/server.js';
 import { DispatcherConfigSchema, workerName } from './config.js';
 import { createDeliver } from './delivery/deliver.js';
@@ -24,6 +25,7 @@ import { createDeliveryWorker, MAX_STALLED } from './worker/worker.js';
 
 const guard = installProcessGuard('dispatcher');
 const config = loadConfigOrExit(DispatcherConfigSchema, 'dispatcher');
+const proxy = loadProxySettings();
 const { connector, webhook } = config;
 const logger = createLogger('dispatcher', connector.log_level);
 const lifecycle = new Lifecycle(logger);
@@ -33,7 +35,7 @@ const retry = { attempts: webhook.retry_attempts, baseDelayMs: webhook.retry_bas
 logger.info(
   {
     connectorId: connector.id,
-    ...describeWebhook(webhook),
+    ...describeWebhook(webhook, proxy),
     consumerCount: connector.consumer_count,
     requestTimeoutMs: webhook.request_timeout_ms,
     retry,
@@ -51,7 +53,7 @@ const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(con
 logErrorEvents(queue, 'queue.error', redis, logger);
 lifecycle.onShutdown('queue', () => queue.close());
 
-const client = new WebhookClient(webhookClientOptions(webhook, connector.consumer_count));
+const client = new WebhookClient(webhookClientOptions(webhook, connector.consumer_count, proxy));
 lifecycle.onShutdown('webhook-client', () => client.close(), 2_000);
 
 const metrics = new DispatcherMetrics(connector.name, queue);

@@ -9,6 +9,8 @@ import { redactUrl } from '../shared/observability/redact.js';
 import { createRedis, describeRedis, logErrorEvents } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
 import { exitOnConfigError, loadConfigOrExit } from '../shared/process/startup.js';
+import { loadProxySettings } from '../shared/config/load.js';
+import { proxyFor } from '../shared/net/proxy.js';
 import { USER_AGENT } from '../shared/process/version.js';
 import { IngesterConfigSchema } from './config.js';
 import { CursorStore } from './position/cursor-store.js';
@@ -19,19 +21,20 @@ import { IngesterMetrics } from './metrics.js';
 import { OpenctiApi } from './platform/opencti-api.js';
 import { PlatformFrames } from './stream/platform-frames.js';
 import { readRedisMemory } from './backpressure/redis-memory.js';
-import { configuredProxy, createPlatformDispatcher, platformTls } from './platform/http.js';
+import { createPlatformDispatcher, platformTls } from './platform/http.js';
 import type { StartSettings } from './position/start-point.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
 
 const guard = installProcessGuard('ingester');
 const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
+const proxy = loadProxySettings();
 const { connector, opencti } = config;
 const logger = createLogger('ingester', connector.log_level);
 const lifecycle = new Lifecycle(logger);
 lifecycle.handleSignals();
 
 // One dispatcher (TLS settings, HTTP(S)_PROXY) for the stream and GraphQL.
-const platformHttp = createPlatformDispatcher(exitOnConfigError('ingester', () => platformTls(opencti)));
+const platformHttp = createPlatformDispatcher(exitOnConfigError('ingester', () => platformTls(opencti)), proxy);
 lifecycle.onShutdown('platform-http', () => platformHttp.close());
 const platformUrl = opencti.url.replace(/\/+$/, '');
 const streamBaseUrl = `${platformUrl}/stream/${connector.live_stream_id}`;
@@ -51,8 +54,8 @@ logger.info(
     recoverIsoDate: connector.live_stream_recover_iso_date ?? 'now',
     sslVerify: opencti.ssl_verify !== false,
     caFiles: [opencti.ssl_verify, opencti.ca_file].filter((file) => typeof file === 'string'),
-    proxy: configuredProxy(platformUrl) ?? false,
-    noProxy: process.env.no_proxy ?? process.env.NO_PROXY,
+    proxy: proxyFor(platformUrl, proxy) ?? false,
+    noProxy: proxy.noProxy,
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
     eventsPerJob: config.ingester.events_per_job,

@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { undiciProxyOptions, type ProxySettings } from '../../shared/net/proxy.js';
 import { USER_AGENT } from '../../shared/process/version.js';
 import { tlsFailure } from './outcome.js';
 import type { WebhookSigner } from './signer.js';
@@ -33,6 +34,8 @@ export interface WebhookClientOptions {
   signer?: WebhookSigner;
   /** TLS of the connection to the endpoint: CA, client certificate, verification. */
   tls?: ConnectionOptions;
+  /** HTTP(S)_PROXY and NO_PROXY as the configuration loader read them. */
+  proxy: ProxySettings;
 }
 
 /** Shorter values would garble excerpts for no protection; they are not secrets. */
@@ -77,6 +80,7 @@ export class WebhookClient {
       bodyTimeout: options.timeoutMs,
       connect: tls,
       requestTls: tls,
+      ...undiciProxyOptions(options.proxy),
     });
     this.#headers = {
       'content-type': 'application/json',

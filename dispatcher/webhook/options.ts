@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import { proxyFor, type ProxySettings } from '../../shared/net/proxy.js';
+import { tlsConnectionOptions } from '../../shared/net/tls.js';
 import { redactUrl } from '../../shared/observability/redact.js';
 import type { DispatcherConfig } from '../config.js';
 import { WebhookSigner } from './signer.js';
@@ -28,21 +29,19 @@ export function staticHeaders(webhook: Webhook): { headers: Record<string, strin
 
 /**
  * TLS of the connections to the webhook. A CA file is trusted in addition to
- * Node's bundled CAs (like NODE_EXTRA_CA_CERTS), so it is harmless for a
- * public endpoint and enough for one behind a corporate proxy's CA. The
- * files were checked when the configuration loaded.
+ * Node's bundled CAs, so it is harmless for a public endpoint and enough for
+ * one behind a corporate proxy's CA.
  */
-export function webhookTls(webhook: Webhook): ConnectionOptions {
-  return {
-    rejectUnauthorized: webhook.ssl_verify,
-    ...(webhook.ca_file ? { ca: [...rootCertificates, readFileSync(webhook.ca_file, 'utf8')] } : {}),
-    ...(webhook.client_cert_file && webhook.client_key_file
-      ? { cert: readFileSync(webhook.client_cert_file, 'utf8'), key: readFileSync(webhook.client_key_file, 'utf8') }
-      : {}),
-  };
+function webhookTls(webhook: Webhook): ConnectionOptions {
+  return tlsConnectionOptions({
+    verify: webhook.ssl_verify,
+    caFiles: webhook.ca_file ? [webhook.ca_file] : [],
+    clientCertFile: webhook.client_cert_file,
+    clientKeyFile: webhook.client_key_file,
+  });
 }
 
-export function webhookClientOptions(webhook: Webhook, connections: number): WebhookClientOptions {
+export function webhookClientOptions(webhook: Webhook, connections: number, proxy: ProxySettings): WebhookClientOptions {
   const { headers, secrets } = staticHeaders(webhook);
   return {
     url: webhook.url,
@@ -51,22 +50,14 @@ export function webhookClientOptions(webhook: Webhook, connections: number): Web
     headers,
     secrets: [...secrets, ...(webhook.signing_secret ?? [])],
     tls: webhookTls(webhook),
+    proxy,
     ...(webhook.signing_secret ? { signer: new WebhookSigner(webhook.signing_secret) } : {}),
   };
 }
 
-/** The proxy undici's EnvHttpProxyAgent uses for `url` (lower case wins), without its credentials; undefined when none or NO_PROXY applies to all. */
-export function proxyFor(url: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const noProxy = env.no_proxy ?? env.NO_PROXY;
-  if (noProxy?.trim() === '*') return undefined;
-  const http = env.http_proxy ?? env.HTTP_PROXY;
-  const proxy = new URL(url).protocol === 'https:' ? (env.https_proxy ?? env.HTTPS_PROXY ?? http) : http;
-  return proxy ? redactUrl(proxy) : undefined;
-}
-
 /** The webhook settings for the startup log: names, counts and flags, never a secret. */
-export function describeWebhook(webhook: Webhook, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
-  const noProxy = env.no_proxy ?? env.NO_PROXY;
+export function describeWebhook(webhook: Webhook, proxy: ProxySettings): Record<string, unknown> {
+  const { noProxy } = proxy;
   return {
     webhook: redactUrl(webhook.url),
     authType: webhook.auth_type,
@@ -80,7 +71,7 @@ export function describeWebhook(webhook: Webhook, env: NodeJS.ProcessEnv = proce
       clientCertFile: webhook.client_cert_file ?? null,
       httpsOnly: webhook.https_only,
     },
-    proxy: proxyFor(webhook.url, env) ?? null,
+    proxy: proxyFor(webhook.url, proxy) ?? null,
     ...(noProxy ? { noProxy } : {}),
     rateLimitPerSecond: webhook.rate_limit_per_second ?? null,
     eventTypes: webhook.event_types ?? 'all',

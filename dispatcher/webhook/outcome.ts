@@ -1,4 +1,5 @@
 import { ErrorCode } from '../../shared/errors/codes.js';
+import { classifyTlsFailure, type TlsFailureKind } from '../../shared/net/tls-error.js';
 
 /**
  * Pure classification of one delivery attempt (Standard Webhooks guidance,
@@ -67,43 +68,25 @@ export function describeError(error: unknown, result: AttemptResult): string {
 const UNTRUSTED = 'certificate not trusted (set WEBHOOK_CA_FILE to the CA that signed it, or WEBHOOK_SSL_VERIFY=false)';
 const CLIENT_CERT_REFUSED = 'the endpoint refused the client certificate (check WEBHOOK_CLIENT_CERT_FILE and WEBHOOK_CLIENT_KEY_FILE)';
 
-// Node's certificate verification codes (OpenSSL X509_V_ERR_* names) and TLS alerts, in words an operator can act on.
-const TLS_REASONS: Record<string, string> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED,
-  UNABLE_TO_GET_ISSUER_CERT: UNTRUSTED,
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: UNTRUSTED,
-  SELF_SIGNED_CERT_IN_CHAIN: UNTRUSTED,
-  DEPTH_ZERO_SELF_SIGNED_CERT: UNTRUSTED,
-  CERT_UNTRUSTED: UNTRUSTED,
-  INVALID_CA: UNTRUSTED,
-  CERT_HAS_EXPIRED: 'certificate expired',
-  CERT_NOT_YET_VALID: 'certificate not yet valid (check the clocks)',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'certificate does not name the host of WEBHOOK_URL',
-  HOSTNAME_MISMATCH: 'certificate does not name the host of WEBHOOK_URL',
-  CERT_REVOKED: 'certificate revoked',
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the endpoint requires a client certificate (set WEBHOOK_CLIENT_CERT_FILE and WEBHOOK_CLIENT_KEY_FILE)',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: CLIENT_CERT_REFUSED,
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: CLIENT_CERT_REFUSED,
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: CLIENT_CERT_REFUSED,
-  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: CLIENT_CERT_REFUSED,
-  ERR_SSL_WRONG_VERSION_NUMBER: 'the endpoint does not speak TLS on this port (http:// URL?)',
+// Each kind of TLS failure in words an operator of the dispatcher can act on.
+const TLS_REASONS: Record<TlsFailureKind, string> = {
+  untrusted: UNTRUSTED,
+  expired: 'certificate expired',
+  'not-yet-valid': 'certificate not yet valid (check the clocks)',
+  'host-mismatch': 'certificate does not name the host of WEBHOOK_URL',
+  revoked: 'certificate revoked',
+  'client-cert-required': 'the endpoint requires a client certificate (set WEBHOOK_CLIENT_CERT_FILE and WEBHOOK_CLIENT_KEY_FILE)',
+  'client-cert-refused': CLIENT_CERT_REFUSED,
+  'not-tls': 'the endpoint does not speak TLS on this port (http:// URL?)',
+  other: 'handshake failed',
 };
-const OTHER_TLS_CODE = /^(?:CERT_|UNABLE_TO_|ERR_SSL_|ERR_TLS_)/;
 
 /**
- * Why the TLS handshake with the endpoint failed, as `TLS: <reason> (<code>)`,
+ * Why the TLS handshake with the endpoint failed, as `TLS: <reason> [<code>]`,
  * or undefined when `error` is not a TLS failure. Such a failure is the
- * endpoint's (or our configuration's), never one event's. undici may wrap
- * the socket error (`cause`).
+ * endpoint's (or our configuration's), never one event's.
  */
 export function tlsFailure(error: unknown): string | undefined {
-  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      const reason = TLS_REASONS[code] ?? (OTHER_TLS_CODE.test(code) ? 'handshake failed' : undefined);
-      if (reason !== undefined) return `TLS: ${reason} [${code}]`;
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  const failure = classifyTlsFailure(error);
+  return failure === undefined ? undefined : `TLS: ${TLS_REASONS[failure.kind]} [${failure.code}]`;
 }

@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
+import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
 import { BARE_CHECK, type FieldMeta } from './fields.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
@@ -23,8 +24,12 @@ export class ConfigError extends OwhError {
   }
 }
 
+/** Environment variables by name. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
 export interface ConfigSources {
-  env: Record<string, string | undefined>;
+  /** The environment; the process's own when absent. This module is the only reader of process.env. */
+  env?: Environment;
   /** config.yml path; when absent, `CONFIG_FILE` from env, else ./config.yml if it exists. */
   file?: string;
 }
@@ -38,15 +43,16 @@ export function envName(section: string, key: string): string {
  * validates, and returns the typed, frozen result. Throws one ConfigError that
  * lists every bad variable.
  */
-export function loadConfig<S extends SectionedSchema>(schema: S, sources: ConfigSources): Readonly<z.infer<S>> {
-  const file = readConfigFile(sources);
+export function loadConfig<S extends SectionedSchema>(schema: S, sources: ConfigSources = {}): Readonly<z.infer<S>> {
+  const env = sources.env ?? process.env;
+  const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
     const fromFile = asRecord(file[section]);
     raw[section] = {};
     for (const key of Object.keys(sectionSchema.shape)) {
-      const fromEnv = sources.env[envName(section, key)];
+      const fromEnv = env[envName(section, key)];
       // pycti treats an empty variable as unset; so do we.
       const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile[key];
       if (value !== undefined && value !== null) {
@@ -60,8 +66,17 @@ export function loadConfig<S extends SectionedSchema>(schema: S, sources: Config
   return deepFreeze(result.data);
 }
 
-function readConfigFile(sources: ConfigSources): Record<string, unknown> {
-  const explicit = sources.file ?? sources.env.CONFIG_FILE;
+/**
+ * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) from the environment
+ * (the process's own when absent). They stay outside the schema and
+ * config.yml: they are the usual variables every HTTP client honours.
+ */
+export function loadProxySettings(env: Environment = process.env): ProxySettings {
+  return proxySettingsFrom(env);
+}
+
+function readConfigFile(env: Environment, file: string | undefined): Record<string, unknown> {
+  const explicit = file ?? env.CONFIG_FILE;
   const path = explicit || './config.yml';
   let text: string;
   try {

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { causeChain } from '../errors/causes.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'warning' | 'error';
 
@@ -30,18 +31,21 @@ const MAX_ERROR_MESSAGE = 1_000;
  * `err` fields: type, code, message, stack and cause only. pino's default
  * serializer writes every enumerable property, and ioredis puts the failed
  * command with its arguments on its errors: a failed commit then logged every
- * event body of the transaction, megabytes on one line.
+ * event body of the transaction, megabytes on one line. Causes nest as far
+ * as the cause chain is followed (a cycle would never end).
  */
 function serializeError(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
-  const { code } = error as { code?: unknown };
-  return {
-    type: error.name,
-    message: error.message.slice(0, MAX_ERROR_MESSAGE),
-    ...(code === undefined ? {} : { code }),
-    ...(error.stack ? { stack: error.stack } : {}),
-    ...(error.cause === undefined ? {} : { cause: serializeError(error.cause) }),
-  };
+  return causeChain(error).reduceRight<unknown>((cause, link) => {
+    if (!(link instanceof Error)) return link;
+    const { code } = link as { code?: unknown };
+    return {
+      type: link.name,
+      message: link.message.slice(0, MAX_ERROR_MESSAGE),
+      ...(code === undefined ? {} : { code }),
+      ...(link.stack ? { stack: link.stack } : {}),
+      ...(cause === undefined ? {} : { cause }),
+    };
+  }, undefined);
 }
 
 export type { Logger };

@@ -8,7 +8,7 @@ import { createLogger } from '../observability/logger.js';
  * what it accepts, and the process exits 1.
  */
 export function loadConfigOrExit<S extends Parameters<typeof loadConfig>[0]>(schema: S, service: string): Readonly<z.infer<S>> {
-  return exitOnConfigError(service, () => loadConfig(schema, { env: process.env }));
+  return exitOnConfigError(service, () => loadConfig(schema));
 }
 
 /** Runs a check of the configuration that needs more than the schema (a file to read); a ConfigError is reported the same way. */

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { rootCertificates, type ConnectionOptions as TlsOptions } from 'node:tls';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { urlDatabase, type RedisAddress, type RedisSettings } from '../config/redis-fields.js';
 import type { Logger } from '../observability/logger.js';
 import { redactUrl } from '../observability/redact.js';
 import { RepeatThrottle } from '../observability/repeat-throttle.js';
+import { classifyTlsFailure } from '../net/tls-error.js';
+import { tlsConnectionOptions } from '../net/tls.js';
 import { redisReply } from './reply.js';
 
 /** A connection to where the queue lives: one server or a Sentinel-managed master (`Redis`), or a Redis Cluster. */
@@ -138,22 +139,15 @@ function formatAddress(address: RedisAddress): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
-/**
- * The configuration already checked the files; read them once, at connection
- * time. REDIS_TLS_CA_FILE adds to Node's trusted roots (`ca` alone would
- * replace them), so a managed Redis with a public certificate still connects.
- */
+/** REDIS_TLS_CA_FILE adds to Node's trusted roots, so a managed Redis with a public certificate still connects. */
 function tlsOptions(settings: RedisSettings): TlsOptions {
-  return {
-    rejectUnauthorized: settings.tls_verify,
-    ...(settings.tls_ca_file ? { ca: [...rootCertificates, readFileSync(settings.tls_ca_file, 'utf8')] } : {}),
-    ...(settings.tls_cert_file && settings.tls_key_file
-      ? { cert: readFileSync(settings.tls_cert_file, 'utf8'), key: readFileSync(settings.tls_key_file, 'utf8') }
-      : {}),
-  };
+  return tlsConnectionOptions({
+    verify: settings.tls_verify,
+    caFiles: settings.tls_ca_file ? [settings.tls_ca_file] : [],
+    clientCertFile: settings.tls_cert_file,
+    clientKeyFile: settings.tls_key_file,
+  });
 }
-
-const TLS_CERTIFICATE_CODES = /^(?:CERT_\w+|UNABLE_TO_\w+|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 /**
  * Why Redis refused this client, in words naming the variables to fix, or
@@ -162,18 +156,18 @@ const TLS_CERTIFICATE_CODES = /^(?:CERT_\w+|UNABLE_TO_\w+|SELF_SIGNED_CERT_IN_CH
  * the user at most.
  */
 export function describeRedisRejection(error: unknown): string | undefined {
-  const { code } = (error ?? {}) as { code?: string };
   const reply = redisReply(error);
   const credentials = reply?.fromSentinel ? 'REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD' : 'REDIS_USERNAME / REDIS_PASSWORD, or the user and password in REDIS_URL';
   if (reply?.code === 'WRONGPASS') return `Redis refused the credentials (WRONGPASS: wrong user name or password, or the user is disabled): check ${credentials}`;
   if (reply?.code === 'NOAUTH') return `Redis requires authentication (NOAUTH): set ${credentials}`;
   if (reply?.code === 'NOPERM') return `the Redis user lacks a permission (${reply.text}): grant it in the user's ACL (see docs/scaling.md, Redis topologies)`;
-  if (code && TLS_CERTIFICATE_CODES.test(code)) {
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: Redis' certificate does not name the host it was reached at [${code}]`;
-    if (/EXPIRED|NOT_YET_VALID/.test(code)) return `TLS: Redis' certificate is expired or not yet valid [${code}]`;
-    return `TLS: Redis' certificate is not trusted (set REDIS_TLS_CA_FILE to the CA that signed it, or REDIS_TLS_VERIFY=false) [${code}]`;
-  }
-  return undefined;
+  // Only a failed check of Redis' certificate is a configuration error; other handshake failures are retried like an outage.
+  const tls = classifyTlsFailure(error);
+  if (!tls?.verification) return undefined;
+  const { code, kind } = tls;
+  if (kind === 'host-mismatch') return `TLS: Redis' certificate does not name the host it was reached at [${code}]`;
+  if (kind === 'expired' || kind === 'not-yet-valid') return `TLS: Redis' certificate is expired or not yet valid [${code}]`;
+  return `TLS: Redis' certificate is not trusted (set REDIS_TLS_CA_FILE to the CA that signed it, or REDIS_TLS_VERIFY=false) [${code}]`;
 }
 
 /** Logs one line per outage, and exits on a rejection before the first ready (a configuration error). */

@@ -12,7 +12,7 @@ import { DispatcherConfigSchema } from '../../dispatcher/config.js';
 import { classifyError, describeError } from '../../dispatcher/webhook/outcome.js';
 import { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { webhookClientOptions } from '../../dispatcher/webhook/options.js';
-import { loadConfig } from '../../shared/config/load.js';
+import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
 import { createTestPki, type TestPki } from '../helpers/certificates.js';
 import { ConnectProxy } from '../helpers/connect-proxy.js';
 import { RecordingReceiver, type RecordedRequest } from '../helpers/recording-receiver.js';
@@ -33,8 +33,9 @@ after(async () => {
 
 /** A client built from the environment exactly as dispatcher/main.ts does. */
 function clientFor(env: Record<string, string>): WebhookClient {
-  const { webhook } = loadConfig(DispatcherConfigSchema, { env: { ...DISPATCHER_ENV, ...env }, file: empty });
-  const client = new WebhookClient(webhookClientOptions(webhook, 2));
+  const all = { ...DISPATCHER_ENV, ...env };
+  const { webhook } = loadConfig(DispatcherConfigSchema, { env: all, file: empty });
+  const client = new WebhookClient(webhookClientOptions(webhook, 2, loadProxySettings(all)));
   clients.push(client);
   return client;
 }
@@ -196,30 +197,22 @@ describe('webhook client: TLS', () => {
 });
 
 describe('webhook client: HTTP(S)_PROXY', () => {
-  const PROXY_VARIABLES = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy'];
   let proxy: ConnectProxy;
   let plain: RecordingReceiver;
   let mtls: RecordingReceiver;
-  const saved = Object.fromEntries(PROXY_VARIABLES.map((name) => [name, process.env[name]]));
   before(async () => {
     proxy = await ConnectProxy.start();
     plain = await RecordingReceiver.start();
     mtls = await RecordingReceiver.start({ tls: { key: pki.serverKey, cert: pki.serverCert, requestCert: true, rejectUnauthorized: true, ca: pki.ca } });
-    for (const name of PROXY_VARIABLES) delete process.env[name];
   });
   after(async () => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
     await Promise.all([proxy?.close(), plain?.close(), mtls?.close()]);
   });
 
   it('tunnels http:// and https:// deliveries through the proxy, TLS options included, one tunnel per kept-alive socket', async () => {
-    process.env.HTTP_PROXY = proxy.url;
-    process.env.https_proxy = proxy.url;
-    const overHttp = clientFor({ WEBHOOK_URL: plain.url, WEBHOOK_AUTH_TYPE: 'BEARER', WEBHOOK_TOKEN: 'tok-proxy' });
-    const overHttps = clientFor({ WEBHOOK_URL: mtls.url, WEBHOOK_CA_FILE: pki.caFile, WEBHOOK_CLIENT_CERT_FILE: pki.clientCertFile, WEBHOOK_CLIENT_KEY_FILE: pki.clientKeyFile });
+    const proxied = { HTTP_PROXY: proxy.url, https_proxy: proxy.url };
+    const overHttp = clientFor({ ...proxied, WEBHOOK_URL: plain.url, WEBHOOK_AUTH_TYPE: 'BEARER', WEBHOOK_TOKEN: 'tok-proxy' });
+    const overHttps = clientFor({ ...proxied, WEBHOOK_URL: mtls.url, WEBHOOK_CA_FILE: pki.caFile, WEBHOOK_CLIENT_CERT_FILE: pki.clientCertFile, WEBHOOK_CLIENT_KEY_FILE: pki.clientKeyFile });
     for (let i = 0; i < 5; i += 1) {
       assert.equal((await send(overHttp)).status, 200);
       assert.equal((await send(overHttps)).status, 200);
@@ -234,10 +227,8 @@ describe('webhook client: HTTP(S)_PROXY', () => {
   });
 
   it('goes direct to hosts in NO_PROXY', async () => {
-    process.env.HTTP_PROXY = proxy.url;
-    process.env.NO_PROXY = '127.0.0.1';
     const tunnels = proxy.tunnels.length;
-    const client = clientFor({ WEBHOOK_URL: plain.url });
+    const client = clientFor({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1', WEBHOOK_URL: plain.url });
     assert.equal((await send(client)).status, 200);
     assert.equal(proxy.tunnels.length, tunnels);
   });

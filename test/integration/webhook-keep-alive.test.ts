@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { DispatcherConfigSchema } from '../../dispatcher/config.js';
 import { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { webhookClientOptions } from '../../dispatcher/webhook/options.js';
-import { loadConfig } from '../../shared/config/load.js';
+import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { DISPATCHER_ENV, tempDir } from '../unit/config-helpers.js';
 
@@ -23,7 +23,7 @@ before(async () => {
   receiver = await RecordingReceiver.start();
   const env = { ...DISPATCHER_ENV, WEBHOOK_URL: receiver.url, CONNECTOR_CONSUMER_COUNT: String(CONSUMER_COUNT) };
   const config = loadConfig(DispatcherConfigSchema, { env, file: files.write('empty.yml', '') });
-  client = new WebhookClient(webhookClientOptions(config.webhook, config.connector.consumer_count));
+  client = new WebhookClient(webhookClientOptions(config.webhook, config.connector.consumer_count, loadProxySettings(env)));
 });
 after(async () => {
   await client?.close();

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { PROXY_VARIABLES } from '../../ingester/platform/http.js';
+import { PROXY_VARIABLES } from '../../shared/net/proxy.js';
 import { envName } from '../../shared/config/load.js';
 import { ConfigSchema } from '../../shared/config/schema.js';
 import { documentedMetrics, repoFile } from '../helpers/docs.js';

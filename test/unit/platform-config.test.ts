@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
 import { IngesterConfigSchema } from '../../ingester/config.js';
-import { configuredProxy, platformTls, tlsVerifyFailure } from '../../ingester/platform/http.js';
-import { loadConfig } from '../../shared/config/load.js';
+import { platformTls, tlsVerifyFailure } from '../../ingester/platform/http.js';
+import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
+import { proxyFor } from '../../shared/net/proxy.js';
 import { configError, INGESTER_ENV, tempDir, variables } from './config-helpers.js';
 
 const files = tempDir();
@@ -85,10 +86,10 @@ describe('registration settings', () => {
 
 describe('platform connection helpers', () => {
   it('name the proxy in use without its credentials, HTTPS_PROXY first for https', () => {
-    const env = { HTTPS_PROXY: 'http://user:secret@proxy:3128', http_proxy: 'http://plain:8080' };
-    assert.equal(configuredProxy('https://opencti.example', env), 'http://proxy:3128/');
-    assert.equal(configuredProxy('http://opencti.example', env), 'http://plain:8080/');
-    assert.equal(configuredProxy('http://opencti.example', {}), undefined);
+    const settings = loadProxySettings({ HTTPS_PROXY: 'http://user:secret@proxy:3128', http_proxy: 'http://plain:8080' });
+    assert.equal(proxyFor('https://opencti.example', settings), 'http://proxy:3128/');
+    assert.equal(proxyFor('http://opencti.example', settings), 'http://plain:8080/');
+    assert.equal(proxyFor('http://opencti.example', loadProxySettings({})), undefined);
   });
 
   it('tell a certificate failure behind fetch-style wrapping from other network errors', () => {
