@@ -36,7 +36,7 @@ export function processUsage(pid: number): ProcessUsage {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (error) {
-    throw new Error(`bench: cannot read /proc/${pid} (process gone, or not Linux): ${(error as Error).message}`);
+    throw new Error(`bench: cannot read /proc/${pid} (process gone, or not Linux): ${(error as Error).message}`, { cause: error });
   }
   const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
   // Fields after the command name, which is in parentheses and may contain spaces.

@@ -40,7 +40,7 @@ export function toText(value: unknown): unknown {
 }
 
 export function withMeta<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
-  return schema.meta(meta as unknown as Record<string, unknown>) as T;
+  return schema.meta(meta as unknown as Record<string, unknown>);
 }
 
 export function booleanField(defaultValue: boolean, description: string) {

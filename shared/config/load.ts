@@ -90,7 +90,7 @@ function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIss
     if (!section || !key) continue;
     const variable = envName(section, key);
     if (problems.has(variable)) continue;
-    const meta = schema.shape[section]?.shape[key]?.meta() as FieldMeta | undefined;
+    const meta = (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined;
     const value = given[`${section}.${key}`];
     let message: string;
     if (issue.code === 'custom' && issue.message && !issue.message.startsWith('Invalid')) {
@@ -98,7 +98,7 @@ function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIss
     } else if (value === undefined) {
       message = `is required: ${meta?.accepted ?? 'a value'}`;
     } else {
-      const shown = meta?.secret ? '' : `, got ${JSON.stringify(String(value)).slice(0, 80)}`;
+      const shown = meta?.secret ? '' : `, got ${JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value)).slice(0, 80)}`;
       message = `must be ${meta?.accepted ?? 'valid'}${shown}`;
     }
     problems.set(variable, { variable, key: `${section}.${key}`, message });

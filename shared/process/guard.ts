@@ -4,7 +4,8 @@ import { RepeatThrottle } from '../observability/repeat-throttle.js';
 
 export interface ProcessGuard {
   /** Ends the process: one fatal line `event` with the error and `context`, then exit 1. */
-  crash(event: string, error: unknown, context?: Record<string, unknown>): never;
+  // A property, not a method: callers pass `guard.crash` around unbound, and it needs no `this`.
+  crash: (event: string, error: unknown, context?: Record<string, unknown>) => never;
 }
 
 /** Exit code of a crash: the orchestrator restarts the process. */
