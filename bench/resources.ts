@@ -52,11 +52,6 @@ export function processUsage(pid: number): ProcessUsage {
   };
 }
 
-/** CPU seconds used between two readings of the same process. */
-export function cpuBetween(before: ProcessUsage, after: ProcessUsage): number {
-  return after.cpuSeconds - before.cpuSeconds;
-}
-
 export interface AofInfo {
   /** AOF rewrites so far (each one forks Redis). */
   rewrites: number;
@@ -78,7 +73,7 @@ export async function redisUsedMemory(redis: Redis): Promise<number> {
 }
 
 /** Busy CPU time of the whole machine so far (all cores), seconds, from /proc/stat. */
-export function machineBusySeconds(): number {
+function machineBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
   const [, user, nice, system, , iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
   void iowait;

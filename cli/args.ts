@@ -1,6 +1,6 @@
 /** Command-line parsing for the operator CLI; pure, so it is unit-tested without Redis. */
 
-export const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
+const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {

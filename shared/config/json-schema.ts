@@ -11,7 +11,7 @@ import { envName } from './load.js';
  */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
 
-export const CONFIG_SCHEMA_ID = 'https://www.filigran.io/connectors/opencti-webhook_config.schema.json';
+const CONFIG_SCHEMA_ID = 'https://www.filigran.io/connectors/opencti-webhook_config.schema.json';
 
 interface Property {
   description: string;

@@ -223,7 +223,7 @@ const BullBoardFields = z.object({
   read_only: booleanField(false, 'Show the board without any action: no retry, remove, clean, pause.'),
 });
 
-export function isLoopback(addr: string): boolean {
+function isLoopback(addr: string): boolean {
   return LOOPBACK.test(addr);
 }
 
@@ -265,4 +265,3 @@ export const ConfigSchema = z.object({
   dispatcher: DispatcherSection,
   bull_board: BullBoardSection,
 });
-export type Config = z.infer<typeof ConfigSchema>;

@@ -37,7 +37,7 @@ const RESERVED_HEADERS = new Set([
 ]);
 const RESERVED_PREFIXES = ['webhook-', 'x-opencti-'];
 
-export function isReservedHeader(name: string): boolean {
+function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
 }
@@ -143,7 +143,7 @@ interface WebhookSecurity {
 }
 
 /** The header an auth type sends, lower-cased; undefined for NONE. */
-export function authHeaderName(webhook: Pick<WebhookSecurity, 'auth_type' | 'header'>): string | undefined {
+function authHeaderName(webhook: Pick<WebhookSecurity, 'auth_type' | 'header'>): string | undefined {
   if (webhook.auth_type === 'TOKEN') return webhook.header?.toLowerCase();
   return webhook.auth_type === 'BEARER' || webhook.auth_type === 'BASIC' ? 'authorization' : undefined;
 }

@@ -9,7 +9,7 @@ export interface ProcessGuard {
 }
 
 /** Exit code of a crash: the orchestrator restarts the process. */
-export const CRASH_EXIT_CODE = 1;
+const CRASH_EXIT_CODE = 1;
 
 type ConsoleMethod = 'error' | 'warn' | 'info' | 'log' | 'debug' | 'trace';
 const CONSOLE_LEVELS: Record<ConsoleMethod, 'error' | 'warn' | 'info' | 'debug'> = {
