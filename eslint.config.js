@@ -60,8 +60,13 @@ export default tseslint.config(
     },
   },
   {
-    // This file is plain JavaScript outside tsconfig.json: lint it without type information.
-    files: ['eslint.config.js'],
+    // The tools' own config files are plain JavaScript outside tsconfig.json: lint them without
+    // type information.
+    files: ['eslint.config.js', '.dependency-cruiser.cjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['.dependency-cruiser.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
   },
 );
