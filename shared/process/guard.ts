@@ -3,8 +3,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { RepeatThrottle } from '../observability/repeat-throttle.js';
 
 export interface ProcessGuard {
-  /** Ends the process: one fatal line `event` with the error and `context`, then exit 1. */
   // A property, not a method: callers pass `guard.crash` around unbound, and it needs no `this`.
+  /** Ends the process: one fatal line `event` with the error and `context`, then exit 1. */
   crash: (event: string, error: unknown, context?: Record<string, unknown>) => never;
 }
 
