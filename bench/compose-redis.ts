@@ -16,5 +16,5 @@ export function composeRedisArgs(file: URL | string = COMPOSE_FILE): string[] {
   if (!Array.isArray(command) || command[0] !== 'redis-server' || !command.every((arg) => typeof arg === 'string')) {
     throw new Error(`bench: ${String(file)} has no services.redis.command list starting with "redis-server"`);
   }
-  return (command.slice(1) as string[]).map((arg) => arg.replace(/\$\{\w+:-([^}]*)\}/g, '$1'));
+  return (command.slice(1)).map((arg) => arg.replace(/\$\{\w+:-([^}]*)\}/g, '$1'));
 }

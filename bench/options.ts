@@ -2,8 +2,8 @@
  * Benchmark options, all from environment variables (documented in run.ts and docs/performance.md).
  * A bad value stops the bench before anything starts, naming the variable.
  */
-export const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling'] as const;
-export type Scenario = (typeof SCENARIOS)[number];
+const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
   events: number;

@@ -1,8 +1,26 @@
 /** Markdown tables for the console (and docs/performance.md) from the bench results. */
 import { formatProfile } from './cpuprofile.js';
-import type { BenchResults } from './run.js';
+import type { CeilingResult } from './ceiling.js';
+import type { BenchOptions } from './options.js';
 import type { CpuShare } from './resources.js';
-import type { DeliveryCheck, ProcessReport, ResourceReport } from './scenarios.js';
+import type { DeliveryCheck, DrainResult, LiveResult, ProcessReport, QueueResult, ResourceReport, ScalingResult } from './scenarios.js';
+import type { WorkloadStats } from './workload.js';
+
+/** What a bench run measured: written as JSON next to the report, and the report's input. */
+export interface BenchResults {
+  startedAt: string;
+  runSeconds: number;
+  commit: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; redis: string; loadStart: number[]; loadEnd: number[] };
+  options: BenchOptions;
+  workload: WorkloadStats;
+  drain?: DrainResult;
+  ceiling?: CeilingResult & { check: DeliveryCheck; cpu: CpuShare };
+  queue?: QueueResult;
+  live?: LiveResult[];
+  scaling?: ScalingResult[];
+  errors: string[];
+}
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

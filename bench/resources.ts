@@ -36,7 +36,7 @@ export function processUsage(pid: number): ProcessUsage {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (error) {
-    throw new Error(`bench: cannot read /proc/${pid} (process gone, or not Linux): ${(error as Error).message}`);
+    throw new Error(`bench: cannot read /proc/${pid} (process gone, or not Linux): ${(error as Error).message}`, { cause: error });
   }
   const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
   // Fields after the command name, which is in parentheses and may contain spaces.
@@ -50,11 +50,6 @@ export function processUsage(pid: number): ProcessUsage {
     cpuSeconds: ticks / ticksPerSecond(),
     childCpuSeconds: childTicks / ticksPerSecond(),
   };
-}
-
-/** CPU seconds used between two readings of the same process. */
-export function cpuBetween(before: ProcessUsage, after: ProcessUsage): number {
-  return after.cpuSeconds - before.cpuSeconds;
 }
 
 export interface AofInfo {
@@ -78,7 +73,7 @@ export async function redisUsedMemory(redis: Redis): Promise<number> {
 }
 
 /** Busy CPU time of the whole machine so far (all cores), seconds, from /proc/stat. */
-export function machineBusySeconds(): number {
+function machineBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
   const [, user, nice, system, , iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
   void iowait;

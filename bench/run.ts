@@ -56,12 +56,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { stopAll } from '../test/helpers/processes.js';
-import type { CeilingResult } from './ceiling.js';
 import { nowMs } from './clock.js';
 import { readOptions, type BenchOptions } from './options.js';
 import { LeanReceiver } from './receiver.js';
-import type { CpuShare } from './resources.js';
-import { formatReport } from './report.js';
+import { formatReport, type BenchResults } from './report.js';
 import {
   ceilingScenario,
   drainScenario,
@@ -71,28 +69,8 @@ import {
   scalingScenario,
   type Backlog,
   type Context,
-  type DeliveryCheck,
-  type DrainResult,
-  type LiveResult,
-  type QueueResult,
-  type ScalingResult,
 } from './scenarios.js';
-import { Workload, type WorkloadStats } from './workload.js';
-
-export interface BenchResults {
-  startedAt: string;
-  runSeconds: number;
-  commit: string;
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; redis: string; loadStart: number[]; loadEnd: number[] };
-  options: BenchOptions;
-  workload: WorkloadStats;
-  drain?: DrainResult;
-  ceiling?: CeilingResult & { check: DeliveryCheck; cpu: CpuShare };
-  queue?: QueueResult;
-  live?: LiveResult[];
-  scaling?: ScalingResult[];
-  errors: string[];
-}
+import { Workload } from './workload.js';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -60,7 +60,7 @@ export interface DeliveryCheck {
   receiverElu: number;
 }
 
-export interface RedisCommandStat {
+interface RedisCommandStat {
   command: string;
   calls: number;
   usec: number;
@@ -119,7 +119,7 @@ export interface LiveResult {
   maxWaiting: number;
 }
 
-export interface LiveSample {
+interface LiveSample {
   /** Seconds since the first publication. */
   t: number;
   /** Now minus the publication time of the newest event the ingester committed to Redis: stream → queue delay. */

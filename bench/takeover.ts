@@ -70,7 +70,7 @@ const options = {
       .map((pair) => [pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim()]),
   ),
 };
-for (const mode of options.modes) if (mode !== 'restart' && mode !== 'replica') throw new Error(`bench:takeover: unknown mode ${mode}`);
+for (const mode of options.modes) if (mode !== 'restart' && mode !== 'replica') throw new Error(`bench:takeover: unknown mode ${String(mode)}`);
 
 const ENTRY: Record<Exclude<ProcessKind, 'board'>, string> = { ingester: 'ingester/main.js', dispatcher: 'dispatcher/main.js' };
 

@@ -17,14 +17,14 @@ import type { EmittedFrame, StreamEmulator, StreamEventName } from '../test/help
 import { nowMs } from './clock.js';
 
 /** Size classes: share of events and byte range of the envelope. */
-export const SIZE_MIX = [
+const SIZE_MIX = [
   { share: 0.97, min: 1_024, max: 4_096 },
   { share: 0.027, min: 8_192, max: 32_768 },
   { share: 0.003, min: 65_536, max: 262_144 },
 ] as const;
 
 /** Event names. Deletes carry the previous object as is and updates their patch, so those sizes are approximate. */
-export const EVENT_MIX: ReadonlyArray<{ share: number; event: StreamEventName }> = [
+const EVENT_MIX: ReadonlyArray<{ share: number; event: StreamEventName }> = [
   { share: 0.7, event: 'create' },
   { share: 0.27, event: 'update' },
   { share: 0.03, event: 'delete' },

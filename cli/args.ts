@@ -2,7 +2,7 @@
 import { ErrorCode } from '../shared/errors/codes.js';
 import { OwhError } from '../shared/errors/owh-error.js';
 
-export const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
+const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface CliArgs {

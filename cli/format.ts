@@ -5,7 +5,7 @@ export function isoTime(epochMs: number | undefined): string | null {
 }
 
 /** "4 s", "12 min", "3 h", "2 d": coarse on purpose, for a glance. */
-export function duration(ms: number): string {
+function duration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 120) return `${s} s`;
   if (s < 7_200) return `${Math.round(s / 60)} min`;

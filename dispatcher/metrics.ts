@@ -5,7 +5,6 @@ import { FORWARDED_EVENTS, type EndpointState, type ForwardedEvent } from '../sh
 import { FILTER_REASONS, type FilterReason } from './delivery/event-filter.js';
 import { INTERNAL_OPERATIONS, type InternalOperation } from './delivery/internal-error.js';
 import type { AttemptResult } from './webhook/outcome.js';
-import type { WitnessVerdict } from './endpoint/witness.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 const ATTEMPT_RESULTS: readonly AttemptResult[] = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'network', 'tls'];
@@ -14,7 +13,7 @@ const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
 const ENDPOINT_STATES: readonly EndpointState[] = ['delivering', 'paused', 'probing'];
 export type FailureReason = 'exhausted' | 'rejected';
 /** Verdicts of a witness POST that was sent. */
-type PostedVerdict = Extract<WitnessVerdict['kind'], 'accepted' | 'refused' | 'failed'>;
+type PostedVerdict = 'accepted' | 'refused' | 'failed';
 const WITNESS_VERDICTS: readonly PostedVerdict[] = ['accepted', 'refused', 'failed'];
 
 /**

@@ -25,10 +25,10 @@ type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
 
 /** The processes, each with the settings it reads: the "Used by" column. */
 const READERS: ReadonlyArray<[name: string, schema: SectionedSchema]> = [
-  ['ingester', IngesterConfigSchema as unknown as SectionedSchema],
-  ['dispatcher', DispatcherConfigSchema as unknown as SectionedSchema],
-  ['board', BoardConfigSchema as unknown as SectionedSchema],
-  ['cli', CliConfigSchema as unknown as SectionedSchema],
+  ['ingester', IngesterConfigSchema],
+  ['dispatcher', DispatcherConfigSchema],
+  ['board', BoardConfigSchema],
+  ['cli', CliConfigSchema],
 ];
 
 /** One heading per config.yml section; a new section must be given its title here. */
@@ -63,7 +63,8 @@ function sectionTable(section: string, sectionSchema: z.ZodObject): string[] {
   const title = SECTION_TITLES[section];
   if (!title) throw new Error(`section ${section} has no title in scripts/generate-config-docs.ts`);
   const lines = [`## ${title}`, '', '| Variable (`config.yml` key) | Default | Used by | Meaning |', '|---|---|---|---|'];
-  for (const [key, leaf] of Object.entries(sectionSchema.shape as Record<string, z.ZodType>)) {
+  const shape: Record<string, z.ZodType> = sectionSchema.shape;
+  for (const [key, leaf] of Object.entries(shape)) {
     const meta = leaf.meta() as FieldMeta | undefined;
     const readers = readersOf(section, key);
     const meaning = [meta?.description ?? '', meta?.accepted ? `Accepts ${meta.accepted}.` : '', meta?.secret ? 'Secret: never logged.' : '']

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { RedisClient } from '../../shared/redis/client.js';
 import type { CliArgs } from '../args.js';
 
-export interface CommandContext {
+interface CommandContext {
   queue: Queue;
   redis: RedisClient;
   connectorId: string;
@@ -10,7 +10,7 @@ export interface CommandContext {
   now: number;
 }
 
-export interface CommandResult {
+interface CommandResult {
   /** What `--json` prints. */
   json: unknown;
   /** What a person reads. */

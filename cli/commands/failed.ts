@@ -7,7 +7,7 @@ export const failed: Command = async ({ queue, args }) => {
   const events = jobs.map((job) => ({
     id: String(job.id),
     event: job.name,
-    streamId: typeof job.data?.streamId === 'string' ? job.data.streamId : null,
+    streamId: streamIdOf(job.data),
     attempts: job.attemptsMade,
     failedReason: job.failedReason ?? null,
     failedAt: isoTime(job.finishedOn),
@@ -18,3 +18,9 @@ export const failed: Command = async ({ queue, args }) => {
   const footer = `${events.length} of ${total} failed events shown (newest first). Send them again: npm run cli -- replay <id>... | --all`;
   return { json, text: `${table(['ID', 'EVENT', 'ATTEMPTS', 'FAILED AT', 'REASON'], rows)}\n\n${footer}`, ok: true };
 };
+
+/** A failed job's data may be anything (it failed); only a string stream id is shown. */
+function streamIdOf(data: unknown): string | null {
+  const streamId: unknown = typeof data === 'object' && data !== null ? (data as { streamId?: unknown }).streamId : undefined;
+  return typeof streamId === 'string' ? streamId : null;
+}

@@ -23,7 +23,7 @@ export function eventTitle(job: { name?: unknown; data?: unknown }): string {
 
 function singleEventTitle(job: { name?: unknown; data?: unknown }): string {
   const data = asObject(job.data);
-  const event = typeof data.event === 'string' ? data.event : String(job.name ?? '');
+  const event = typeof data.event === 'string' ? data.event : typeof job.name === 'string' ? job.name : '';
   const stix = asObject(parseBody(data.body)).data;
   if (typeof stix !== 'object' || stix === null) return event;
   const object = stix as Json;

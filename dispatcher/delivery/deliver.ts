@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { ErrorCode } from '../../shared/errors/codes.js';
 import { OwhError } from '../../shared/errors/owh-error.js';
-import { EventJobSchema, PACK_JOB_NAME } from '../../shared/queue/contract.js';
+import { EventJobSchema, PACK_JOB_NAME, type EventJob } from '../../shared/queue/contract.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
 import type { RetryPolicy } from '../backoff.js';
 import { createPackDelivery, type PackResult } from './deliver-pack.js';
@@ -49,7 +49,7 @@ export function createDeliver(deps: DeliverDeps) {
     if (!parsed.success || job.id === undefined) throw new UnrecoverableError('job data is not an OpenCTI event (was it added by hand?)');
     const { entity } = parsed.data;
     // A filtered event needs no turn: it leaves its line when it completes. An event that is not its object's turn parks in claim.
-    const claim = order && entity !== undefined ? () => order.claim(job, token, entity) : undefined;
+    const claim = order && entity !== undefined ? () => order.claim(job as Job<EventJob>, token, entity) : undefined;
     const outcome = await attempt(job.id, parsed.data, job.attemptsMade + 1, claim);
     switch (outcome.kind) {
       case 'done':

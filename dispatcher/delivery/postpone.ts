@@ -7,7 +7,7 @@ import type { DispatcherMetrics } from '../metrics.js';
 /** How long an event waits while the breaker holds the endpoint down; the breaker's pause decides when work resumes. */
 export const ENDPOINT_DOWN_DELAY_MS = 1_000;
 /** How long a job waits after our own failure (Redis) around its attempt. */
-export const INTERNAL_ERROR_DELAY_MS = 1_000;
+const INTERNAL_ERROR_DELAY_MS = 1_000;
 /** A failing Redis fails every job at once: one warning per operation and code every 10 s, with the count of the others. */
 const internalErrorWarnings = new RepeatThrottle(10_000);
 

@@ -10,7 +10,7 @@ import type { RateLimiter } from './rate-limiter.js';
 import type { WebhookClient } from '../webhook/client.js';
 
 /** At most one witness POST per process in this long: each one is a duplicate for the endpoint. */
-export const WITNESS_INTERVAL_MS = 10_000;
+const WITNESS_INTERVAL_MS = 10_000;
 /** Completed jobs looked through, newest first, for a witness after a restart. */
 const COMPLETED_SCANNED = 20;
 

@@ -138,6 +138,7 @@ export class WebhookClient {
     return Buffer.from(text, 'utf8')
       .subarray(0, EXCERPT_BYTES)
       .toString('utf8')
+      // eslint-disable-next-line no-control-regex -- control characters are what this strips from a log excerpt
       .replace(/[\u0000-\u001f\u007f]+/g, ' ')
       .trim();
   }

@@ -9,7 +9,7 @@ import type { WebhookClientOptions } from './client.js';
 type Webhook = DispatcherConfig['webhook'];
 
 /** Headers of every request for the configured auth type and WEBHOOK_EXTRA_HEADERS, and the values to keep out of excerpts. */
-export function staticHeaders(webhook: Webhook): { headers: Record<string, string>; secrets: string[] } {
+function staticHeaders(webhook: Webhook): { headers: Record<string, string>; secrets: string[] } {
   const headers: Record<string, string> = { ...webhook.extra_headers };
   const secrets = Object.values(headers);
   const { auth_type: type, header, token, username, password } = webhook;

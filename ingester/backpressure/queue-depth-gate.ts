@@ -4,7 +4,7 @@ import type { RecentJobSizes } from './recent-job-sizes.js';
 import type { RedisMemory } from './redis-memory.js';
 
 /** The events read but not yet in the queue (the enqueuer). */
-export interface ReadCounter {
+interface ReadCounter {
   /** Events taken from the stream so far. */
   readonly admitted: number;
   /** Characters of their bodies. */
@@ -27,7 +27,7 @@ export interface QueueDepthGateOptions {
 }
 
 /** What the gate reports as it reads (metrics). */
-export interface GateObserver {
+interface GateObserver {
   /** Reading is stopped (true) or goes on (false); undefined while the queue depth cannot be read. */
   paused(paused: boolean | undefined): void;
   /** used_memory / maxmemory at the last reading; undefined without a maxmemory, or when it could not be read. */

@@ -281,14 +281,14 @@ export class Enqueuer {
     }
     const [cursorError, cursorReply] = results[results.length - 1] ?? [new Error('EXEC returned no reply')];
     const write = cursorError ? undefined : parseCursorWrite(cursorReply);
-    const failed = results.find(([error]) => error);
+    const failed = results.find(([error]) => error)?.[0];
     if (failed) {
       // MULTI does not roll back: if the cursor was written anyway (every job existed,
       // e.g. from an earlier attempt), Redis holds commit `commit` now, and the retry
       // (same jobs, idempotent) must expect it.
       if (write?.written && (write.before?.commit ?? 0) === this.#lastCommit) this.#lastCommit = commit;
-      if (redisReply(failed[0])?.code === 'NOSCRIPT') await loadScripts(client);
-      throw failed[0];
+      if (redisReply(failed)?.code === 'NOSCRIPT') await loadScripts(client);
+      throw failed;
     }
     // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it
     // on insert (see shared/queue/bullmq-internals.ts). The position stayed; retrying is safe.

@@ -225,7 +225,7 @@ export class OpenctiApi {
  * Log fields for a failed platform call, and whether it was the TLS
  * certificate (then the message must say which variable to change).
  */
-export function platformFailure(error: unknown): { fields: Record<string, unknown>; tlsError?: string } {
+function platformFailure(error: unknown): { fields: Record<string, unknown>; tlsError?: string } {
   if (error instanceof GraphqlError) return { fields: { code: error.platformCode, platformMessage: error.message } };
   if (error instanceof PlatformHttpError) return { fields: { status: error.status, error: error.message } };
   const tlsError = tlsVerifyFailure(error);

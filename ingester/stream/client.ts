@@ -160,7 +160,8 @@ export class StreamClient {
   readonly #fetch = async (input: string | URL, init: EventSourceFetchInit) => {
     const response = await fetch(input, {
       method: 'GET',
-      signal: init.signal ?? null,
+      // eventsource types the signal from the DOM lib, which this Node build does not load.
+      signal: (init.signal as AbortSignal | null | undefined) ?? null,
       headers: {
         ...this.#options.headers,
         accept: 'text/event-stream',

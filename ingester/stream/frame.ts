@@ -10,7 +10,7 @@ export interface RawFrame {
 }
 
 /** Frames newer platforms send about the stream itself (reference §3.6); never forwarded. */
-export const PLATFORM_FRAMES = ['consumer_metrics', 'no-recover', 'error'] as const;
+const PLATFORM_FRAMES = ['consumer_metrics', 'no-recover', 'error'] as const;
 export type PlatformFrameName = (typeof PLATFORM_FRAMES)[number];
 
 export type Frame =

@@ -40,7 +40,7 @@ export function toText(value: unknown): unknown {
 }
 
 export function withMeta<T extends z.ZodType>(schema: T, meta: FieldMeta): T {
-  return schema.meta(meta as unknown as Record<string, unknown>) as T;
+  return schema.meta(meta as unknown as Record<string, unknown>);
 }
 
 export function booleanField(defaultValue: boolean, description: string) {
@@ -77,7 +77,7 @@ export interface TextOptions {
  * says what the field accepts instead of zod's "Invalid input" (see
  * describeIssues in load.ts).
  */
-export const BARE_CHECK = { params: { bareCheck: true } };
+const BARE_CHECK = { params: { bareCheck: true } };
 
 function textSchema(options: TextOptions) {
   return z.preprocess(

@@ -11,7 +11,7 @@ import { envName } from './load.js';
  */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
 
-export const CONFIG_SCHEMA_ID = 'https://www.filigran.io/connectors/opencti-webhook_config.schema.json';
+const CONFIG_SCHEMA_ID = 'https://www.filigran.io/connectors/opencti-webhook_config.schema.json';
 
 interface Property {
   description: string;
@@ -28,7 +28,7 @@ export function connectorConfigJsonSchema(schema: SectionedSchema): Record<strin
   const properties: Record<string, Property> = {};
   const required: string[] = [];
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
-    for (const [key, leaf] of Object.entries(sectionSchema.shape as Record<string, z.ZodType>)) {
+    for (const [key, leaf] of Object.entries<z.ZodType>(sectionSchema.shape)) {
       const variable = envName(section, key);
       properties[variable] = property(leaf);
       // A leaf that cannot parse "unset" has neither a default nor optional().
@@ -52,7 +52,7 @@ function property(leaf: z.ZodType): Property {
   const meta = leaf.meta() as FieldMeta | undefined;
   // The leaf's output type: what a value becomes once normalised (the input of a preprocess is `unknown`).
   const generated = z.toJSONSchema(leaf, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
-  const type = String(generated.type ?? 'string');
+  const type = typeof generated.type === 'string' ? generated.type : 'string';
   const result: Property = { description: meta?.description ?? '', type: TEXT_TYPES.has(type) ? 'string' : type };
   if (generated.default !== undefined) result.default = generated.default;
   if (Array.isArray(generated.enum)) result.enum = generated.enum;

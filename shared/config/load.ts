@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
 import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
-import { BARE_CHECK, type FieldMeta } from './fields.js';
+import type { FieldMeta } from './fields.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
@@ -106,7 +106,7 @@ function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIss
     if (!section || !key) continue;
     const variable = envName(section, key);
     if (problems.has(variable)) continue;
-    const meta = schema.shape[section]?.shape[key]?.meta() as FieldMeta | undefined;
+    const meta = (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined;
     const value = given[`${section}.${key}`];
     let message: string;
     // A custom issue words the problem itself, unless it comes from a bare check (zod then says "Invalid input").
@@ -115,7 +115,7 @@ function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIss
     } else if (value === undefined) {
       message = `is required: ${meta?.accepted ?? 'a value'}`;
     } else {
-      const shown = meta?.secret ? '' : `, got ${JSON.stringify(String(value)).slice(0, 80)}`;
+      const shown = meta?.secret ? '' : `, got ${JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value)).slice(0, 80)}`;
       message = `must be ${meta?.accepted ?? 'valid'}${shown}`;
     }
     problems.set(variable, { variable, key: `${section}.${key}`, message });

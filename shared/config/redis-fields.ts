@@ -8,8 +8,7 @@ import { booleanField, choiceField, optionalPemFileField, optionalTextField, toT
  * Cross-field checks name every incoherent pair; none quotes a secret.
  */
 
-export const REDIS_MODES = ['standalone', 'cluster', 'sentinel'] as const;
-export type RedisMode = (typeof REDIS_MODES)[number];
+const REDIS_MODES = ['standalone', 'cluster', 'sentinel'] as const;
 
 export interface RedisAddress {
   host: string;
@@ -46,7 +45,7 @@ function optionalAddressListField(description: string) {
   });
 }
 
-export const RedisFields = z.object({
+const RedisFields = z.object({
   url: urlField(
     ['redis:', 'rediss:'],
     'Redis holding the queue and the stream position; rediss:// for TLS; user, password and database may be in the URL. Cluster mode: the seed node when REDIS_CLUSTER_NODES is unset. Sentinel mode: only its scheme, credentials and database are used (the master comes from the sentinels).',

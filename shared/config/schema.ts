@@ -223,7 +223,7 @@ const BullBoardFields = z.object({
   read_only: booleanField(false, 'Show the board without any action: no retry, remove, clean, pause.'),
 });
 
-export function isLoopback(addr: string): boolean {
+function isLoopback(addr: string): boolean {
   return LOOPBACK.test(addr);
 }
 
@@ -247,7 +247,7 @@ function credentialChecks<T extends z.ZodType<BoardCredentials>>(section: T, ser
     message: `is required when the board listens beyond loopback (BULL_BOARD_ADDR) or BULL_BOARD_${key === 'username' ? 'PASSWORD' : 'USERNAME'} is set: set both BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD`,
     when: () => true,
   });
-  return section.refine((board) => !missing(board, 'username'), check('username')).refine((board) => !missing(board, 'password'), check('password')) as T;
+  return section.refine((board) => !missing(board, 'username'), check('username')).refine((board) => !missing(board, 'password'), check('password'));
 }
 
 export const BullBoardSection = credentialChecks(BullBoardFields, (board) => board.enable);
@@ -265,4 +265,3 @@ export const ConfigSchema = z.object({
   dispatcher: DispatcherSection,
   bull_board: BullBoardSection,
 });
-export type Config = z.infer<typeof ConfigSchema>;

@@ -14,8 +14,10 @@ export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A header value may not contain control characters (CR/LF would split the request). */
 export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
 /** Printable, no control characters (basic-auth password). */
+// eslint-disable-next-line no-control-regex -- control characters are what this rejects
 export const PRINTABLE = /^[^\x00-\x1f\x7f]+$/;
 /** A basic-auth user-id: printable, without ':' (RFC 7617). */
+// eslint-disable-next-line no-control-regex -- control characters are what this rejects
 export const BASIC_USERNAME = /^[^\x00-\x1f\x7f:]+$/;
 
 // Headers the dispatcher sets itself, or that belong to the connection or a proxy.
@@ -35,7 +37,7 @@ const RESERVED_HEADERS = new Set([
 ]);
 const RESERVED_PREFIXES = ['webhook-', 'x-opencti-'];
 
-export function isReservedHeader(name: string): boolean {
+function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
 }
@@ -141,7 +143,7 @@ interface WebhookSecurity {
 }
 
 /** The header an auth type sends, lower-cased; undefined for NONE. */
-export function authHeaderName(webhook: Pick<WebhookSecurity, 'auth_type' | 'header'>): string | undefined {
+function authHeaderName(webhook: Pick<WebhookSecurity, 'auth_type' | 'header'>): string | undefined {
   if (webhook.auth_type === 'TOKEN') return webhook.header?.toLowerCase();
   return webhook.auth_type === 'BEARER' || webhook.auth_type === 'BASIC' ? 'authorization' : undefined;
 }

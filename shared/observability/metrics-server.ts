@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ReadinessStatus } from './readiness.js';
 
@@ -54,10 +53,6 @@ function readinessOf(ready: MetricsServerOptions['ready']): ReadinessStatus {
     return { ready: false, reasons: ['readiness check failed'] };
   }
   return typeof answer === 'boolean' ? { ready: answer, reasons: answer ? [] : ['not ready'] } : answer;
-}
-
-export function boundPort(server: Server): number {
-  return (server.address() as AddressInfo).port;
 }
 
 export function closeServer(server: Server): Promise<void> {

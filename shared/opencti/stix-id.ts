@@ -42,7 +42,7 @@ export function parsedData(body: string): { id?: unknown; type?: unknown } | und
   } catch {
     return undefined;
   }
-  return typeof data === 'object' && data !== null ? (data as { id?: unknown; type?: unknown }) : undefined;
+  return typeof data === 'object' && data !== null ? data : undefined;
 }
 
 /** Object/array nesting depth at `end` (outside strings), counting from the start of `text`. */

@@ -3,12 +3,13 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { RepeatThrottle } from '../observability/repeat-throttle.js';
 
 export interface ProcessGuard {
+  // A property, not a method: callers pass `guard.crash` around unbound, and it needs no `this`.
   /** Ends the process: one fatal line `event` with the error and `context`, then exit 1. */
-  crash(event: string, error: unknown, context?: Record<string, unknown>): never;
+  crash: (event: string, error: unknown, context?: Record<string, unknown>) => never;
 }
 
 /** Exit code of a crash: the orchestrator restarts the process. */
-export const CRASH_EXIT_CODE = 1;
+const CRASH_EXIT_CODE = 1;
 
 type ConsoleMethod = 'error' | 'warn' | 'info' | 'log' | 'debug' | 'trace';
 const CONSOLE_LEVELS: Record<ConsoleMethod, 'error' | 'warn' | 'info' | 'debug'> = {

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 
-type Closer = () => Promise<unknown> | unknown;
+/** What a closer returns is awaited, so it may be a promise. */
+type Closer = () => unknown;
 
 /**
  * Owns process shutdown. Every resource registers its closer as soon as it is

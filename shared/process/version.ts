@@ -3,6 +3,4 @@ import { createRequire } from 'node:module';
 // dist/shared/process/version.js sits three levels below package.json.
 const manifest = createRequire(import.meta.url)('../../../package.json') as { name: string; version: string };
 
-export const PRODUCT_NAME = manifest.name;
-export const PRODUCT_VERSION = manifest.version;
 export const USER_AGENT = `${manifest.name}/${manifest.version}`;

@@ -50,7 +50,7 @@ export function orderingModeKey(connectorId: string): string {
 }
 
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
-export const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
+const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);
 export type ForwardedEvent = z.infer<typeof ForwardedEventSchema>;
 
 export const EventJobSchema = z.object({
@@ -73,7 +73,7 @@ export const EventJobSchema = z.object({
 export type EventJob = z.infer<typeof EventJobSchema>;
 
 /** One event of a pack: the event with its own id, which is its job id once it leaves the pack and its webhook-id. */
-export const PackedEventSchema = EventJobSchema.extend({ id: z.string() });
+const PackedEventSchema = EventJobSchema.extend({ id: z.string() });
 export type PackedEvent = z.infer<typeof PackedEventSchema>;
 
 /** Job name of a pack: consecutive stream events queued as one job (INGESTER_EVENTS_PER_JOB). */

@@ -38,11 +38,6 @@ export function entityOrderMember(streamId: string, jobId: string): string {
   return `${sortable(streamId.slice(0, dash))}${sortable(streamId.slice(dash + 1))}:${jobId}`;
 }
 
-/** The job id at the end of a member (the Lua scripts do the same with `:(.*)$` after the first colon). */
-export function jobIdOfMember(member: string): string {
-  return member.slice(member.indexOf(':') + 1);
-}
-
 function sortable(digits: string): string {
   const trimmed = digits.replace(/^0+(?=\d)/, '');
   return `${String(trimmed.length).padStart(2, '0')}${trimmed}`;

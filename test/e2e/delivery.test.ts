@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
+import { PACK_JOB_NAME, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess, stopAll } from '../helpers/processes.js';
@@ -93,7 +93,7 @@ describe('delivery outcomes', () => {
       const packed = (await queuedEvents(queue, ['completed'])).some(({ job, data }) => job.name === PACK_JOB_NAME && data.streamId === poison.id);
       const failed = await queue.getJobs(['failed']);
       await queue.close();
-      assert.deepEqual(failed.map((job) => [job.data.streamId, job.attemptsMade]), [[poison.id, 3]]);
+      assert.deepEqual(failed.map((job) => [(job.data as EventJob).streamId, job.attemptsMade]), [[poison.id, 3]]);
       assert.equal(bed.receiver.requests.filter((r) => r.headers['x-opencti-event-id'] === poison.id).length, 3 + (packed ? 1 : 0));
       assert.equal(metricValue(await scrapeMetrics(metricsPort), 'opencti_webhook_events_failed_total{reason="exhausted"}'), 1);
     } finally {

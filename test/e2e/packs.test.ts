@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
-import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
+import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { startProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';
@@ -57,8 +57,8 @@ describe('packs of events', () => {
     // The flaky event left its pack for a job whose id is its webhook-id; the pack says so.
     const flakyWebhookId = String(flakyRequests[0]!.headers['webhook-id']);
     const own = await waitFor(async () => ((await queue.getJobState(flakyWebhookId)) === 'completed' ? queue.getJob(flakyWebhookId) : undefined), { timeoutMs: 5_000, what: 'the flaky event completed as its own job' });
-    assert.equal(own!.data.streamId, flaky);
-    assert.equal(own!.attemptsMade, 1, 'its own job delivered it at its first attempt');
+    assert.equal((own.data as EventJob).streamId, flaky);
+    assert.equal(own.attemptsMade, 1, 'its own job delivered it at its first attempt');
     const [pack] = (await packs(queue, ['completed'])).filter((p) => p.streamIds.includes(flaky));
     assert.ok(pack, 'the flaky event was not in a pack');
     assert.deepEqual(pack.job.returnvalue, { done: pack.streamIds.length - 1, unpacked: 1 });
@@ -78,8 +78,8 @@ describe('packs of events', () => {
     assert.equal(failed.length, 1);
     const [dead] = failed;
     assert.equal(dead!.id, gaveUp.jobId);
-    assert.equal(dead!.name, dead!.data.event);
-    assert.equal(dead!.data.streamId, poison);
+    assert.equal(dead!.name, (dead!.data as EventJob).event);
+    assert.equal((dead!.data as EventJob).streamId, poison);
     assert.equal(dead!.attemptsMade, 2, 'the dead letter made its own WEBHOOK_RETRY_ATTEMPTS');
     assert.match(dead!.failedReason, /^webhook: HTTP 500: poison/);
     // 1 attempt in the pack + 2 of its own; the others once each.

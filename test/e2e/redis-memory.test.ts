@@ -47,7 +47,7 @@ describe('Redis memory', () => {
     assert.equal(stopped.reason, 'redis_memory');
     const memory = await redisMemory(bed);
     const metrics = await scrapeMetrics(metricsPort);
-    console.log(`paused at ${stopped.redisMemoryWithBuffer} of ${stopped.redisMaxmemory} bytes; Redis now ${memory.used} of ${memory.max}; ${bed.receiver.requests.length} delivered`);
+    console.log(`paused at ${String(stopped.redisMemoryWithBuffer)} of ${String(stopped.redisMaxmemory)} bytes; Redis now ${memory.used} of ${memory.max}; ${bed.receiver.requests.length} delivered`);
     assert.ok(memory.used < memory.max);
     assert.equal(metricValue(metrics, 'opencti_webhook_ingester_paused'), 1);
     // What Redis holds now; the pause also counted the events read but not yet committed.

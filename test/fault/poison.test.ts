@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import type { EventJob } from '../../shared/queue/contract.js';
 import { describeReport, Pipeline } from './harness.js';
 import { queuedEvents } from '../helpers/queued-events.js';
 import { waitFor } from '../helpers/wait.js';
@@ -70,7 +71,7 @@ describe('poison events', () => {
     const report = await p.expectAllDelivered({ failedAllowed: 100, undeliverable: (id) => reportIds.has(id) });
     const failed = await p.queue.getFailed();
     assert.deepEqual(new Set(failed.map((job) => job.failedReason)), new Set(['webhook refused the event: HTTP 422: {"error":"reports are not accepted"}']));
-    for (const job of failed) assert.ok(reportIds.has(job.data.streamId), `${job.id} is not a report`);
+    for (const job of failed) assert.ok(reportIds.has((job.data as EventJob).streamId), `${job.id} is not a report`);
     const paused = dispatcher.logs.filter((l) => l.msg === 'endpoint.paused').length;
     const witnesses = dispatcher.logs.filter((l) => l.msg === 'witness.checked').length;
     const refusals = receiver.requests.filter((r) => r.status === 422).length;

@@ -55,7 +55,7 @@ export function createTestPki(): TestPki {
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`openssl failed: ${(error as Error).message}\n${stderr}`);
+    throw new Error(`openssl failed: ${(error as Error).message}\n${stderr}`, { cause: error });
   }
   const read = (name: string): string => readFileSync(path(name), 'utf8');
   return {

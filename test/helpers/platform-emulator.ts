@@ -251,7 +251,7 @@ export class PlatformApiEmulator {
       updatedAt: Date.now(),
     };
     // An existing connector is patched; its state is left untouched (§6.2).
-    Object.assign(connector, { name, type, scope: (scope as string[] | null | undefined) ?? [], updatedAt: Date.now() });
+    Object.assign(connector, { name, type, scope: (scope) ?? [], updatedAt: Date.now() });
     connector.registrations += 1;
     this.connectors.set(id, connector);
     return {
@@ -281,7 +281,7 @@ export class PlatformApiEmulator {
     if (connector.connector_state_reset) {
       connector.connector_state_reset = false;
     } else {
-      connector.connector_state = (state as string | null | undefined) ?? null;
+      connector.connector_state = (state) ?? null;
       connector.updatedAt = Date.now();
       connector.connector_info = connectorInfo as Record<string, unknown> | undefined;
     }

@@ -266,7 +266,7 @@ function formatExit(info: ExitInfo | undefined): string {
 
 async function spawnChild(kind: ProcessKind, env: Record<string, string>, opts: StartProcessOptions): Promise<Child> {
   const tempCwd = opts.cwd === undefined ? await mkdtemp(join(tmpdir(), `opencti-webhook-${kind}-`)) : undefined;
-  const cwd = opts.cwd ?? (tempCwd as string);
+  const cwd = opts.cwd ?? (tempCwd);
   const script = opts.script ?? productScript(kind);
   const childEnv: Record<string, string> = { ...env };
   if (process.env.PATH !== undefined && env.PATH === undefined) childEnv.PATH = process.env.PATH;
@@ -317,7 +317,7 @@ export async function runToExit(
     info = await withTimeout(child.exit, timeoutMs, `${kind} (pid ${child.pid}) to exit by itself`);
   } catch (err) {
     await child.kill().catch(() => undefined);
-    throw new Error(`${(err as Error).message}\n${child.tail()}`);
+    throw new Error(`${(err as Error).message}\n${child.tail()}`, { cause: err });
   }
   return { code: info.code, signal: info.signal, stdout: child.stdout, stderr: child.stderr, logs: child.logs };
 }

@@ -291,12 +291,12 @@ export class RedisServer {
       if (this.exitInfo === undefined) child.kill('SIGKILL');
       await withTimeout(exited, EXIT_TIMEOUT_MS, `redis-server pid ${child.pid} to exit`).catch(() => undefined);
       if (spawnError !== undefined) {
-        throw new Error(`could not spawn redis-server (is it on PATH?): ${spawnError.message}`);
+        throw new Error(`could not spawn redis-server (is it on PATH?): ${spawnError.message}`, { cause: err });
       }
       const tail = await this.logTail(30, logOffset);
       const message = `${(err as Error).message}\nredis log ${this.logPath}, tail:\n${tail}`;
-      if (err instanceof BindError || BIND_FAILURE.test(tail)) throw new BindError(message);
-      throw new Error(message);
+      if (err instanceof BindError || BIND_FAILURE.test(tail)) throw new BindError(message, { cause: err });
+      throw new Error(message, { cause: err });
     }
   }
 }
@@ -348,7 +348,7 @@ function probeRedis(port: number, options: ProbeOptions = {}, timeoutMs = 1000):
         settle(() => resolve(pid));
       }
     });
-    socket.on('error', (err) => settle(() => reject(err)));
+    socket.on('error', (err: Error) => settle(() => reject(err)));
     socket.on('close', () => settle(() => reject(new Error('connection closed before a reply'))));
   });
 }

@@ -701,7 +701,7 @@ export class EventFactory {
     if (deps.length === 0) return;
     const refs = this.refsFrom(deps);
     if (refs.markings.length > 0) {
-      const existing = Array.isArray(next['object_marking_refs']) ? (next['object_marking_refs'] as JsonValue[]) : [];
+      const existing = Array.isArray(next['object_marking_refs']) ? (next['object_marking_refs']) : [];
       const merged = [...existing];
       for (const m of refs.markings) if (!merged.includes(m)) merged.push(m);
       next['object_marking_refs'] = merged;
@@ -725,7 +725,7 @@ export class EventFactory {
       next['confidence'] = newConfidence;
       changes.push({ field: 'Confidence', previous: [prevConfidence], new: [newConfidence] });
       messages.push(`replaces \`${newConfidence}\` in \`Confidence\``);
-      const prevLabels = Array.isArray(prev['labels']) ? (prev['labels'] as JsonValue[]) : [];
+      const prevLabels = Array.isArray(prev['labels']) ? (prev['labels']) : [];
       if (addLabel !== undefined && !prevLabels.includes(addLabel)) {
         next['labels'] = [...prevLabels, addLabel];
         changes.push({ field: 'Label', previous: [...prevLabels], new: [...prevLabels, addLabel], added: [addLabel], removed: [] });
@@ -780,7 +780,7 @@ export class EventFactory {
     const next = clone(prev);
     this.touch(next, ms, deps);
     const nextExt = ext(next);
-    const stixIds = Array.isArray(nextExt['stix_ids']) ? [...(nextExt['stix_ids'] as JsonValue[])] : [];
+    const stixIds = Array.isArray(nextExt['stix_ids']) ? [...(nextExt['stix_ids'])] : [];
     for (const s of sources) stixIds.push(String(s['id']));
     nextExt['stix_ids'] = stixIds;
     const context: JsonObject = {

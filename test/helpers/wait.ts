@@ -81,7 +81,7 @@ export async function waitFor<T>(
     attempts += 1;
     try {
       const value = await withDeadline(Promise.resolve().then(probe), deadline - Date.now());
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
       seenValue = true;
       lastValue = value;
     } catch (err) {
@@ -132,7 +132,7 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
   try {
     return await withDeadline(promise, ms);
   } catch (err) {
-    if (err instanceof DeadlineExceeded) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (err instanceof DeadlineExceeded) throw new Error(`timed out after ${ms} ms waiting for ${what}`, { cause: err });
     throw err;
   }
 }
@@ -154,7 +154,7 @@ export async function once<T extends unknown[] = unknown[]>(
     return (await onceEvent(emitter, event, { signal: ac.signal })) as T;
   } catch (err) {
     if (ac.signal.aborted) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what} (event ${String(event)})`);
+      throw new Error(`timed out after ${ms} ms waiting for ${what} (event ${String(event)})`, { cause: err });
     }
     throw err;
   } finally {

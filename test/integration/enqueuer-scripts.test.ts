@@ -32,7 +32,7 @@ it('commits again once Redis lost the scripts its connection already used', asyn
   let position = 0;
   let failures = 0;
   const logger = createLogger('test', 'error');
-  logger.warn = (() => void (failures += 1)) as typeof logger.warn;
+  logger.warn = (() => void (failures += 1));
   const enqueuer = new Enqueuer(
     {
       queue,

@@ -89,7 +89,7 @@ describe('RedisServer', () => {
     assert.equal(redis.url, `redis://127.0.0.1:${redis.port}`);
     const client = redis.client();
     assert.equal(await client.ping(), 'PONG');
-    assert.equal(await client.config('GET', 'appendonly').then((r) => (r as string[])[1]), 'no');
+    assert.equal(await client.config('GET', 'appendonly').then((r) => (r)[1]), 'no');
     assert.ok(existsSync(redis.dir));
     await redis.stop();
     assert.equal(existsSync(redis.dir), false);

@@ -41,15 +41,15 @@ describe('Lease', () => {
     const termA = await a.tryAcquire();
     assert.equal(termA?.epoch, 1);
     assert.equal(await b.tryAcquire(), undefined, 'a second ingester got a held lease');
-    assert.equal(await a.renew(termA!), true);
+    assert.equal(await a.renew(termA), true);
     const stranger: LeaseTerm = { epoch: 1, token: `1 ${b.owner}` };
     assert.equal(await b.renew(stranger), false);
     assert.equal(await b.release(stranger), false);
-    assert.equal(await a.holder(), termA!.token);
-    assert.equal(await a.release(termA!), true);
+    assert.equal(await a.holder(), termA.token);
+    assert.equal(await a.release(termA), true);
     const termB = await b.tryAcquire();
     assert.equal(termB?.epoch, 2, 'the epoch grows with every acquisition');
-    assert.equal(await a.renew(termA!), false, 'a released term cannot be renewed back');
+    assert.equal(await a.renew(termA), false, 'a released term cannot be renewed back');
   });
 
   it('expires when its holder stops renewing, and the next term has a higher epoch', async () => {

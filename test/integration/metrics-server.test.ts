@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { IngesterMetrics } from '../../ingester/metrics.js';
-import { boundPort, closeServer, startMetricsServer, type MetricsServerOptions } from '../../shared/observability/metrics-server.js';
+import { closeServer, startMetricsServer, type MetricsServerOptions } from '../../shared/observability/metrics-server.js';
 import { Readiness } from '../../shared/observability/readiness.js';
 import { metricValue } from '../helpers/metrics.js';
 
@@ -14,7 +15,7 @@ after(() => Promise.all(servers.map(closeServer)));
 async function probe(ready: MetricsServerOptions['ready'], path = '/readyz'): Promise<{ status: number; body: string }> {
   const server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), ...(ready ? { ready } : {}) });
   servers.push(server);
-  const response = await request(`http://127.0.0.1:${boundPort(server)}${path}`);
+  const response = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`);
   return { status: response.statusCode, body: await response.body.text() };
 }
 

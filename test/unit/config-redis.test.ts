@@ -75,8 +75,8 @@ describe('the redis section', () => {
     const seeded = client({ REDIS_MODE: 'cluster', REDIS_URL: 'redis://:pw@seed.example:7005' });
     assert.ok(seeded instanceof Cluster);
     assert.deepEqual(describeRedis(redis({ REDIS_MODE: 'cluster', REDIS_URL: 'redis://:pw@seed.example:7005' })).nodes, ['seed.example:7005']);
-    assert.equal((seeded as Cluster).options.redisOptions?.password, 'pw');
-    assert.equal((seeded as Cluster).options.redisOptions?.maxRetriesPerRequest, 1);
+    assert.equal((seeded).options.redisOptions?.password, 'pw');
+    assert.equal((seeded).options.redisOptions?.maxRetriesPerRequest, 1);
   });
 
   it('sentinel mode: the master name and sentinels, with their own credentials', () => {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CONFIG_SCHEMA_PATH, renderConfigSchema } from '../../scripts/generate-config-schema.js';
-import { PRODUCT_VERSION } from '../../shared/process/version.js';
 
 const manifestPath = new URL('../../../__metadata__/connector_manifest.json', import.meta.url);
 
@@ -43,7 +42,8 @@ describe('__metadata__/connector_manifest.json', () => {
       'max_confidence_level', 'support_version', 'subscription_link', 'source_code', 'manager_supported', 'container_version', 'container_image', 'container_type'];
     for (const field of fields) assert.ok(field in manifest, `missing ${field}`);
     assert.equal(manifest.container_type, 'STREAM');
-    assert.equal(manifest.container_version, PRODUCT_VERSION, 'bump container_version with package.json');
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(manifest.container_version, version, 'bump container_version with package.json');
     assert.match(String(manifest.slug), /^[a-z0-9-]+$/);
     assert.ok(existsSync(new URL(`../../../${String(manifest.logo)}`, import.meta.url)), `missing ${String(manifest.logo)}`);
   });

@@ -10,9 +10,12 @@ import type { RateLimiter } from '../../dispatcher/endpoint/rate-limiter.js';
 import type { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { createLogger } from '../../shared/observability/logger.js';
 
+// ioredis exports ReplyError without a type.
+const replyError = (message: string): Error => new (ReplyError as new (message: string) => Error)(message);
+
 describe('internal errors', () => {
   it('get a stable code from what failed, never from a message', async () => {
-    const reply = await internal('rate_limit', () => Promise.reject(new ReplyError('NOPERM no permissions'))).catch((error: unknown) => error);
+    const reply = await internal('rate_limit', () => Promise.reject(replyError('NOPERM no permissions'))).catch((error: unknown) => error);
     assert.ok(reply instanceof InternalError);
     assert.equal(reply.code, InternalErrorCode.redisReply);
     assert.equal(reply.operation, 'rate_limit');
@@ -31,7 +34,7 @@ describe('internal errors', () => {
     const metrics = new DispatcherMetrics('test', queue);
     let posted = 0;
     const client = { post: async () => ((posted += 1), { status: 200 }) } as unknown as WebhookClient;
-    const rateLimiter = { acquire: () => Promise.reject(new ReplyError('OOM command not allowed')) } as unknown as RateLimiter;
+    const rateLimiter = { acquire: () => Promise.reject(replyError('OOM command not allowed')) } as unknown as RateLimiter;
     const breaker = { state: 'delivering' } as unknown as EndpointBreaker;
     const deliver = createDeliver({ client, queue, breaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
     const moves: Array<[number, string | undefined]> = [];
@@ -55,14 +58,14 @@ describe('internal errors', () => {
     const queue = {} as Queue;
     const metrics = new DispatcherMetrics('test', queue);
     const client = { post: async () => ({ status: 200 }) } as unknown as WebhookClient;
-    const rateLimiter = { acquire: () => Promise.reject(new ReplyError('READONLY')) } as unknown as RateLimiter;
+    const rateLimiter = { acquire: () => Promise.reject(replyError('READONLY')) } as unknown as RateLimiter;
     const deliver = createDeliver({ client, queue, breaker: {} as EndpointBreaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
     const job = {
       id: 'e1',
       name: 'create',
       attemptsMade: 0,
       data: { event: 'create', streamId: '1-0', body: '{}', receivedAt: 0 },
-      moveToDelayed: () => Promise.reject(new ReplyError('READONLY')),
+      moveToDelayed: () => Promise.reject(replyError('READONLY')),
     } as unknown as Job;
     await assert.rejects(deliver(job, 'token-1'), DelayedError);
   });

@@ -31,7 +31,7 @@ class MemoryBreaker {
     this.#lastSuccessAt = Date.now();
     this.state = 'delivering';
   }
-  recordFailure(reason: string, _retryAfterMs = 0, endpointLevel = false): boolean {
+  recordFailure(reason: string, _retryAfterMs?: number, endpointLevel = false): boolean {
     this.failures.push(reason);
     if (endpointLevel || this.failures.length >= 10) this.state = 'paused';
     return this.state === 'paused';
