@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { EventJobSchema, PACK_JOB_NAME } from '../../shared/queue/contract.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
-import type { RetryPolicy } from '../backoff.js';
+import type { RetryPolicy } from '../../shared/timing/backoff.js';
 import { createPackDelivery, type PackResult } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
 import { InternalError } from './internal-error.js';

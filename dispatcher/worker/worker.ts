@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
-import { retryDelayMs, type RetryPolicy } from '../backoff.js';
+import { retryDelayMs, type RetryPolicy } from '../../shared/timing/backoff.js';
 import type { createDeliver } from '../delivery/deliver.js';
 import type { DispatcherMetrics } from '../metrics.js';
 

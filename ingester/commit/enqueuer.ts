@@ -3,6 +3,8 @@ import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../../sha
 import { EVENT_JOB_OPTIONS } from '../../shared/queue/contract.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { isNoScript } from '../../shared/redis/client.js';
+import { backoffDelayMs } from '../../shared/timing/backoff.js';
+import { sleep } from '../../shared/timing/sleep.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
@@ -237,9 +239,10 @@ export class Enqueuer {
         this.#closed.unshift({ events: batch.events, snapshot });
         this.#positionChanged = true;
         failures += 1;
-        const delayMs = Math.min(this.#retryDelayMs * 2 ** (failures - 1), 5_000);
+        // One writer retrying its own batch: no crowd for jitter to spread.
+        const delayMs = backoffDelayMs(failures - 1, { initialMs: this.#retryDelayMs, maxMs: 5_000, jitter: 0 });
         this.deps.logger.warn({ err: error, jobs: batch.events.length, retryInMs: delayMs }, 'enqueue.failed');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sleep(delayMs);
       }
       this.#releaseCapacity();
     }
