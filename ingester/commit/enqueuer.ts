@@ -91,13 +91,14 @@ class FencedError extends Error {
  * past an event that is not queued. While one write is in flight, new events
  * accumulate and go out in the next one: batches grow by themselves when
  * frames arrive faster than a Redis round trip, up to a cap (events, body
- * size). Without the cap a backlog made transactions of thousands of events:
- * each blocked Redis for a fifth of a second (stalling every dispatcher) and
- * held tens of MB in the ingester. A batch closed at the cap keeps the
- * position taken right after its last event, so it never commits a position
- * past events still in the buffer. A failed write is retried with the same
- * jobs (job ids make it idempotent) until it succeeds; meanwhile the buffer
- * fills and `waitForCapacity` pauses the stream reader, which bounds memory.
+ * size). Without the cap a backlog would make transactions of thousands of
+ * events, each blocking Redis for a fifth of a second (stalling every
+ * dispatcher) and holding tens of MB in the ingester. A batch closed at the
+ * cap keeps the position taken right after its last event, so it never
+ * commits a position past events still in the buffer. A failed write is
+ * retried with the same jobs (job ids make it idempotent) until it succeeds;
+ * meanwhile the buffer fills and `waitForCapacity` pauses the stream reader,
+ * which bounds memory.
  */
 export class Enqueuer {
   /** Batches closed at the cap, oldest first; then the open one. */
@@ -224,7 +225,7 @@ export class Enqueuer {
           this.#dropBuffer();
           // Redis now holds the cursor this transaction wrote: the next commit, from the rewound
           // position, must find that one, or each commit would take the previous one for lost
-          // writes and the ingester would rewind back and forth forever (seen on a Sentinel failover).
+          // writes and the ingester would rewind back and forth forever (as after a Sentinel failover).
           this.#lastCommit = error.written;
           this.deps.onLostWrites(error.stored);
           continue;
@@ -292,8 +293,8 @@ export class Enqueuer {
       if (isNoScript(failed[0])) await loadScripts(client);
       throw failed[0];
     }
-    // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it
-    // on insert (see shared/queue/bullmq-internals.ts). The position stayed; retrying is safe.
+    // Every insert succeeded, yet a job hash is missing: the installed BullMQ does not create it
+    // on insert, which shared/queue/bullmq-internals.ts (jobKey) assumes. The position stayed; retrying is safe.
     if (!write?.written) throw new JobsMissingError();
     if ((write.before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(write.before, commit);
     this.#lastCommit = commit;

@@ -29,7 +29,7 @@ const MAX_ERROR_MESSAGE = 1_000;
 /**
  * `err` fields: type, code, message, stack and cause only. pino's default
  * serializer writes every enumerable property, and ioredis puts the failed
- * command with its arguments on its errors: a failed commit then logged every
+ * command with its arguments on its errors: a failed commit would log every
  * event body of the transaction, megabytes on one line.
  */
 function serializeError(error: unknown): unknown {
