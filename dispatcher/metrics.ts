@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FORWARDED_EVENTS, type EndpointState, type ForwardedEvent } from '../shared/queue/contract.js';
+import { sleep } from '../shared/timing/sleep.js';
 import { FILTER_REASONS, type FilterReason } from './delivery/event-filter.js';
 import { INTERNAL_OPERATIONS, type InternalOperation } from './delivery/internal-error.js';
 import type { AttemptResult } from './webhook/outcome.js';
@@ -98,7 +98,7 @@ export class DispatcherMetrics {
         // A count that fails or is late shows no series, never the last values.
         const counts = await Promise.race([
           queue.getJobCounts(...QUEUE_STATES).catch(() => undefined),
-          delay(QUEUE_COUNTS_TIMEOUT_MS, undefined, { ref: false }),
+          sleep(QUEUE_COUNTS_TIMEOUT_MS, { ref: false }),
         ]);
         if (!counts) {
           this.reset();

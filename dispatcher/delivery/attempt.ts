@@ -70,7 +70,7 @@ export function createAttempt({ client, breaker, metrics, logger, filter, rateLi
     if (refusedBefore === undefined) remember(firstRejectedAt, id, since);
     if (!breaker.succeededSince(since)) {
       if (!(await witness.available())) {
-        // Nothing can prove the endpoint works: a refusal may be an outage, as before witnesses.
+        // Nothing can prove the endpoint works: a refusal may be an outage, so it counts like any failure.
         if (breaker.recordFailure(reason)) return endpointDown(id, attempt, reason);
       } else if (refusedBefore !== undefined || refusalsInARow >= failureThreshold || breaker.state !== 'delivering') {
         const verdict = await witness.check();

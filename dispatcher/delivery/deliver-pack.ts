@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { Logger } from '../../shared/observability/logger.js';
 import { EVENT_JOB_OPTIONS, PackJobSchema, type PackedEvent } from '../../shared/queue/contract.js';
 import type { Attempted, createAttempt } from './attempt.js';
-import { retryDelayMs, type RetryPolicy } from '../backoff.js';
+import { retryDelayMs, type RetryPolicy } from '../../shared/timing/backoff.js';
 import type { EndpointBreaker } from '../endpoint/breaker.js';
 import { internal } from './internal-error.js';
 import type { DispatcherMetrics } from '../metrics.js';

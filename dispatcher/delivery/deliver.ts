@@ -3,7 +3,7 @@ import { ErrorCode } from '../../shared/errors/codes.js';
 import { OwhError } from '../../shared/errors/owh-error.js';
 import { EventJobSchema, PACK_JOB_NAME, type EventJob } from '../../shared/queue/contract.js';
 import { createAttempt, type AttemptDeps } from './attempt.js';
-import type { RetryPolicy } from '../backoff.js';
+import type { RetryPolicy } from '../../shared/timing/backoff.js';
 import { createPackDelivery, type PackResult } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
 import { InternalError } from './internal-error.js';

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../shared/redis/client.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../../shared/timing/sleep.js';
 
 // GCRA with reservations, on Redis' clock: KEYS[1] holds the time (µs) from
 // which the next request may go. A caller reserves that slot and moves it one

@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
-import { retryDelayMs, type RetryPolicy } from '../backoff.js';
+import { retryDelayMs, type RetryPolicy } from '../../shared/timing/backoff.js';
 import type { createDeliver } from '../delivery/deliver.js';
 import type { DispatcherMetrics } from '../metrics.js';
 
@@ -33,9 +33,9 @@ export const MAX_STALLED = 10;
 /**
  * The stalled-job check runs every quarter of the lock: a dead dispatcher's
  * job is requeued at most max(L, 2S) + 2S = 1.5 L after the crash (15 s with
- * the default 10 s lock; BullMQ's own default check every 30 s cost up to a
- * minute). The check is one script per queue per interval whichever dispatcher
- * runs it, O(active jobs).
+ * the default 10 s lock; BullMQ's own default check every 30 s would take up
+ * to a minute). The check is one script per queue per interval whichever
+ * dispatcher runs it, O(active jobs).
  */
 function stalledIntervalMs(lockDurationMs: number): number {
   return Math.round(lockDurationMs / 4);

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../shared/observability/logger.js';
+import { sleep } from '../../shared/timing/sleep.js';
 import type { RecentJobSizes } from './recent-job-sizes.js';
 import type { RedisMemory } from './redis-memory.js';
 
@@ -91,9 +92,8 @@ export class QueueDepthGate {
   #memoryUnreadable = false;
   #closed = false;
   #waiting: Promise<void> | undefined;
-  #stopped = false;
-  /** Ends the wait between two reads at once (stop). */
-  #wake: (() => void) | undefined;
+  /** Aborted by stop(): ends the wait between two reads at once. */
+  readonly #stopping = new AbortController();
 
   constructor(
     private readonly deps: QueueDepthGateDeps,
@@ -118,8 +118,7 @@ export class QueueDepthGate {
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#wake?.();
+    this.#stopping.abort();
     this.deps.observer?.memoryRatio(undefined);
   }
 
@@ -148,12 +147,9 @@ export class QueueDepthGate {
       'stream.paused',
     );
     let reading = first;
-    while (!this.#stopped && this.#pauseReason(reading, 'low') !== undefined) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#options.checkIntervalMs);
-        this.#wake = () => (clearTimeout(timer), resolve());
-      });
-      if (this.#stopped) break;
+    while (!this.#stopping.signal.aborted && this.#pauseReason(reading, 'low') !== undefined) {
+      await sleep(this.#options.checkIntervalMs, { signal: this.#stopping.signal });
+      if (this.#stopping.signal.aborted) break;
       reading = await this.#read();
     }
     this.deps.logger.info({ pausedMs: Date.now() - pausedAt }, 'stream.resumed');

@@ -5,6 +5,8 @@ import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../../sha
 import { EVENT_JOB_OPTIONS } from '../../shared/queue/contract.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { redisReply } from '../../shared/redis/reply.js';
+import { backoffDelayMs } from '../../shared/timing/backoff.js';
+import { sleep } from '../../shared/timing/sleep.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
@@ -90,13 +92,14 @@ class FencedError extends Error {
  * past an event that is not queued. While one write is in flight, new events
  * accumulate and go out in the next one: batches grow by themselves when
  * frames arrive faster than a Redis round trip, up to a cap (events, body
- * size). Without the cap a backlog made transactions of thousands of events:
- * each blocked Redis for a fifth of a second (stalling every dispatcher) and
- * held tens of MB in the ingester. A batch closed at the cap keeps the
- * position taken right after its last event, so it never commits a position
- * past events still in the buffer. A failed write is retried with the same
- * jobs (job ids make it idempotent) until it succeeds; meanwhile the buffer
- * fills and `waitForCapacity` pauses the stream reader, which bounds memory.
+ * size). Without the cap a backlog would make transactions of thousands of
+ * events, each blocking Redis for a fifth of a second (stalling every
+ * dispatcher) and holding tens of MB in the ingester. A batch closed at the
+ * cap keeps the position taken right after its last event, so it never
+ * commits a position past events still in the buffer. A failed write is
+ * retried with the same jobs (job ids make it idempotent) until it succeeds;
+ * meanwhile the buffer fills and `waitForCapacity` pauses the stream reader,
+ * which bounds memory.
  */
 export class Enqueuer {
   /** Batches closed at the cap, oldest first; then the open one. */
@@ -223,7 +226,7 @@ export class Enqueuer {
           this.#dropBuffer();
           // Redis now holds the cursor this transaction wrote: the next commit, from the rewound
           // position, must find that one, or each commit would take the previous one for lost
-          // writes and the ingester would rewind back and forth forever (seen on a Sentinel failover).
+          // writes and the ingester would rewind back and forth forever (as after a Sentinel failover).
           this.#lastCommit = error.written;
           this.deps.onLostWrites(error.stored);
           continue;
@@ -238,9 +241,10 @@ export class Enqueuer {
         this.#closed.unshift({ events: batch.events, snapshot });
         this.#positionChanged = true;
         failures += 1;
-        const delayMs = Math.min(this.#retryDelayMs * 2 ** (failures - 1), 5_000);
+        // One writer retrying its own batch: no crowd for jitter to spread.
+        const delayMs = backoffDelayMs(failures - 1, { initialMs: this.#retryDelayMs, maxMs: 5_000, jitter: 0 });
         this.deps.logger.warn({ err: error, jobs: batch.events.length, retryInMs: delayMs }, 'enqueue.failed');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sleep(delayMs);
       }
       this.#releaseCapacity();
     }
@@ -290,8 +294,8 @@ export class Enqueuer {
       if (redisReply(failed)?.code === 'NOSCRIPT') await loadScripts(client);
       throw failed;
     }
-    // Every insert succeeded, yet a job hash is missing: BullMQ no longer creates it
-    // on insert (see shared/queue/bullmq-internals.ts). The position stayed; retrying is safe.
+    // Every insert succeeded, yet a job hash is missing: the installed BullMQ does not create it
+    // on insert, which shared/queue/bullmq-internals.ts (jobKey) assumes. The position stayed; retrying is safe.
     if (!write?.written) throw new JobsMissingError();
     if ((write.before?.commit ?? 0) !== this.#lastCommit) throw new LostWritesError(write.before, commit);
     this.#lastCommit = commit;

@@ -6,7 +6,7 @@ export interface PendingEvent {
   job: EventJob;
 }
 
-/** A job to queue: one event (named after it, as before packs existed) or a pack of several. */
+/** A job to queue: one event (the job named after its SSE event) or a pack of several (named PACK_JOB_NAME). */
 export interface QueuedJob {
   id: string;
   name: string;

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../shared/observability/logger.js';
 import { isRetryable } from '../../shared/redis/retryable.js';
-import { backoffDelayMs } from '../backoff.js';
+import { backoffDelayMs } from '../../shared/timing/backoff.js';
+import { sleep } from '../../shared/timing/sleep.js';
 import type { Lease, LeaseTerm } from './lease.js';
 
 /**
@@ -58,9 +59,9 @@ export class Leadership {
   readonly #acquired: Counter;
   readonly #lost: Counter<'reason'>;
   #role: Role = 'standby';
-  #stopped = false;
+  /** Aborted by stop(): ends the wait between two tries at once. */
+  readonly #stopping = new AbortController();
   #end: ((end: TermEnd) => void) | undefined;
-  #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   /** Terms in a row whose start failed; the wait before the next try grows with it. */
   #failedStarts = 0;
@@ -86,16 +87,15 @@ export class Leadership {
 
   /** Steps down gracefully (see `stepDown`) and releases the lease, so a standby takes over at once. */
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#stopping.abort();
     this.#end?.('shutdown');
-    this.#wake?.();
     await this.#running;
   }
 
   async #run(): Promise<void> {
     const { lease, logger } = this.#options;
     let standbySince: number | undefined;
-    while (!this.#stopped) {
+    while (!this.#stopping.signal.aborted) {
       const askedAt = performance.now();
       let term: LeaseTerm | undefined;
       try {
@@ -103,7 +103,7 @@ export class Leadership {
       } catch (error) {
         logger.warn({ err: error }, 'lease.acquire_failed');
       }
-      if (this.#stopped) {
+      if (this.#stopping.signal.aborted) {
         if (term) await lease.release(term).catch(() => undefined);
         return;
       }
@@ -114,13 +114,14 @@ export class Leadership {
           logger.info({ owner: lease.owner, leader: holder, ttlMs: lease.ttlMs, hint: 'another ingester reads the stream; taking over if its lease expires' }, 'lease.standby');
           this.#options.onStandby?.();
         }
-        await this.#sleep(this.#pollMs);
+        await sleep(this.#pollMs, { signal: this.#stopping.signal });
         continue;
       }
       logger.info({ epoch: term.epoch, owner: lease.owner, standbyMs: standbySince === undefined ? 0 : Date.now() - standbySince }, 'lease.acquired');
       standbySince = undefined;
       if ((await this.#lead(term, askedAt)) === 'failed') {
-        await this.#sleep(backoffDelayMs(this.#failedStarts - 1, { initialMs: this.#pollMs, maxMs: MAX_RETRY_AFTER_FAILED_START_MS }));
+        const delayMs = backoffDelayMs(this.#failedStarts - 1, { initialMs: this.#pollMs, maxMs: MAX_RETRY_AFTER_FAILED_START_MS });
+        await sleep(delayMs, { signal: this.#stopping.signal });
       }
     }
   }
@@ -210,15 +211,5 @@ export class Leadership {
       clearInterval(renewal);
       clearTimeout(expiry);
     };
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

@@ -1,6 +1,6 @@
 import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
-import { backoffDelayMs, type BackoffDelays } from '../backoff.js';
+import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
 import { parsePyctiState } from './connector-state.js';
 import { GraphqlError, logPlatformFailure, type ConnectorIdentity, type OpenctiApi } from './opencti-api.js';
 
@@ -15,7 +15,7 @@ export interface ConnectorPresenceOptions {
   onReset: () => void;
   logger: Logger;
   /** Registration retries (refusals back off ten times further). @defaultValue { initialMs: 1000, maxMs: 60000 } */
-  retryDelay?: BackoffDelays;
+  retryDelay?: Backoff;
 }
 
 /** The first answer to registration: the state the platform holds, or why it refused. */

@@ -42,7 +42,7 @@ export interface CursorWrite {
  * FLUSH, OOM in its script) keeps the position where it was, whatever
  * happens to this process before its retry. Sent as EVAL with its text, not
  * EVALSHA, so that it never fails with NOSCRIPT itself. One EXISTS per 500
- * keys: one per key cost twice as much, and unpack is bounded by Lua's stack.
+ * keys: one per key costs twice as much, and unpack is bounded by Lua's stack.
  *   KEYS[1] the cursor, KEYS[2..] the commit's job hashes; ARGV field, value, …
  */
 const WRITE_IF_JOBS_EXIST = `

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode } from '../../shared/errors/codes.js';
 import { OwhError } from '../../shared/errors/owh-error.js';
 import type { Logger } from '../../shared/observability/logger.js';
-import { backoffDelayMs, type BackoffDelays } from '../backoff.js';
+import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
+import { sleep } from '../../shared/timing/sleep.js';
 import { GraphqlError, logPlatformFailure, type OpenctiApi } from '../platform/opencti-api.js';
 
 /** A problem no retry can fix: the process logs it and exits 1. */
@@ -60,10 +60,11 @@ export async function checkLiveStream({ api, streamId, logger, signal }: StreamC
  * A stopped stream (OpenCTI answers 410) is waited for, not crash-looped:
  * polls the collection with backoff until it is started again.
  */
-export async function waitUntilStarted({ api, streamId, logger, signal }: StreamCheckDeps, delays: BackoffDelays = { initialMs: 1_000, maxMs: 30_000 }): Promise<void> {
+export async function waitUntilStarted({ api, streamId, logger, signal }: StreamCheckDeps, delays: Backoff = { initialMs: 1_000, maxMs: 30_000 }): Promise<void> {
   logger.warn({ streamId, code: ErrorCode.streamStopped, hint: 'the live stream is stopped in OpenCTI (Data sharing → Live streams); waiting for it to be started' }, 'stream.stopped');
   for (let attempt = 0; ; attempt += 1) {
-    await sleep(backoffDelayMs(attempt, delays), undefined, { signal });
+    await sleep(backoffDelayMs(attempt, delays), { signal });
+    signal.throwIfAborted();
     try {
       const collection = await api.streamCollection(streamId, signal);
       if (!collection) throw unknownStream(streamId);

@@ -2,7 +2,7 @@ import { EventSource, type EventSourceFetchInit } from 'eventsource';
 import { Agent, fetch, Response, type Dispatcher } from 'undici';
 import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
-import { backoffDelayMs } from '../backoff.js';
+import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
 import type { RawFrame } from './frame.js';
 import { TLS_HINT, tlsVerifyFailure } from '../platform/http.js';
 
@@ -26,7 +26,7 @@ export interface StreamClientOptions {
   /** No frame with an id for this long means a dead connection (pycti: 45 s). @defaultValue 45000 */
   idleTimeoutMs?: number;
   /** Reconnect delay: doubles from `initial` up to `max`, ±20 % jitter. @defaultValue { initialMs: 1000, maxMs: 15000 } */
-  reconnectDelay?: { initialMs: number; maxMs: number };
+  reconnectDelay?: Backoff;
 }
 
 /**

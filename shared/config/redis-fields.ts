@@ -4,7 +4,7 @@ import { booleanField, choiceField, optionalPemFileField, optionalTextField, toT
 /**
  * The `redis` section: where the queue lives (one server, a Redis Cluster, or
  * a master found through Sentinel), with TLS and ACL credentials. The URL
- * keeps working alone, as before; the other keys describe what a URL cannot.
+ * alone is enough for one server; the other keys describe what a URL cannot.
  * Cross-field checks name every incoherent pair; none quotes a secret.
  */
 

@@ -30,9 +30,9 @@ const MAX_ERROR_MESSAGE = 1_000;
 /**
  * `err` fields: type, code, message, stack and cause only. pino's default
  * serializer writes every enumerable property, and ioredis puts the failed
- * command with its arguments on its errors: a failed commit then logged every
- * event body of the transaction, megabytes on one line. Causes nest as far
- * as the cause chain is followed (a cycle would never end).
+ * command with its arguments on its errors: a failed commit would log every
+ * event body of the transaction, megabytes on one line. Causes nest along
+ * the bounded cause chain, so a cyclic cause cannot recurse forever.
  */
 function serializeError(error: unknown): unknown {
   return causeChain(error).reduceRight<unknown>((cause, link) => {

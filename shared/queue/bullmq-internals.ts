@@ -23,7 +23,7 @@ export const COMMANDS_PER_JOB = 1;
 /**
  * The queue's Redis connection (the ioredis client the process gave BullMQ,
  * seen through BullMQ's wrapper, whose transactions take `runCommand`).
- * `Queue` no longer exposes it in 6.x; the backend does, as a Redis-only
+ * `Queue` does not expose it in 6.x; the backend does, as a Redis-only
  * escape hatch.
  */
 export function queueClient(queue: Queue): Promise<IRedisClient> {
@@ -41,8 +41,8 @@ export interface JobToAdd {
  * is public on BullMQ's RedisQueueBackend but outside its documented API (it
  * exists for FlowProducer); BullMQ's own addBulk uses a plain pipeline, which
  * is not atomic. The data goes as a Buffer holding the same UTF-8 bytes as
- * the JSON string BullMQ would store: ioredis measures and copies a string
- * argument twice more, which was a third of the ingester's enqueue CPU.
+ * the JSON string BullMQ would store: ioredis would measure and copy a string
+ * argument twice more, a third of the ingester's enqueue CPU.
  */
 export function addJobToTransaction(queue: Queue, transaction: IRedisTransaction, job: JobToAdd, options: JobsOptions): Promise<string> {
   const json = new Job(queue, job.name, job.data, { ...options, jobId: job.id }, job.id).asJSON();

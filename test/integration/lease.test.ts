@@ -17,7 +17,7 @@ import { Lease, leaseKey, termFence, termKey, type LeaseTerm } from '../../inges
 import { createLogger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const logger = createLogger('test', 'error');
 const CONNECTOR = 'lease-test';
@@ -186,6 +186,32 @@ describe('Leadership', () => {
     assert.equal(a.role, 'leader');
     assert.deepEqual(log, ['lead 1', 'down failed', 'lead 2']);
     await a.stop();
+  });
+
+  it('a stop that lands while a failed term steps down skips the pause before the next try', async () => {
+    const log: string[] = [];
+    let finishStepDown!: () => void;
+    const steppingDown = new Promise<void>((resolve) => (finishStepDown = resolve));
+    // A TTL of 10 min: the pause after a failed start would be about a minute.
+    const a = new Leadership({
+      lease: new Lease(redis, keys, 600_000),
+      logger,
+      registry: new Registry(),
+      lead: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7000'), { code: 'ECONNREFUSED' });
+      },
+      stepDown: async (end: TermEnd) => {
+        log.push(`down ${end}`);
+        await steppingDown;
+      },
+      crash: (event, error) => log.push(`crash ${event} ${(error as Error).message}`),
+    });
+    a.start();
+    await waitFor(() => log.includes('down failed'), { timeoutMs: 5_000, what: 'the failed term to step down' });
+    const stopped = a.stop();
+    finishStepDown();
+    await withTimeout(stopped, 5_000, 'the stop, without the pause after the failed start');
+    assert.deepEqual(log, ['down failed']);
   });
 
   it('a term whose start failed with an error no retry cures crashes the process', async () => {
