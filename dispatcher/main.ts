@@ -9,6 +9,7 @@ import { createRedis, describeRedis, logErrorEvents } from '../shared/redis/clie
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
 import { loadConfigOrExit } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
+import { resolveMarkings } from '../shared/opencti/markings.js';
 import { boardServerOptions, startBoardServer } from './board/server.js';
 import { DispatcherConfigSchema, workerName } from './config.js';
 import { createDeliver } from './delivery/deliver.js';
@@ -102,7 +103,11 @@ const worker = createDeliveryWorker(
       retry,
       metrics,
       logger,
-      filter: createEventFilter({ eventTypes: webhook.event_types, entityTypes: webhook.entity_types }),
+      filter: createEventFilter({
+        eventTypes: webhook.event_types,
+        entityTypes: webhook.entity_types,
+        excludedMarkings: webhook.markings_exclude && resolveMarkings(webhook.markings_exclude, 'WEBHOOK_MARKINGS_EXCLUDE'),
+      }),
       failureThreshold: webhook.outage_failure_threshold,
       rateLimiter: webhook.rate_limit_per_second ? new RateLimiter(redis, rateLimitKey(connector.id), webhook.rate_limit_per_second) : undefined,
       order,

@@ -1,22 +1,30 @@
 import type { ForwardedEvent } from '../../shared/queue/contract.js';
+import { createMarkingCheck } from '../../shared/opencti/markings.js';
 import { dataIdAt, parsedData } from '../../shared/opencti/stix-id.js';
 
 /** Why an event was acknowledged without being sent (the `reason` label of the metric). */
-export type FilterReason = 'event_type' | 'entity_type';
-export const FILTER_REASONS: readonly FilterReason[] = ['event_type', 'entity_type'];
+export type FilterReason = 'event_type' | 'entity_type' | 'marking';
+export const FILTER_REASONS: readonly FilterReason[] = ['event_type', 'entity_type', 'marking'];
 
 export interface EventFilterOptions {
   /** WEBHOOK_EVENT_TYPES: SSE event names to send; unset sends all. */
   eventTypes?: readonly string[] | undefined;
   /** WEBHOOK_ENTITY_TYPES: STIX types (lower case) to send; unset sends all. */
   entityTypes?: readonly string[] | undefined;
+  /** WEBHOOK_MARKINGS_EXCLUDE, resolved to standard ids: events carrying one are not sent; unset or empty sends all. */
+  excludedMarkings?: ReadonlySet<string> | undefined;
 }
 
 export type EventFilter = (event: ForwardedEvent, body: string) => FilterReason | undefined;
 
-/** The allow-lists as one check, or undefined when nothing is filtered (the hot path then pays nothing). */
-export function createEventFilter({ eventTypes, entityTypes }: EventFilterOptions): EventFilter | undefined {
-  if (!eventTypes && !entityTypes) return undefined;
+/**
+ * The allow-lists and the marking exclusion as one check, or undefined when
+ * nothing is filtered (the hot path then pays nothing). The cheap checks run
+ * first; the marking check may parse the body.
+ */
+export function createEventFilter({ eventTypes, entityTypes, excludedMarkings }: EventFilterOptions): EventFilter | undefined {
+  const marked = excludedMarkings && excludedMarkings.size > 0 ? createMarkingCheck(excludedMarkings) : undefined;
+  if (!eventTypes && !entityTypes && !marked) return undefined;
   const events = eventTypes ? new Set(eventTypes) : undefined;
   const entities = entityTypes ? new Set(entityTypes) : undefined;
   return (event, body) => {
@@ -25,6 +33,7 @@ export function createEventFilter({ eventTypes, entityTypes }: EventFilterOption
       const type = stixTypeOf(body);
       if (type === undefined || !entities.has(type)) return 'entity_type';
     }
+    if (marked?.(body)) return 'marking';
     return undefined;
   };
 }

@@ -15,6 +15,7 @@ import {
   urlField,
 } from './fields.js';
 import { FORWARDED_EVENTS } from '../queue/contract.js';
+import { MARKING_ITEM, MARKING_ITEM_ACCEPTED } from '../opencti/markings.js';
 import { RedisSection } from './redis-fields.js';
 import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField, signingSecretsField, withWebhookChecks } from './webhook-fields.js';
 
@@ -140,6 +141,10 @@ const WebhookFields = z.object({
   ),
   probe_initial_delay_ms: integerField({ min: 10, max: 3_600_000 }, 1_000, 'Pause before the first probe of a failing endpoint; doubles after each failed probe.'),
   probe_max_delay_ms: integerField({ min: 10, max: 3_600_000 }, 60_000, 'Longest pause between two probes of a failing endpoint.'),
+  markings_exclude: optionalListField(
+    'Events whose object carries one of these marking definitions (by name such as TLP:RED, or by id), now or before the update, are acknowledged without a request; see docs/security.md. Unset excludes nothing.',
+    { pattern: MARKING_ITEM, accepted: MARKING_ITEM_ACCEPTED },
+  ),
 });
 
 export const WebhookSection = withWebhookChecks(WebhookFields);
