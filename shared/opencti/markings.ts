@@ -40,7 +40,7 @@ export const MARKING_ITEM_ACCEPTED =
   'marking definitions as TYPE:VALUE (TLP:RED, TLP:AMBER+STRICT, PAP:RED, a custom ACME:INTERNAL; no spaces) or marking-definition--<uuid> ids';
 
 /** RFC 4122 version 5 UUID (SHA-1), as the `uuid` package's v5 computes it. */
-export function uuidv5(name: string, namespace: string): string {
+function uuidv5(name: string, namespace: string): string {
   const hash = createHash('sha1')
     .update(Buffer.from(namespace.replace(/-/g, ''), 'hex'))
     .update(name, 'utf8')

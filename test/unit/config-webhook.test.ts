@@ -150,6 +150,22 @@ describe('rate limit and filters', () => {
   });
 });
 
+describe('WEBHOOK_MARKINGS_EXCLUDE', () => {
+  it('takes marking names and ids, from the environment or a YAML list; unset excludes nothing', () => {
+    const id = 'marking-definition--5E57C739-391A-4EB3-B6BE-7D15CA92D5ED';
+    assert.deepEqual(dispatcher({ WEBHOOK_MARKINGS_EXCLUDE: `TLP:RED, TLP:AMBER+STRICT,PAP:RED ${id}` }).webhook.markings_exclude, ['tlp:red', 'tlp:amber+strict', 'pap:red', id.toLowerCase()]);
+    const file = files.write('markings.yml', 'webhook:\n  markings_exclude: [TLP:RED, ACME:INTERNAL]\n');
+    assert.deepEqual(dispatcher({}, file).webhook.markings_exclude, ['tlp:red', 'acme:internal']);
+    assert.equal(dispatcher().webhook.markings_exclude, undefined);
+  });
+
+  it('refuses what is neither a TYPE:VALUE name nor a marking-definition id, naming the forms it accepts', () => {
+    const error = configError(() => dispatcher({ WEBHOOK_MARKINGS_EXCLUDE: 'TLP:RED,red,marking-definition--1234' }));
+    assert.deepEqual(variables(error), ['WEBHOOK_MARKINGS_EXCLUDE']);
+    assert.match(error.message, /WEBHOOK_MARKINGS_EXCLUDE .*TYPE:VALUE.*marking-definition--<uuid>/);
+  });
+});
+
 describe('a webhook configuration with several mistakes', () => {
   it('is reported in one message naming every variable', () => {
     const error = configError(() =>

@@ -60,6 +60,16 @@ describe('createEventFilter', () => {
     assert.equal(filter('update', '{"data":{}}'), 'entity_type');
   });
 
+  it('acknowledges events carrying an excluded marking with reason marking; an empty set filters nothing', () => {
+    const red = 'marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed';
+    const filter = createEventFilter({ excludedMarkings: new Set([red]) })!;
+    assert.equal(filter('create', envelope({ id: 'indicator--1', object_marking_refs: [red] })), 'marking');
+    assert.equal(filter('create', indicator), undefined);
+    assert.equal(createEventFilter({ excludedMarkings: new Set() }), undefined);
+    const both = createEventFilter({ entityTypes: ['indicator'], excludedMarkings: new Set([red]) })!;
+    assert.equal(both('create', envelope({ id: 'malware--1', object_marking_refs: [red] })), 'entity_type');
+  });
+
   it('checks the event name before the body', () => {
     const filter = createEventFilter({ eventTypes: ['create'], entityTypes: ['malware'] })!;
     assert.equal(filter('update', malware), 'event_type');
