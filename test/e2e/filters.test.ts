@@ -68,3 +68,59 @@ describe('event filters', () => {
     for (const state of ['waiting', 'active', 'delayed', 'failed']) assert.equal(metricValue(text, `opencti_webhook_queue_jobs{state="${state}"}`), 0, state);
   });
 });
+
+/**
+ * WEBHOOK_MARKINGS_EXCLUDE with the real processes. The emulator's markings
+ * have ids of its own (not OpenCTI's), so the setting names the emulator's
+ * "TLP:RED" by id. Oracle: an event is held back when its object carries
+ * that id, or carried it before the update (reverse_patch); the marking
+ * definition's own event, which names the id as data.id, is sent.
+ */
+describe('marking exclusion', () => {
+  let bed: TestBed;
+  before(async () => {
+    bed = await startTestBed();
+  });
+  after(() => bed?.close());
+
+  it('never sends an event marked with an excluded marking, sends the others, and counts them', async () => {
+    const frames = bed.emulator.publishMany(40, (i) => ({
+      event: i % 4 === 3 ? 'update' : 'create',
+      entityType: KINDS[i % 5],
+      sharedDependencyKeys: [i % 3 === 0 ? 'tlp-red' : 'tlp-green'],
+    }));
+    const red = frames.map((frame) => JSON.parse(frame.data) as { data: { id: string; name?: string } }).find(({ data }) => data.name === 'TLP:RED')!.data.id;
+    const marked = (frame: { data: string }) => {
+      const { data, context } = JSON.parse(frame.data) as { data: { object_marking_refs?: string[] }; context?: { reverse_patch?: unknown } };
+      return (data.object_marking_refs ?? []).includes(red) || JSON.stringify(context?.reverse_patch ?? []).includes(red);
+    };
+    // Each main frame is queued; a shared marking definition only the first time a connection meets it.
+    const main = frames.filter((frame) => !frame.data.includes('"init-dependencies"'));
+    assert.ok(main.some(marked) && !main.every(marked), 'some events marked, some not');
+
+    const port = await freePort();
+    const env = bed.env({ WEBHOOK_MARKINGS_EXCLUDE: `${red}, TLP:AMBER+STRICT`, METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
+    await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
+    await startProcess('dispatcher', env);
+
+    // Done when every main frame completed (sent or held back) and nothing is left in the queue.
+    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const completed = await waitFor(
+      async () => {
+        const bodies = (await queuedEvents(queue, ['completed'])).map(({ data }) => ({ data: data.body }));
+        const pending = (await queuedEvents(queue, ['waiting', 'active', 'delayed', 'failed'])).length;
+        return pending === 0 && main.every((frame) => bodies.some(({ data }) => data === frame.data)) ? bodies : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: `${main.length} main events completed` },
+    );
+    await queue.close();
+    const wanted = completed.filter((event) => !marked(event));
+    const held = completed.length - wanted.length;
+    assert.ok(wanted.some((event) => event.data.includes(red)), 'the marking definition itself is sent');
+    const text = await scrapeMetrics(port);
+    // Bodies, not ids: a packed event's queue id is not its stream id.
+    assert.deepEqual(bed.receiver.requests.map((request) => request.body).sort(), wanted.map((event) => event.data).sort());
+    assert.ok(bed.receiver.requests.every((request) => !marked({ data: request.body })));
+    assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="marking"}'), held);
+  });
+});
