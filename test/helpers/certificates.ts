@@ -5,6 +5,9 @@
  * unencrypted PKCS#8, valid two days.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,4 +77,12 @@ export function createTestPki(): TestPki {
     clientKey: read('client.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A TLS server on loopback presenting the test PKI's server certificate; it closes every connection after the handshake. */
+export async function startTlsServer(pki: TestPki, options: TlsOptions = {}): Promise<{ server: TlsServer; port: number }> {
+  const server = createTlsServer({ key: pki.serverKey, cert: pki.serverCert, ...options }, (socket) => socket.end());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port };
 }

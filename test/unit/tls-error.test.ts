@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { connect, createServer, type Server } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { connect, type Server } from 'node:tls';
 import { classifyTlsFailure, type TlsFailureKind } from '../../shared/net/tls-error.js';
-import { createTestPki, type TestPki } from '../helpers/certificates.js';
+import { createTestPki, startTlsServer, type TestPki } from '../helpers/certificates.js';
 
 const coded = (code: string, cause?: unknown): Error => Object.assign(new Error(code), { code }, cause === undefined ? {} : { cause });
 
@@ -48,10 +46,7 @@ describe('classifyTlsFailure on real handshakes', () => {
   let port: number;
   before(async () => {
     pki = createTestPki();
-    server = createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => socket.end());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as AddressInfo).port;
+    ({ server, port } = await startTlsServer(pki));
   });
   after(() => {
     server?.close();

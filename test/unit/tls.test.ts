@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { connect, createServer, rootCertificates, type ConnectionOptions, type Server, type TLSSocket } from 'node:tls';
+import { connect, rootCertificates, type ConnectionOptions, type Server, type TLSSocket } from 'node:tls';
 import { tlsConnectionOptions } from '../../shared/net/tls.js';
-import { createTestPki, type TestPki } from '../helpers/certificates.js';
+import { createTestPki, startTlsServer, type TestPki } from '../helpers/certificates.js';
 
 let pki: TestPki;
 let server: Server;
 let port: number;
 before(async () => {
   pki = createTestPki();
-  server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: false }, (socket) => socket.end());
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
+  ({ server, port } = await startTlsServer(pki, { ca: pki.ca, requestCert: true, rejectUnauthorized: false }));
 });
 after(() => {
   server?.close();
