@@ -1,25 +1,84 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { ConfigError, loadConfig, type ConfigSources } from '../shared/config/load.js';
+import type { ConfigProblem } from '../shared/config/leaves.js';
+import { withMeta, type FieldMeta } from '../shared/config/fields.js';
 import {
   BoardOnlySection,
   BullBoardSection,
   ConnectorSection,
   DispatcherSection,
   MetricsSection,
+  OpenctiSection,
   RedisSection,
-  WebhookSection,
+  destinationSchema,
+  type FormatName,
 } from '../shared/config/schema.js';
 
-/** The settings the dispatcher reads; nothing about OpenCTI. */
+/** An optional copy of a required leaf, with its metadata (the messages and docs read it). */
+function optional<T extends z.ZodType>(leaf: T) {
+  return withMeta(leaf.optional(), leaf.meta() as unknown as FieldMeta);
+}
+
+/**
+ * The settings the dispatcher reads. Of OpenCTI, only what some formats put
+ * in the request: the platform URL (links, CloudEvents source) and the stream id.
+ */
 export const DispatcherConfigSchema = z.object({
-  connector: ConnectorSection.pick({ id: true, name: true, log_level: true, consumer_count: true, shutdown_timeout_ms: true }),
-  webhook: WebhookSection,
+  opencti: z.object({ url: optional(OpenctiSection.shape.url) }),
+  connector: ConnectorSection.pick({ id: true, name: true, log_level: true, consumer_count: true, shutdown_timeout_ms: true }).extend({
+    live_stream_id: optional(ConnectorSection.shape.live_stream_id),
+  }),
   metrics: MetricsSection,
   redis: RedisSection,
   dispatcher: DispatcherSection,
   bull_board: BullBoardSection,
 });
-export type DispatcherConfig = z.infer<typeof DispatcherConfigSchema>;
+type DestinationSettings = z.output<ReturnType<typeof destinationSchema>>;
+export type DispatcherConfig = ReturnType<typeof loadDispatcherConfig>;
+export type DispatcherDestination = DispatcherConfig['destinations'][number];
+
+/** Formats that put the platform URL in the request (links, CloudEvents source); CloudEvents also names the stream. */
+const NEEDS_PLATFORM_URL: ReadonlySet<FormatName> = new Set(['cloudevents', 'slack', 'teams', 'splunk-hec', 'template']);
+
+/** The dispatcher's settings and its destinations; one ConfigError lists every problem. */
+export function loadDispatcherConfig(sources: ConfigSources = {}) {
+  const config = loadConfig(DispatcherConfigSchema, sources, destinationSchema);
+  const problems = [...servedProblems(config.dispatcher.destinations, config.destinations), ...formatProblems(config)];
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function servedProblems(served: readonly string[] | undefined, destinations: ReadonlyArray<{ name: string }>): ConfigProblem[] {
+  const known = new Set(destinations.map(({ name }) => name));
+  const unknown = (served ?? []).filter((name) => !known.has(name));
+  if (unknown.length === 0) return [];
+  return [
+    {
+      variable: 'DISPATCHER_DESTINATIONS',
+      key: 'dispatcher.destinations',
+      message: `names destinations that are not configured: ${unknown.join(', ')} (configured: ${[...known].join(', ')})`,
+    },
+  ];
+}
+
+function formatProblems(config: {
+  opencti: { url?: string | undefined };
+  connector: { live_stream_id?: string | undefined };
+  destinations: ReadonlyArray<{ variablePrefix: string; settings: Pick<DestinationSettings, 'format'> }>;
+}): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const users = (need: (format: FormatName) => boolean) => config.destinations.filter(({ settings }) => need(settings.format)).map(({ variablePrefix }) => `${variablePrefix}FORMAT`);
+  const needUrl = users((format) => NEEDS_PLATFORM_URL.has(format));
+  if (!config.opencti.url && needUrl.length > 0) {
+    problems.push({ variable: 'OPENCTI_URL', key: 'opencti.url', message: `is required by ${needUrl.join(', ')} (links to the platform): the URL of the OpenCTI platform` });
+  }
+  const needStream = users((format) => format === 'cloudevents');
+  if (!config.connector.live_stream_id && needStream.length > 0) {
+    problems.push({ variable: 'CONNECTOR_LIVE_STREAM_ID', key: 'connector.live_stream_id', message: `is required by ${needStream.join(', ')} (the CloudEvents source names the stream)` });
+  }
+  return problems;
+}
 
 /** The board-only process (board/main.ts): the queue and the board, no webhook. */
 export const BoardConfigSchema = z.object({
@@ -36,6 +95,6 @@ export type BoardConfig = z.infer<typeof BoardConfigSchema>;
  * flight, see worker/reclaim.ts), distinct between replicas. Characters a Redis
  * connection name cannot carry become "-".
  */
-export function workerName(config: Pick<DispatcherConfig, 'dispatcher'>, host: string = hostname()): string {
+export function workerName(config: { dispatcher: { worker_name?: string | undefined } }, host: string = hostname()): string {
   return config.dispatcher.worker_name ?? (host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128) || 'dispatcher');
 }

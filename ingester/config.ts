@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConnectorSection, IngesterSection, MetricsSection, OpenctiSection, RedisSection, WebhookOrderingSection } from '../shared/config/schema.js';
+import { loadConfig, type ConfigSources } from '../shared/config/load.js';
+import { ConnectorSection, DestinationRoutingFields, IngesterSection, MetricsSection, OpenctiSection, RedisSection } from '../shared/config/schema.js';
 
 /** The settings the ingester reads; nothing about the webhook. */
 export const IngesterConfigSchema = z.object({
@@ -20,6 +21,11 @@ export const IngesterConfigSchema = z.object({
   metrics: MetricsSection,
   redis: RedisSection,
   ingester: IngesterSection,
-  webhook: WebhookOrderingSection,
 });
-export type IngesterConfig = z.infer<typeof IngesterConfigSchema>;
+
+/** The ingester's settings, and of each destination what decides which events it gets (filters, per-entity ordering). */
+export function loadIngesterConfig(sources: ConfigSources = {}) {
+  return loadConfig(IngesterConfigSchema, sources, () => DestinationRoutingFields);
+}
+export type IngesterConfig = ReturnType<typeof loadIngesterConfig>;
+export type IngesterDestination = IngesterConfig['destinations'][number];

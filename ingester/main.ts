@@ -1,18 +1,17 @@
-import { Queue } from 'bullmq';
 import { installProcessGuard } from '../shared/process/guard.js';
 import { createLogger } from '../shared/observability/logger.js';
 import { Lifecycle } from '../shared/process/lifecycle.js';
 import { closeServer, startMetricsServer } from '../shared/observability/metrics-server.js';
-import { QUEUE_NAME, cursorKey, orderingModeKey, queuePrefix, type QueuedJobData } from '../shared/queue/contract.js';
+import { cursorKey, destinationKeys } from '../shared/queue/contract.js';
 import { Readiness } from '../shared/observability/readiness.js';
 import { redactUrl } from '../shared/observability/redact.js';
-import { createRedis, describeRedis, logErrorEvents } from '../shared/redis/client.js';
+import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
-import { exitOnConfigError, loadConfigOrExit } from '../shared/process/startup.js';
+import { exitOnConfigError } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
 import { proxyFor } from '../shared/net/proxy.js';
 import { USER_AGENT } from '../shared/process/version.js';
-import { IngesterConfigSchema } from './config.js';
+import { loadIngesterConfig } from './config.js';
 import { CursorStore } from './position/cursor-store.js';
 import { LeaderTerm } from './leadership/leader-term.js';
 import { Leadership } from './leadership/leadership.js';
@@ -23,10 +22,13 @@ import { PlatformFrames } from './stream/platform-frames.js';
 import { readRedisMemory } from './backpressure/redis-memory.js';
 import { createPlatformDispatcher, platformTls } from './platform/http.js';
 import type { StartSettings } from './position/start-point.js';
+import { Router } from './routing/router.js';
+import { openDestinationQueues } from './routing/routes.js';
+import { startFilterExpressions } from './routing/filter-expressions.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
 
 const guard = installProcessGuard('ingester');
-const config = loadConfigOrExit(IngesterConfigSchema, 'ingester');
+const config = exitOnConfigError('ingester', () => loadIngesterConfig());
 const proxy = loadProxySettings();
 const { connector, opencti } = config;
 const logger = createLogger('ingester', connector.log_level);
@@ -60,7 +62,14 @@ logger.info(
     maxQueuedEvents: config.ingester.max_queued_events,
     eventsPerJob: config.ingester.events_per_job,
     leaseTtlMs: config.ingester.lease_ttl_ms,
-    ordering: config.webhook.ordering,
+    destinations: config.destinations.map(({ name, settings }) => ({
+      name,
+      ordering: settings.ordering,
+      eventTypes: settings.event_types,
+      entityTypes: settings.entity_types,
+      markingsExclude: settings.markings_exclude,
+      filter: settings.filter !== undefined,
+    })),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
     tokenConfigured: true,
   },
@@ -69,21 +78,20 @@ logger.info(
 
 const redis = createRedis(config.redis, 'ingester', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
-const prefix = queuePrefix(connector.id);
-const queue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: redis, prefix });
-logErrorEvents(queue, 'queue.error', redis, logger);
-lifecycle.onShutdown('queue', () => queue.close());
 // Commits have a connection of their own: each one WATCHes the leadership
 // term (see leadership/lease.ts), and WATCH holds for a whole connection, so no other
 // command (BullMQ's, the lease's) may share it.
 const commitRedis = createRedis(config.redis, 'ingester-commits', logger);
 lifecycle.onShutdown('redis-commits', () => commitRedis.quit());
-const commitQueue = new Queue<QueuedJobData>(QUEUE_NAME, { connection: commitRedis, prefix });
-logErrorEvents(commitQueue, 'queue.error', commitRedis, logger.child({ role: 'ingester-commits' }));
-lifecycle.onShutdown('commit-queue', () => commitQueue.close());
+const destinationQueues = openDestinationQueues(config.destinations, connector.id, { main: redis, commits: commitRedis }, logger);
+lifecycle.onShutdown('queues', () => destinationQueues.close());
+const filterExpressions = startFilterExpressions(config.destinations);
+if (filterExpressions) lifecycle.onShutdown('filter-expressions', () => filterExpressions.close());
 const cursor = new CursorStore(redis, cursorKey(connector.id));
 // For the dispatchers' consistency check only: each event carries its own mode.
-redis.set(orderingModeKey(connector.id), config.webhook.ordering).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'ordering.mode_not_recorded'));
+for (const { name, settings } of config.destinations) {
+  redis.set(destinationKeys(connector.id, name).ordering, settings.ordering).catch((error: Error) => logger.warn({ destination: name, err: { message: error.message } }, 'ordering.mode_not_recorded'));
+}
 
 // The platform: stream check at start (a standby too: bad settings fail fast); registration and pings by the leader.
 const api = new OpenctiApi({ url: platformUrl, token: opencti.token, dispatcher: platformHttp, userAgent: USER_AGENT });
@@ -92,7 +100,7 @@ lifecycle.onShutdown('startup', () => startup.abort());
 let streamCheck = await checkLiveStream({ api, streamId: connector.live_stream_id, logger, signal: startup.signal }).catch(exitOrShutDown);
 
 let term: LeaderTerm | undefined;
-const metrics = new IngesterMetrics(connector.name, () => term?.backlog ?? 0);
+const metrics = new IngesterMetrics(connector.name, () => term?.backlog ?? 0, config.destinations.map(({ name }) => name));
 registerRedisUpGauge(metrics.registry, redis);
 const platformFrames = new PlatformFrames(metrics.registry, logger);
 
@@ -114,9 +122,14 @@ const leadership = new Leadership({
       streamBaseUrl,
       startSettings,
       cursor,
-      queue,
+      queueDepth: destinationQueues.depth,
       redisMemory: () => readRedisMemory(redis),
-      commitQueue,
+      router: new Router({
+        routes: destinationQueues.routes,
+        expressions: filterExpressions,
+        onFiltered: (destination, reason, count) => metrics.filtered(destination, reason, count),
+        logger,
+      }),
       fence: termFence(commitRedis, termKeyName, lease, current),
       onFenced: fenced,
       streamStarted: async (signal) => {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../shared/queue/contract.js';
+import { FILTER_REASONS, type FilterReason } from '../shared/routing/event-filter.js';
 import type { DisconnectReason } from './stream/client.js';
 
 export type FrameKind = 'event' | 'replayed' | 'heartbeat' | 'connected' | 'ignored' | 'malformed';
@@ -22,12 +23,14 @@ export class IngesterMetrics {
   readonly #rewinds: Counter;
   readonly #backpressure: Gauge;
   readonly #redisMemoryRatio: Gauge;
+  readonly #filtered: Counter<'destination' | 'reason'>;
   #committedMs = 0;
   #newestIdMs: number | undefined;
 
   constructor(
     private readonly connectorName: string,
     backlog: () => number,
+    destinations: readonly string[],
   ) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -75,6 +78,17 @@ export class IngesterMetrics {
       },
     });
     for (const action of FORWARDED_EVENTS) this.#enqueued.labels(action);
+    this.#filtered = new Counter({
+      name: 'opencti_webhook_events_filtered_total',
+      help: 'Events not queued for a destination, by reason: its EVENT_TYPES, ENTITY_TYPES, MARKINGS_EXCLUDE, FILTER (filter: false; filter_failed: an error or the time limit)',
+      labelNames: ['destination', 'reason'],
+      registers,
+    });
+    for (const destination of destinations) for (const reason of FILTER_REASONS) this.#filtered.labels(destination, reason);
+  }
+
+  filtered(destination: string, reason: FilterReason, count: number): void {
+    this.#filtered.labels(destination, reason).inc(count);
   }
 
   /** A frame carried this stream id's milliseconds; replays after a reconnect never move it back. */

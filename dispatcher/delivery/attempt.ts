@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/observability/logger.js';
 import type { EventJob } from '../../shared/queue/contract.js';
 import type { EndpointBreaker } from '../endpoint/breaker.js';
-import type { EventFilter } from './event-filter.js';
+import type { EventFilter } from '../../shared/routing/event-filter.js';
 import type { DispatcherMetrics } from '../metrics.js';
 import { classifyError, classifyStatus, describeError, judgeStatus, resultCode, type AttemptResult } from '../webhook/outcome.js';
 import { internal } from './internal-error.js';

@@ -62,8 +62,10 @@ const MAX_RECHECK_MS = 60_000;
 
 export interface EntityOrderDeps {
   redis: RedisClient;
-  /** The connector's queue: key names, and promotion of parked events. */
+  /** The destination's queue: key names, and promotion of parked events. */
   queue: Queue;
+  /** Prefix of the destination's lines (DestinationKeys.orderScope). */
+  orderScope: string;
   logger: Logger;
   /** Called each time an event parks behind an earlier event of its object. */
   onParked?: () => void;
@@ -135,9 +137,8 @@ export class EntityOrder {
   }
 
   #run(script: LineScript, job: Job<EventJob>, entity: string): Promise<unknown> {
-    const { queue } = this.#deps;
-    const prefix = queue.opts.prefix ?? '';
-    return script(entityOrderKey(prefix, entity), queue.keys.completed!, queue.keys.failed!, entityOrderMember(job.data.streamId, job.id!), queue.toKey(''));
+    const { queue, orderScope } = this.#deps;
+    return script(entityOrderKey(orderScope, entity), queue.keys.completed!, queue.keys.failed!, entityOrderMember(job.data.streamId, job.id!), queue.toKey(''));
   }
 
   async #wake(jobId: string): Promise<void> {
@@ -156,12 +157,12 @@ export class EntityOrder {
  * WEBHOOK_ORDERING only says what the operator expects. Says so when the two
  * differ, which is the likely mistake of setting the variable on one process only.
  */
-export async function reportOrderingMode(redis: RedisClient, key: string, configured: 'none' | 'entity', logger: Logger): Promise<void> {
+export async function reportOrderingMode(redis: RedisClient, key: string, configured: 'none' | 'entity', variable: string, logger: Logger): Promise<void> {
   const ingester = await redis.get(key).catch(() => null);
   if (ingester === null || ingester === configured) return;
   if (configured === 'entity') {
-    logger.warn({ ingester, hint: 'WEBHOOK_ORDERING=entity is set for this dispatcher, but the ingester queues events unordered; set WEBHOOK_ORDERING=entity for the ingester (it decides)' }, 'ordering.not_lined_up');
+    logger.warn({ ingester, hint: `${variable}=entity is set for this dispatcher, but the ingester queues events unordered; set ${variable}=entity for the ingester (it decides)` }, 'ordering.not_lined_up');
   } else {
-    logger.warn({ ingester, hint: 'the ingester runs with WEBHOOK_ORDERING=entity, so events are delivered in order per entity whatever this dispatcher\'s WEBHOOK_ORDERING says; set the same value on every process' }, 'ordering.lined_up');
+    logger.warn({ ingester, hint: `the ingester runs with ${variable}=entity, so events are delivered in order per entity whatever this dispatcher's ${variable} says; set the same value on every process` }, 'ordering.lined_up');
   }
 }

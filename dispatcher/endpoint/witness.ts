@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { EventJobSchema, PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
-import type { EventFilter } from '../delivery/event-filter.js';
+import type { EventFilter } from '../../shared/routing/event-filter.js';
 import { internal } from '../delivery/internal-error.js';
 import type { DispatcherMetrics } from '../metrics.js';
 import { classifyError, describeError, judgeStatus, resultCode } from '../webhook/outcome.js';

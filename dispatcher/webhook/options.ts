@@ -2,11 +2,12 @@ import type { ConnectionOptions } from 'node:tls';
 import { proxyFor, type ProxySettings } from '../../shared/net/proxy.js';
 import { tlsConnectionOptions } from '../../shared/net/tls.js';
 import { redactUrl } from '../../shared/observability/redact.js';
-import type { DispatcherConfig } from '../config.js';
+import type { DispatcherDestination } from '../config.js';
 import { WebhookSigner } from './signer.js';
 import type { WebhookClientOptions } from './client.js';
 
-type Webhook = DispatcherConfig['webhook'];
+/** One destination's settings (WEBHOOK_* or DESTINATION_<NAME>_*). */
+type Webhook = DispatcherDestination['settings'];
 
 /** Headers of every request for the configured auth type and WEBHOOK_EXTRA_HEADERS, and the values to keep out of excerpts. */
 function staticHeaders(webhook: Webhook): { headers: Record<string, string>; secrets: string[] } {
@@ -18,6 +19,9 @@ function staticHeaders(webhook: Webhook): { headers: Record<string, string>; sec
     secrets.push(token);
   } else if (type === 'BEARER' && token) {
     headers.authorization = `Bearer ${token}`;
+    secrets.push(token);
+  } else if (type === 'SPLUNK' && token) {
+    headers.authorization = `Splunk ${token}`;
     secrets.push(token);
   } else if (type === 'BASIC' && username && password) {
     const credentials = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
@@ -76,5 +80,8 @@ export function describeWebhook(webhook: Webhook, proxy: ProxySettings): Record<
     rateLimitPerSecond: webhook.rate_limit_per_second ?? null,
     eventTypes: webhook.event_types ?? 'all',
     entityTypes: webhook.entity_types ?? 'all',
+    markingsExclude: webhook.markings_exclude ?? 'none',
+    filter: webhook.filter !== undefined,
+    ordering: webhook.ordering,
   };
 }

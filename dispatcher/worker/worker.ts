@@ -1,12 +1,14 @@
 import { UnrecoverableError, Worker, type KeepJobs } from 'bullmq';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
 import type { Logger } from '../../shared/observability/logger.js';
-import { QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
+import { queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { retryDelayMs, type RetryPolicy } from '../../shared/timing/backoff.js';
 import type { createDeliver } from '../delivery/deliver.js';
 import type { DispatcherMetrics } from '../metrics.js';
 
 export interface DeliveryWorkerOptions {
+  /** The destination's queue (DestinationKeys.queueName). */
+  queueName: string;
   connectorId: string;
   concurrency: number;
   retry: RetryPolicy;
@@ -42,7 +44,7 @@ function stalledIntervalMs(lockDurationMs: number): number {
 }
 
 export function createDeliveryWorker(options: DeliveryWorkerOptions, deps: DeliveryWorkerDeps): Worker<EventJob> {
-  const worker = new Worker<EventJob>(QUEUE_NAME, deps.deliver, {
+  const worker = new Worker<EventJob>(options.queueName, deps.deliver, {
     connection: deps.connection,
     prefix: queuePrefix(options.connectorId),
     concurrency: options.concurrency,

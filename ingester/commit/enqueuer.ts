@@ -1,4 +1,3 @@
-import type { Queue } from 'bullmq';
 import { ErrorCode } from '../../shared/errors/codes.js';
 import { OwhError } from '../../shared/errors/owh-error.js';
 import { addJobToTransaction, jobKey, loadScripts, queueClient } from '../../shared/queue/bullmq-internals.js';
@@ -10,6 +9,7 @@ import { sleep } from '../../shared/timing/sleep.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
+import type { Router } from '../routing/router.js';
 
 
 export interface EnqueuerOptions {
@@ -33,15 +33,15 @@ interface Batch {
 }
 
 export interface EnqueuerDeps {
-  /** Jobs are written as JSON by the enqueuer itself: the queue's data type does not matter here. */
-  queue: Queue;
+  /** Which destinations get each event, and their queues (jobs are written as JSON by the enqueuer itself: a queue's data type does not matter here). */
+  router: Pick<Router, 'route' | 'routes'>;
   cursor: CursorStore;
   /** The cursor to commit with each batch; read when the batch is taken. */
   snapshot: () => Cursor;
   logger: Logger;
   /** Number of the commit that wrote the cursor the ingester started from (0: none). */
   startCommit: number;
-  /** `jobs`: what the events became (packs hold several). */
+  /** `jobs`: what the events became in every destination's queue (packs hold several). */
   onCommitted: (snapshot: Cursor, batch: readonly PendingEvent[], durationMs: number, jobs: readonly QueuedJob[]) => void;
   /**
    * Redis held an older cursor than the last one committed: it lost writes.
@@ -266,17 +266,26 @@ export class Enqueuer {
 
   async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
     const started = Date.now();
-    const { queue, cursor } = this.deps;
-    const client = await queueClient(queue);
+    const { router, cursor } = this.deps;
+    // Routed before the fence: the fence's WATCH must see nothing but the transaction.
+    const routed = batch.length > 0 ? await router.route(batch) : [];
+    // Every destination queue shares the connector's hash tag and the commit connection.
+    const client = await queueClient(router.routes[0]!.queue);
     if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
     const transaction = client.multi();
-    const jobs = packEvents(batch, this.#eventsPerJob);
-    await Promise.all(jobs.map((job) => addJobToTransaction(queue, transaction, job, EVENT_JOB_OPTIONS)));
-    // Per-entity ordering (WEBHOOK_ORDERING=entity).
-    lineUpEntities(transaction, queue.opts.prefix ?? '', batch);
+    const jobs: QueuedJob[] = [];
+    const jobKeys: string[] = [];
+    for (const { route, events } of routed) {
+      const routeJobs = packEvents(events, this.#eventsPerJob);
+      await Promise.all(routeJobs.map((job) => addJobToTransaction(route.queue, transaction, job, EVENT_JOB_OPTIONS)));
+      // Per-entity ordering (ORDERING=entity).
+      lineUpEntities(transaction, route.orderScope, events);
+      jobs.push(...routeJobs);
+      for (const { id } of routeJobs) jobKeys.push(jobKey(route.queue, id));
+    }
     const commit = this.#lastCommit + 1;
     // Last: its reply is the last one, however many commands the inserts queued.
-    cursor.write(transaction, snapshot, commit, jobs.map(({ id }) => jobKey(queue, id)));
+    cursor.write(transaction, snapshot, commit, jobKeys);
     const results = await transaction.exec();
     if (!results) {
       // With a fence, only a takeover aborts the EXEC; check, to tell it from anything else.

@@ -10,10 +10,10 @@ import type { PendingEvent } from './job-packing.js';
  * write harmless: the place is the same. Events without `entity` (ordering
  * off, or no `data.id`) are not lined up and go out unordered.
  */
-export function lineUpEntities(transaction: Pick<IRedisTransaction, 'runCommand'>, queuePrefix: string, batch: readonly PendingEvent[]): void {
+export function lineUpEntities(transaction: Pick<IRedisTransaction, 'runCommand'>, orderScope: string, batch: readonly PendingEvent[]): void {
   for (const { eventId, job } of batch) {
     if (job.entity === undefined) continue;
-    const key = entityOrderKey(queuePrefix, job.entity);
+    const key = entityOrderKey(orderScope, job.entity);
     transaction.runCommand('zadd', [key, 'NX', 0, entityOrderMember(job.streamId, eventId)]);
     transaction.runCommand('expire', [key, LINE_TTL_SECONDS]);
   }

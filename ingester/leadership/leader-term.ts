@@ -1,14 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../shared/observability/logger.js';
-import type { QueuedJobData } from '../../shared/queue/contract.js';
-import { stixIdOf } from '../../shared/opencti/stix-id.js';
 import { USER_AGENT } from '../../shared/process/version.js';
 import type { IngesterConfig } from '../config.js';
 import { formatPyctiState } from '../platform/connector-state.js';
 import { ConnectorPresence } from '../platform/connector-presence.js';
 import type { Cursor, CursorStore, ReadingSettings } from '../position/cursor-store.js';
 import { Enqueuer } from '../commit/enqueuer.js';
+import type { Router } from '../routing/router.js';
 import type { RawFrame } from '../stream/frame.js';
 import { createFrameHandler } from '../stream/frame-handler.js';
 import type { IngesterMetrics } from '../metrics.js';
@@ -23,7 +22,7 @@ import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
 import { StreamPosition } from '../position/stream-position.js';
 
 export interface LeaderTermDeps {
-  config: Pick<IngesterConfig, 'connector' | 'ingester' | 'opencti' | 'webhook'>;
+  config: Pick<IngesterConfig, 'connector' | 'ingester' | 'opencti'>;
   logger: Logger;
   metrics: IngesterMetrics;
   /** Process-wide: its gauges are registered once. */
@@ -33,12 +32,12 @@ export interface LeaderTermDeps {
   streamBaseUrl: string;
   startSettings: StartSettings;
   cursor: CursorStore;
-  /** For the queue depth (backpressure). */
-  queue: Queue<QueuedJobData>;
+  /** The queue depth (backpressure): of the fullest destination queue. */
+  queueDepth: Pick<Queue, 'getJobCountByTypes'>;
   /** Redis memory, read with the queue depth (backpressure). */
   redisMemory: () => Promise<RedisMemory | undefined>;
-  /** For commits only: on its own connection, which the fence WATCHes. */
-  commitQueue: Queue<QueuedJobData>;
+  /** Which destinations get each event; their queues are on the commit connection, which the fence WATCHes. */
+  router: Router;
   /** True while this term is current (see lease.ts termFence). */
   fence: () => Promise<boolean>;
   /** A commit was fenced: another ingester leads. */
@@ -109,7 +108,7 @@ export class LeaderTerm {
 
     const jobSizes = new RecentJobSizes(config.ingester.max_queued_events, config.ingester.events_per_job);
     const enqueuer = (this.#enqueuer = new Enqueuer({
-      queue: this.deps.commitQueue,
+      router: this.deps.router,
       cursor,
       snapshot: () => ({ ...position.snapshot(), ...reading }),
       logger,
@@ -133,7 +132,7 @@ export class LeaderTerm {
     }, { eventsPerJob: config.ingester.events_per_job }));
     const gate = (this.#gate = new QueueDepthGate(
       {
-        queue: this.deps.queue,
+        queue: this.deps.queueDepth,
         reader: enqueuer,
         jobSizes,
         memory: this.deps.redisMemory,
@@ -168,7 +167,6 @@ export class LeaderTerm {
           metrics,
           platformFrames: this.deps.platformFrames,
           generation: () => reading.generation,
-          entityOf: config.webhook.ordering === 'entity' ? stixIdOf : undefined,
           logger,
         }),
       ),

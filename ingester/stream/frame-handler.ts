@@ -14,13 +14,11 @@ export interface FrameHandlerDeps {
   platformFrames: PlatformFrames;
   /** Connector state resets so far; part of every event id (see eventId). */
   generation: () => number;
-  /** WEBHOOK_ORDERING=entity: the STIX object an event is about, so it waits behind that object's earlier events. */
-  entityOf?: ((body: string) => string | undefined) | undefined;
   logger: Logger;
 }
 
 /** What the ingester does with each frame: enqueue it, move the position, or log and skip it. Never throws. */
-export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, entityOf, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
+export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
   return (raw) => {
     const frame = classifyFrame(raw);
     switch (frame.kind) {
@@ -33,9 +31,8 @@ export function createFrameHandler({ position, enqueuer, metrics, platformFrames
         }
         metrics.frame('event');
         logger.debug({ eventId: id, event: frame.event }, 'event.received');
+        // Destinations that order by entity add `entity` when the event is routed (routing/router.ts).
         const job: EventJob = { event: frame.event, streamId: frame.streamId, body: frame.data, receivedAt: Date.now() };
-        const entity = entityOf?.(frame.data);
-        if (entity !== undefined) job.entity = entity;
         enqueuer.add({ eventId: id, job });
         return;
       }

@@ -4,18 +4,12 @@ import { z } from 'zod';
 import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
 import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
+import { readDestinations, type Destination, type DestinationSchemaFor } from './destinations.js';
 import type { FieldMeta } from './fields.js';
+import { asRecord, describeIssues, readLeaves, type ConfigProblem, type LeafDescription } from './leaves.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
-
-export interface ConfigProblem {
-  /** Environment variable name, e.g. WEBHOOK_URL. */
-  variable: string;
-  /** config.yml key, e.g. webhook.url. */
-  key: string;
-  message: string;
-}
 
 export class ConfigError extends OwhError {
   readonly code = ErrorCode.config;
@@ -43,27 +37,28 @@ export function envName(section: string, key: string): string {
  * validates, and returns the typed, frozen result. Throws one ConfigError that
  * lists every bad variable.
  */
-export function loadConfig<S extends SectionedSchema>(schema: S, sources: ConfigSources = {}): Readonly<z.infer<S>> {
+export function loadConfig<S extends SectionedSchema>(schema: S, sources?: ConfigSources): Readonly<z.infer<S>>;
+/** Also reads the destinations (see destinations.ts), each with the settings `destination` builds for its variable prefix. */
+export function loadConfig<S extends SectionedSchema, D extends z.ZodType>(
+  schema: S,
+  sources: ConfigSources,
+  destination: DestinationSchemaFor<D>,
+): Readonly<z.infer<S> & { destinations: ReadonlyArray<Destination<z.output<D>>> }>;
+export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {}, destination?: DestinationSchemaFor<z.ZodType>): unknown {
   const env = sources.env ?? process.env;
   const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
-    const fromFile = asRecord(file[section]);
-    raw[section] = {};
-    for (const key of Object.keys(sectionSchema.shape)) {
-      const fromEnv = env[envName(section, key)];
-      // pycti treats an empty variable as unset; so do we.
-      const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : fromFile[key];
-      if (value !== undefined && value !== null) {
-        raw[section][key] = value;
-        given[`${section}.${key}`] = value;
-      }
-    }
+    raw[section] = readLeaves(Object.keys(sectionSchema.shape), (key) => env[envName(section, key)], asRecord(file[section]));
+    for (const [key, value] of Object.entries(raw[section])) given[`${section}.${key}`] = value;
   }
   const result = schema.safeParse(raw);
-  if (!result.success) throw new ConfigError(describeIssues(schema, result.error.issues, given));
-  return deepFreeze(result.data);
+  const problems = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
+  const destinations = destination ? readDestinations(destination, env, file) : undefined;
+  problems.push(...(destinations?.problems ?? []));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(destinations ? { ...result.data, destinations: destinations.destinations } : result.data);
 }
 
 /**
@@ -95,32 +90,13 @@ function readConfigFile(env: Environment, file: string | undefined): Record<stri
   }
 }
 
-function asRecord(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
-
-function describeIssues(schema: SectionedSchema, issues: readonly z.core.$ZodIssue[], given: Record<string, unknown>): ConfigProblem[] {
-  const problems = new Map<string, ConfigProblem>();
-  for (const issue of issues) {
-    const [section, key] = issue.path.map(String);
-    if (!section || !key) continue;
-    const variable = envName(section, key);
-    if (problems.has(variable)) continue;
-    const meta = (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined;
-    const value = given[`${section}.${key}`];
-    let message: string;
-    // A custom issue words the problem itself, unless it comes from a bare check (zod then says "Invalid input").
-    if (issue.code === 'custom' && issue.params?.bareCheck !== true) {
-      message = issue.message;
-    } else if (value === undefined) {
-      message = `is required: ${meta?.accepted ?? 'a value'}`;
-    } else {
-      const shown = meta?.secret ? '' : `, got ${JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value)).slice(0, 80)}`;
-      message = `must be ${meta?.accepted ?? 'valid'}${shown}`;
-    }
-    problems.set(variable, { variable, key: `${section}.${key}`, message });
-  }
-  return [...problems.values()];
+function sectionLeaf(schema: SectionedSchema, section: string, key: string, given: Record<string, unknown>): LeafDescription {
+  return {
+    variable: envName(section, key),
+    key: `${section}.${key}`,
+    meta: (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined,
+    value: given[`${section}.${key}`],
+  };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -16,6 +16,7 @@ import {
 } from './fields.js';
 import { FORWARDED_EVENTS } from '../queue/contract.js';
 import { MARKING_ITEM, MARKING_ITEM_ACCEPTED } from '../opencti/markings.js';
+import { optionalExpressionField } from './expression-field.js';
 import { RedisSection } from './redis-fields.js';
 import { BASIC_USERNAME, HEADER_NAME, HEADER_VALUE, PRINTABLE, extraHeadersField, signingSecretsField, withWebhookChecks } from './webhook-fields.js';
 
@@ -86,13 +87,17 @@ export const ConnectorSection = z.object({
   ),
 });
 
+/** Request formats of a destination (dispatcher/formats). */
+export const FORMATS = ['raw', 'cloudevents', 'slack', 'teams', 'splunk-hec', 'template'] as const;
+export type FormatName = (typeof FORMATS)[number];
+
 const WebhookFields = z.object({
   type: choiceField(['URL'], 'URL', 'Webhook integration type (only URL).'),
   url: urlField(['http:', 'https:'], 'Endpoint that receives one POST per event.'),
   auth_type: choiceField(
-    ['NONE', 'TOKEN', 'BEARER', 'BASIC'],
+    ['NONE', 'TOKEN', 'BEARER', 'BASIC', 'SPLUNK'],
     'NONE',
-    'NONE; TOKEN sends `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>`; BEARER sends `Authorization: Bearer <WEBHOOK_TOKEN>`; BASIC sends WEBHOOK_USERNAME and WEBHOOK_PASSWORD as `Authorization: Basic`.',
+    'NONE; TOKEN sends `<WEBHOOK_HEADER>: <WEBHOOK_TOKEN>`; BEARER sends `Authorization: Bearer <WEBHOOK_TOKEN>`; BASIC sends WEBHOOK_USERNAME and WEBHOOK_PASSWORD as `Authorization: Basic`; SPLUNK sends `Authorization: Splunk <WEBHOOK_TOKEN>` (Splunk HEC).',
   ),
   header: optionalTextField('Header name carrying the token when WEBHOOK_AUTH_TYPE=TOKEN.', {
     pattern: HEADER_NAME,
@@ -145,12 +150,40 @@ const WebhookFields = z.object({
     'Events whose object carries one of these marking definitions (by name such as TLP:RED, or by id), now or before the update, are acknowledged without a request; see docs/security.md. Unset excludes nothing.',
     { pattern: MARKING_ITEM, accepted: MARKING_ITEM_ACCEPTED },
   ),
+  format: choiceField(
+    FORMATS,
+    'raw',
+    'What the request carries (docs/formats.md): raw is the stream event byte for byte; cloudevents adds CloudEvents binary-mode headers; slack, teams and splunk-hec are messages built by the templates in dispatcher/formats/templates; template runs WEBHOOK_TEMPLATE.',
+  ),
+  template: optionalExpressionField(
+    'JSONata expression that builds the body from the event when WEBHOOK_FORMAT=template (docs/formats.md), inline or @/path/to/file.',
+  ),
+  filter: optionalExpressionField(
+    'JSONata expression over the event: only events for which it is true are queued for this destination (docs/templates-and-filters.md), inline or @/path/to/file. Unset sends all.',
+  ),
 });
 
 export const WebhookSection = withWebhookChecks(WebhookFields);
 
-/** The one webhook setting the ingester reads: it decides, per event, whether the event joins its entity's line. */
-export const WebhookOrderingSection = WebhookFields.pick({ ordering: true });
+/**
+ * The settings of one destination: the webhook's, read from `<prefix><KEY>`
+ * (WEBHOOK_ for `default`, DESTINATION_<NAME>_ for the others), plus its own
+ * concurrency. Messages of the cross-field checks name the destination's variables.
+ */
+export function destinationSchema(prefix: string) {
+  return withWebhookChecks(
+    WebhookFields.extend({
+      consumer_count: optionalIntegerField({ min: 1, max: 1000 }, 'Concurrent deliveries to this destination per dispatcher; unset means CONNECTOR_CONSUMER_COUNT.'),
+    }),
+    prefix,
+  );
+}
+
+/**
+ * What the ingester reads of each destination: the filters applied before an
+ * event is queued for it, and whether its events join their entity's line.
+ */
+export const DestinationRoutingFields = WebhookFields.pick({ event_types: true, entity_types: true, markings_exclude: true, filter: true, ordering: true });
 
 export const MetricsSection = z.object({
   enable: booleanField(false, 'Serve Prometheus metrics and health checks.'),
@@ -200,6 +233,10 @@ export const DispatcherSection = z.object({
   failed_retention_count: optionalIntegerField(
     { min: 1, max: 100_000_000 },
     'Most dead letters (failed events) kept; when one more fails, the oldest beyond this are deleted for good. Unset keeps them all until an operator replays or discards them.',
+  ),
+  destinations: optionalListField(
+    'Destinations this dispatcher delivers to (names from DESTINATIONS, `default` for the WEBHOOK_* one), so a heavy destination can get replicas of its own; unset means all.',
+    { pattern: /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, accepted: 'destination names' },
   ),
   failed_retention_age_ms: optionalIntegerField(
     { min: 1_000, max: 3_153_600_000_000 },

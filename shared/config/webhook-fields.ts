@@ -140,12 +140,14 @@ interface WebhookSecurity {
   client_cert_file?: string | undefined;
   client_key_file?: string | undefined;
   https_only?: unknown;
+  format?: unknown;
+  template?: string | undefined;
 }
 
 /** The header an auth type sends, lower-cased; undefined for NONE. */
 function authHeaderName(webhook: Pick<WebhookSecurity, 'auth_type' | 'header'>): string | undefined {
   if (webhook.auth_type === 'TOKEN') return webhook.header?.toLowerCase();
-  return webhook.auth_type === 'BEARER' || webhook.auth_type === 'BASIC' ? 'authorization' : undefined;
+  return webhook.auth_type === 'BEARER' || webhook.auth_type === 'BASIC' || webhook.auth_type === 'SPLUNK' ? 'authorization' : undefined;
 }
 
 function clientKeyFits(webhook: WebhookSecurity): boolean {
@@ -166,41 +168,45 @@ function clientKeyFits(webhook: WebhookSecurity): boolean {
   }
 }
 
-type Check = [key: keyof WebhookSecurity, fails: (webhook: WebhookSecurity) => boolean, message: string];
+type Check = [key: keyof WebhookSecurity, fails: (webhook: WebhookSecurity) => boolean, message: (prefix: string) => string];
 
+/** `prefix` names the destination's variables: WEBHOOK_ for the default destination, DESTINATION_<NAME>_ for the others. */
 const CHECKS: Check[] = [
-  ['header', (w) => w.auth_type === 'TOKEN' && !w.header, 'is required when WEBHOOK_AUTH_TYPE=TOKEN'],
-  ['token', (w) => w.auth_type === 'TOKEN' && !w.token, 'is required when WEBHOOK_AUTH_TYPE=TOKEN'],
-  ['token', (w) => w.auth_type === 'BEARER' && !w.token, 'is required when WEBHOOK_AUTH_TYPE=BEARER'],
-  ['username', (w) => w.auth_type === 'BASIC' && !w.username, 'is required when WEBHOOK_AUTH_TYPE=BASIC'],
-  ['password', (w) => w.auth_type === 'BASIC' && !w.password, 'is required when WEBHOOK_AUTH_TYPE=BASIC'],
+  ['header', (w) => w.auth_type === 'TOKEN' && !w.header, (p) => `is required when ${p}AUTH_TYPE=TOKEN`],
+  ['token', (w) => w.auth_type === 'TOKEN' && !w.token, (p) => `is required when ${p}AUTH_TYPE=TOKEN`],
+  ['token', (w) => w.auth_type === 'BEARER' && !w.token, (p) => `is required when ${p}AUTH_TYPE=BEARER`],
+  ['token', (w) => w.auth_type === 'SPLUNK' && !w.token, (p) => `is required when ${p}AUTH_TYPE=SPLUNK`],
+  ['username', (w) => w.auth_type === 'BASIC' && !w.username, (p) => `is required when ${p}AUTH_TYPE=BASIC`],
+  ['password', (w) => w.auth_type === 'BASIC' && !w.password, (p) => `is required when ${p}AUTH_TYPE=BASIC`],
   [
     'extra_headers',
     (w) => {
       const auth = authHeaderName(w);
       return auth !== undefined && typeof w.extra_headers === 'object' && w.extra_headers !== null && auth in w.extra_headers;
     },
-    'repeats the header of WEBHOOK_AUTH_TYPE (WEBHOOK_HEADER, or Authorization for BEARER and BASIC): remove it from one of them',
+    (p) => `repeats the header of ${p}AUTH_TYPE (${p}HEADER, or Authorization for BEARER, BASIC and SPLUNK): remove it from one of them`,
   ],
-  ['url', (w) => w.https_only === true && typeof w.url === 'string' && w.url.toLowerCase().startsWith('http:'), 'is http:// while WEBHOOK_HTTPS_ONLY=true: use an https:// URL'],
-  ['ca_file', (w) => w.ssl_verify === false && Boolean(w.ca_file), 'is set while WEBHOOK_SSL_VERIFY=false turns certificate verification off: unset one of them'],
-  ['client_key_file', (w) => Boolean(w.client_cert_file) && !w.client_key_file, 'is required when WEBHOOK_CLIENT_CERT_FILE is set (both or neither)'],
-  ['client_cert_file', (w) => Boolean(w.client_key_file) && !w.client_cert_file, 'is required when WEBHOOK_CLIENT_KEY_FILE is set (both or neither)'],
+  ['url', (w) => w.https_only === true && typeof w.url === 'string' && w.url.toLowerCase().startsWith('http:'), (p) => `is http:// while ${p}HTTPS_ONLY=true: use an https:// URL`],
+  ['ca_file', (w) => w.ssl_verify === false && Boolean(w.ca_file), (p) => `is set while ${p}SSL_VERIFY=false turns certificate verification off: unset one of them`],
+  ['client_key_file', (w) => Boolean(w.client_cert_file) && !w.client_key_file, (p) => `is required when ${p}CLIENT_CERT_FILE is set (both or neither)`],
+  ['client_cert_file', (w) => Boolean(w.client_key_file) && !w.client_cert_file, (p) => `is required when ${p}CLIENT_KEY_FILE is set (both or neither)`],
   [
     'client_key_file',
     (w) => !clientKeyFits(w),
-    'is not the private key of the certificate in WEBHOOK_CLIENT_CERT_FILE, or is encrypted (keys with a passphrase are not supported)',
+    (p) => `is not the private key of the certificate in ${p}CLIENT_CERT_FILE, or is encrypted (keys with a passphrase are not supported)`,
   ],
+  ['template', (w) => w.format === 'template' && !w.template, (p) => `is required when ${p}FORMAT=template`],
+  ['template', (w) => w.format !== 'template' && Boolean(w.template), (p) => `is only read when ${p}FORMAT=template: unset it or set ${p}FORMAT=template`],
 ];
 
 /**
  * Adds the webhook's cross-field checks. `when` runs each even when another
  * key is invalid, so one message lists every problem.
  */
-export function withWebhookChecks<T extends z.ZodType<WebhookSecurity>>(section: T): T {
+export function withWebhookChecks<T extends z.ZodType<WebhookSecurity>>(section: T, prefix = 'WEBHOOK_'): T {
   let checked: z.ZodType<WebhookSecurity> = section;
   for (const [key, fails, message] of CHECKS) {
-    checked = checked.refine((webhook) => !fails(webhook), { path: [key], message, when: () => true });
+    checked = checked.refine((webhook) => !fails(webhook), { path: [key], message: message(prefix), when: () => true });
   }
   return checked as T;
 }

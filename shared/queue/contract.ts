@@ -7,7 +7,7 @@ import { z } from 'zod';
  * several connectors share one Redis and each connector's keys sit in one
  * Redis Cluster slot (BullMQ needs that, and the ingester's MULTI too).
  */
-export const QUEUE_NAME = 'events';
+const QUEUE_NAME = 'events';
 
 export function queuePrefix(connectorId: string): string {
   return `opencti-webhook:{${connectorId}}`;
@@ -18,36 +18,54 @@ export function cursorKey(connectorId: string): string {
   return `${queuePrefix(connectorId)}:stream-cursor`;
 }
 
-/** Redis hash holding the endpoint outage state shared by every dispatcher (see dispatcher/endpoint/breaker.ts). */
-export function endpointKey(connectorId: string): string {
-  return `${queuePrefix(connectorId)}:endpoint`;
+/**
+ * Where one destination lives in Redis: its queue and the state its
+ * dispatchers share. `default` (the WEBHOOK_* destination) keeps the names
+ * the single-webhook releases used, so an upgrade finds its queue, breaker
+ * and lines where they were; every other destination gets its own queue
+ * (`events-<name>`) and keys under `destination:<name>:`. All of them carry
+ * the connector's hash tag: one Redis Cluster slot, so one MULTI writes an
+ * event to every destination with the stream position.
+ */
+export interface DestinationKeys {
+  queueName: string;
+  /** Hash of the endpoint outage state shared by every dispatcher (see dispatcher/endpoint/breaker.ts). */
+  endpoint: string;
+  /**
+   * String set while an operator (board or CLI) holds the queue paused, holding
+   * who paused it. BullMQ records no actor for a pause, so the endpoint breaker
+   * reads this key and never resumes a queue an operator paused.
+   */
+  operatorPause: string;
+  /** The delivery rate limit's schedule, shared by every dispatcher (see dispatcher/endpoint/rate-limiter.ts). */
+  rateLimit: string;
+  /**
+   * The destination's ordering mode (`none` or `entity`) as the ingester last
+   * started with it: dispatchers compare it with their own setting and say when
+   * the two differ (see dispatcher/delivery/entity-order.ts).
+   */
+  ordering: string;
+  /** Prefix of the per-entity lines (shared/queue/entity-order.ts). */
+  orderScope: string;
+}
+
+export const DEFAULT_DESTINATION = 'default';
+
+export function destinationKeys(connectorId: string, destination: string): DestinationKeys {
+  const prefix = queuePrefix(connectorId);
+  const scope = destination === DEFAULT_DESTINATION ? prefix : `${prefix}:destination:${destination}`;
+  return {
+    queueName: destination === DEFAULT_DESTINATION ? QUEUE_NAME : `${QUEUE_NAME}-${destination}`,
+    endpoint: `${scope}:endpoint`,
+    operatorPause: `${scope}:operator-pause`,
+    rateLimit: `${scope}:rate-limit`,
+    ordering: `${scope}:ordering`,
+    orderScope: scope,
+  };
 }
 
 /** What the dispatchers are doing with the endpoint (the breaker's state, the gauge's label, `cli status`). */
 export type EndpointState = 'delivering' | 'paused' | 'probing';
-
-/**
- * Redis string set while an operator (board or CLI) holds the queue paused,
- * holding who paused it. BullMQ records no actor for a pause, so the endpoint
- * breaker reads this key and never resumes a queue an operator paused.
- */
-export function operatorPauseKey(connectorId: string): string {
-  return `${queuePrefix(connectorId)}:operator-pause`;
-}
-
-/** Redis key of the delivery rate limit's schedule, shared by every dispatcher (see dispatcher/endpoint/rate-limiter.ts). */
-export function rateLimitKey(connectorId: string): string {
-  return `${queuePrefix(connectorId)}:rate-limit`;
-}
-
-/**
- * Redis string holding the ingester's WEBHOOK_ORDERING (`none` or `entity`),
- * written at each start: dispatchers compare it with their own setting and
- * say when the two differ (see dispatcher/delivery/entity-order.ts).
- */
-export function orderingModeKey(connectorId: string): string {
-  return `${queuePrefix(connectorId)}:ordering`;
-}
 
 export const FORWARDED_EVENTS = ['create', 'update', 'delete', 'merge'] as const;
 const ForwardedEventSchema = z.enum(FORWARDED_EVENTS);

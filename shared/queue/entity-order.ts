@@ -21,8 +21,8 @@
 export const LINE_TTL_SECONDS = 7 * 24 * 3600;
 
 /** The line of one STIX object (`data.id`). */
-export function entityOrderKey(queuePrefix: string, entity: string): string {
-  return `${queuePrefix}:order:${entity}`;
+export function entityOrderKey(orderScope: string, entity: string): string {
+  return `${orderScope}:order:${entity}`;
 }
 
 /**

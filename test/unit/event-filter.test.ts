@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { createEventFilter, stixTypeOf } from '../../dispatcher/delivery/event-filter.js';
+import { createEventFilter, stixTypeOf } from '../../shared/routing/event-filter.js';
 
 const envelope = (data: Record<string, unknown>, before: Record<string, unknown> = {}) =>
   JSON.stringify({ version: '4', type: 'create', scope: 'external', message: 'creates a thing', origin: { user_id: 'u' }, ...before, data, context: {} });

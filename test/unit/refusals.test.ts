@@ -10,7 +10,7 @@ import type { Job, Queue } from 'bullmq';
 import { createAttempt } from '../../dispatcher/delivery/attempt.js';
 import type { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
 import type { EndpointState } from '../../shared/queue/contract.js';
-import { createEventFilter } from '../../dispatcher/delivery/event-filter.js';
+import { createEventFilter } from '../../shared/routing/event-filter.js';
 import { DispatcherMetrics } from '../../dispatcher/metrics.js';
 import type { WebhookClient, WebhookResponse } from '../../dispatcher/webhook/client.js';
 import { Witness } from '../../dispatcher/endpoint/witness.js';

@@ -1,10 +1,14 @@
-import type { ForwardedEvent } from '../../shared/queue/contract.js';
-import { createMarkingCheck } from '../../shared/opencti/markings.js';
-import { dataIdAt, parsedData } from '../../shared/opencti/stix-id.js';
+import type { ForwardedEvent } from '../queue/contract.js';
+import { createMarkingCheck } from '../opencti/markings.js';
+import { dataIdAt, parsedData } from '../opencti/stix-id.js';
 
-/** Why an event was acknowledged without being sent (the `reason` label of the metric). */
-export type FilterReason = 'event_type' | 'entity_type' | 'marking';
-export const FILTER_REASONS: readonly FilterReason[] = ['event_type', 'entity_type', 'marking'];
+/**
+ * Why a destination did not get an event (the `reason` label of the metric):
+ * its allow-lists, its excluded markings, its FILTER being false, or its
+ * FILTER failing on the event (ingester only).
+ */
+export type FilterReason = 'event_type' | 'entity_type' | 'marking' | 'filter' | 'filter_failed';
+export const FILTER_REASONS: readonly FilterReason[] = ['event_type', 'entity_type', 'marking', 'filter', 'filter_failed'];
 
 export interface EventFilterOptions {
   /** WEBHOOK_EVENT_TYPES: SSE event names to send; unset sends all. */
