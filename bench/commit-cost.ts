@@ -14,6 +14,7 @@ import { Enqueuer } from '../ingester/commit/enqueuer.js';
 import { createLogger } from '../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
+import { Router } from '../ingester/routing/router.js';
 
 const BATCH = 200;
 const commits = Number(process.argv[2] ?? 300);
@@ -49,7 +50,11 @@ async function measure(redis: Redis, eventsPerJob: number): Promise<string> {
   const durations: number[] = [];
   const enqueuer = new Enqueuer(
     {
-      queue,
+      router: new Router({
+        routes: [{ name: 'default', queue, orderScope: queuePrefix(connector), filter: undefined, expression: false, ordered: false }],
+        onFiltered: () => undefined,
+        logger: createLogger('bench', 'error'),
+      }),
       cursor: new CursorStore(redis, cursorKey(connector)),
       snapshot: () => ({ resumeFrom: `${position}-0`, openEventIds: [], recoverUntil: false, generation: 0 }),
       logger: createLogger('bench', 'error'),

@@ -13,7 +13,7 @@ import { BoardConfigSchema, DispatcherConfigSchema } from '../dispatcher/config.
 import { IngesterConfigSchema } from '../ingester/config.js';
 import type { FieldMeta } from '../shared/config/fields.js';
 import { envName } from '../shared/config/load.js';
-import { ConfigSchema } from '../shared/config/schema.js';
+import { ConfigSchema, DestinationRoutingFields, WebhookSection, destinationSchema } from '../shared/config/schema.js';
 
 // Compiled, this file is <repo>/dist/scripts/generate-config-docs.js.
 export const CONFIG_DOCS_PATH = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
@@ -43,7 +43,14 @@ const SECTION_TITLES: Record<string, string> = {
   bull_board: 'Board',
 };
 
+/** Every destination's settings: the dispatcher reads them all, the ingester what decides which events a destination gets. */
+const DESTINATION_READERS: ReadonlyArray<[name: string, keys: readonly string[]]> = [
+  ['ingester', Object.keys(DestinationRoutingFields.shape)],
+  ['dispatcher', Object.keys(WebhookSection.shape)],
+];
+
 function readersOf(section: string, key: string): string[] {
+  if (section === 'webhook') return DESTINATION_READERS.filter(([, keys]) => keys.includes(key)).map(([name]) => name);
   return READERS.filter(([, schema]) => schema.shape[section]?.shape[key] !== undefined).map(([name]) => name);
 }
 
@@ -76,11 +83,28 @@ function sectionTable(section: string, sectionSchema: z.ZodObject): string[] {
   return [...lines, ''];
 }
 
+/** DESTINATIONS and the one setting only the named destinations have; every WEBHOOK_<KEY> exists as DESTINATION_<NAME>_<KEY> too. */
+function destinationsTable(): string[] {
+  const consumerCount = destinationSchema('DESTINATION_<NAME>_').shape.consumer_count.meta() as FieldMeta | undefined;
+  return [
+    '## Destinations',
+    '',
+    'Every `WEBHOOK_<KEY>` above is also a setting of each named destination, as `DESTINATION_<NAME>_<KEY>` (`destinations.<name>.<key>` in config.yml), read by the same processes; see [Destinations](destinations.md).',
+    '',
+    '| Variable (`config.yml` key) | Default | Used by | Meaning |',
+    '|---|---|---|---|',
+    `| \`DESTINATIONS\` (keys of \`destinations\`) | – | ingester, dispatcher, board, cli | ${cell('Names of the destinations besides `default` (the WEBHOOK_* one, which exists when WEBHOOK_URL is set or no other is listed); each reads DESTINATION_<NAME>_<KEY>, <NAME> upper-cased with - turned into _. Accepts a comma-separated list of lower-case letters, digits and "-".')} |`,
+    `| \`DESTINATION_<NAME>_CONSUMER_COUNT\` (\`destinations.<name>.consumer_count\`) | – | dispatcher | ${cell(`${consumerCount?.description ?? ''} Accepts ${consumerCount?.accepted ?? ''}.`)} |`,
+    '',
+  ];
+}
+
 export function renderConfigReference(): string {
   const lines: string[] = [];
   for (const [section, sectionSchema] of Object.entries(ConfigSchema.shape as Record<string, z.ZodObject>)) {
     lines.push(...sectionTable(section, sectionSchema));
   }
+  lines.push(...destinationsTable());
   return lines.join('\n');
 }
 

@@ -93,7 +93,7 @@ export type FormatName = (typeof FORMATS)[number];
 
 const WebhookFields = z.object({
   type: choiceField(['URL'], 'URL', 'Webhook integration type (only URL).'),
-  url: urlField(['http:', 'https:'], 'Endpoint that receives one POST per event.'),
+  url: urlField(['http:', 'https:'], 'Endpoint that receives one POST per event; for WEBHOOK_URL, the `default` destination, required unless DESTINATIONS lists others.'),
   auth_type: choiceField(
     ['NONE', 'TOKEN', 'BEARER', 'BASIC', 'SPLUNK'],
     'NONE',

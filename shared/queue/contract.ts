@@ -7,7 +7,8 @@ import { z } from 'zod';
  * several connectors share one Redis and each connector's keys sit in one
  * Redis Cluster slot (BullMQ needs that, and the ingester's MULTI too).
  */
-const QUEUE_NAME = 'events';
+/** The queue of the `default` destination (the WEBHOOK_* one); others add their name (see destinationKeys). */
+export const QUEUE_NAME = 'events';
 
 export function queuePrefix(connectorId: string): string {
   return `opencti-webhook:{${connectorId}}`;

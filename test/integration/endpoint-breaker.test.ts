@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
-import { DispatcherMetrics } from '../../dispatcher/metrics.js';
+import { DispatcherMetricFamilies } from '../../dispatcher/metrics.js';
 import { createLogger } from '../../shared/observability/logger.js';
-import { QUEUE_NAME, endpointKey, operatorPauseKey, queuePrefix } from '../../shared/queue/contract.js';
+import { QUEUE_NAME, destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { RedisServer, redisCommand } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -23,9 +23,9 @@ after(() => server.stop());
 function setUp(connectorId: string, probeInitialMs = 100) {
   const redis = server.client({ maxRetriesPerRequest: null });
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connectorId) });
-  const metrics = new DispatcherMetrics(connectorId, queue);
+  const metrics = new DispatcherMetricFamilies(connectorId).destination('default', queue);
   const breaker = new EndpointBreaker(
-    { redis, queue, key: endpointKey(connectorId), operatorPauseKey: operatorPauseKey(connectorId), logger, onObserved: (state) => metrics.endpointState(state) },
+    { redis, queue, key: destinationKeys(connectorId, 'default').endpoint, operatorPauseKey: destinationKeys(connectorId, 'default').operatorPause, logger, onObserved: (state) => metrics.endpointState(state) },
     { failureThreshold: 1, probeInitialMs, probeMaxMs: 2 * probeInitialMs, pollMs: 50 },
   );
   const gauge = async () => (await metrics.registry.getSingleMetric('opencti_webhook_endpoint_state')!.get()).values.filter((v) => v.value === 1).map((v) => v.labels.state);
@@ -40,25 +40,25 @@ describe('endpoint breaker', () => {
       breaker.recordFailure('HTTP 503', 0, true);
       await waitFor(() => queue.isPaused(), { timeoutMs: 5_000, what: 'the breaker to pause the queue' });
       // The operator pauses too (the board records it before pausing).
-      await redis.set(operatorPauseKey('operator-pause'), 'board:alice');
+      await redis.set(destinationKeys('operator-pause', 'default').operatorPause, 'board:alice');
       await queue.pause();
       // A probe is due 1 s after the trip: none may resume the queue.
-      await waitFor(async () => (await redis.hget(endpointKey('operator-pause'), 'probeAt')) !== null && Number(await redis.hget(endpointKey('operator-pause'), 'probeAt')) < Date.now() - 500, {
+      await waitFor(async () => (await redis.hget(destinationKeys('operator-pause', 'default').endpoint, 'probeAt')) !== null && Number(await redis.hget(destinationKeys('operator-pause', 'default').endpoint, 'probeAt')) < Date.now() - 500, {
         timeoutMs: 5_000,
         what: 'a probe overdue by 500 ms',
       });
       assert.equal(await queue.isPaused(), true, 'a probe resumed the queue the operator paused');
-      assert.equal(await redis.hget(endpointKey('operator-pause'), 'state'), 'open', 'probed while the operator holds the queue');
+      assert.equal(await redis.hget(destinationKeys('operator-pause', 'default').endpoint, 'state'), 'open', 'probed while the operator holds the queue');
       assert.equal(await queue.getGlobalConcurrency(), null);
 
       // The endpoint answers (another replica's event): the outage ends, the operator's pause stays.
       breaker.recordSuccess();
-      await waitFor(async () => (await redis.exists(endpointKey('operator-pause'))) === 0 || undefined, { timeoutMs: 5_000, what: 'the outage to end' });
+      await waitFor(async () => (await redis.exists(destinationKeys('operator-pause', 'default').endpoint)) === 0 || undefined, { timeoutMs: 5_000, what: 'the outage to end' });
       assert.equal(breaker.state, 'delivering');
       assert.equal(await queue.isPaused(), true, 'the end of the outage resumed the queue the operator paused');
       assert.equal(await queue.getGlobalConcurrency(), null);
 
-      await redis.del(operatorPauseKey('operator-pause'));
+      await redis.del(destinationKeys('operator-pause', 'default').operatorPause);
       await queue.resume();
       assert.equal(await queue.isPaused(), false);
     } finally {

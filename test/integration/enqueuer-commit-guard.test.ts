@@ -16,6 +16,7 @@ import { createLogger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { singleRouter } from '../helpers/routes.js';
 
 let server: RedisServer;
 let redis: Redis;
@@ -34,7 +35,7 @@ function enqueuerOn(queue: Queue, connector: string, startCommit: number, onFail
   const logger = createLogger('test', 'error');
   const enqueuer: Enqueuer = new Enqueuer(
     {
-      queue,
+      router: singleRouter(queue),
       cursor: new CursorStore(redis, cursorKey(connector)),
       snapshot: () => at(position),
       logger: Object.assign(logger, { warn: () => onFailed(enqueuer) }),

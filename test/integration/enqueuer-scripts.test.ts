@@ -16,6 +16,7 @@ import { createLogger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
+import { singleRouter } from '../helpers/routes.js';
 
 const CONNECTOR = 'scripts-test';
 let server: RedisServer;
@@ -35,7 +36,7 @@ it('commits again once Redis lost the scripts its connection already used', asyn
   logger.warn = (() => void (failures += 1));
   const enqueuer = new Enqueuer(
     {
-      queue,
+      router: singleRouter(queue),
       cursor,
       snapshot: () => ({ resumeFrom: `${position}-0`, openEventIds: [], recoverUntil: false, generation: 0 }),
       logger,

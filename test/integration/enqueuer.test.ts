@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { withTimeout } from '../helpers/wait.js';
+import { singleRouter } from '../helpers/routes.js';
 
 const silent = { warn() {}, info() {}, debug() {}, error() {} } as unknown as Logger;
 
@@ -34,7 +35,7 @@ function setup(connectorId: string, options: EnqueuerOptions) {
   const commits: Committed[] = [];
   const enqueuer = new Enqueuer(
     {
-      queue,
+      router: singleRouter(queue),
       cursor: new CursorStore(client, cursorKey(connectorId)),
       snapshot,
       logger: silent,

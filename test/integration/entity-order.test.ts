@@ -17,6 +17,7 @@ import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/
 import { RedisServer } from '../helpers/redis-server.js';
 import { createRng } from '../helpers/stix-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
+import { singleRouter } from '../helpers/routes.js';
 
 const logger = createLogger('test', 'error');
 let server: RedisServer;
@@ -34,7 +35,7 @@ async function connector(name: string) {
   const queue = new Queue<EventJob>(QUEUE_NAME, { connection: redis, prefix });
   let commits = 0;
   const enqueuer = new Enqueuer({
-    queue,
+    router: singleRouter(queue),
     cursor: new CursorStore(redis, cursorKey(name)),
     snapshot: () => ({ resumeFrom: '0-0', openEventIds: [], recoverUntil: false, generation: 0 }),
     logger,
@@ -56,7 +57,7 @@ async function connector(name: string) {
     await enqueuer.flushed();
     return ids;
   };
-  const order = new EntityOrder({ redis, queue, logger });
+  const order = new EntityOrder({ redis, queue, orderScope: prefix, logger });
   const scripts = redis as unknown as { entityOrderClaim: LineScript; entityOrderRelease: LineScript };
   const args = (entity: string, streamId: string, jobId: string) =>
     [entityOrderKey(prefix, entity), queue.keys.completed!, queue.keys.failed!, entityOrderMember(streamId, jobId), queue.toKey('')] as const;
@@ -139,7 +140,7 @@ describe('per-entity ordering with real workers', () => {
     return [0, 1].map(() => {
       const redis: Redis = server.client({ maxRetriesPerRequest: null });
       const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: c.prefix });
-      const order = new EntityOrder({ redis, queue, logger, onParked: () => (parked.count += 1) });
+      const order = new EntityOrder({ redis, queue, orderScope: c.prefix, logger, onParked: () => (parked.count += 1) });
       const worker = new Worker<EventJob>(
         QUEUE_NAME,
         async (job, token) => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DispatcherMetrics } from '../../dispatcher/metrics.js';
+import { DispatcherMetricFamilies } from '../../dispatcher/metrics.js';
 import { IngesterMetrics } from '../../ingester/metrics.js';
 import { QueueDepthGate } from '../../ingester/backpressure/queue-depth-gate.js';
 import { readRedisMemory } from '../../ingester/backpressure/redis-memory.js';
@@ -36,8 +36,8 @@ describe('gauges read from Redis', () => {
   });
 
   it('show nothing, not their last value, while Redis cannot be read', async () => {
-    const dispatcher = new DispatcherMetrics('Webhook', queue);
-    const ingester = new IngesterMetrics('Webhook', () => 0);
+    const dispatcher = new DispatcherMetricFamilies('Webhook').destination('default', queue);
+    const ingester = new IngesterMetrics('Webhook', () => 0, ['default']);
     const gate = new QueueDepthGate(
       {
         queue,

@@ -18,6 +18,7 @@ import { createLogger } from '../../shared/observability/logger.js';
 import { QUEUE_NAME, cursorKey, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { singleRouter } from '../helpers/routes.js';
 
 const logger = createLogger('test', 'error');
 const CONNECTOR = 'lease-test';
@@ -120,7 +121,7 @@ describe('Enqueuer with a fence', () => {
       let committed = 0;
       let position = 0;
       const enqueuer = new Enqueuer({
-        queue,
+        router: singleRouter(queue),
         cursor,
         snapshot: () => ({ resumeFrom: `${position}-0`, openEventIds: [], recoverUntil: false, generation: 0 }),
         logger,

@@ -39,7 +39,7 @@ describe('/readyz', () => {
 
 describe('opencti_webhook_stream_lag_seconds', () => {
   it('is NaN before any id, then now minus the newest id seen, never moved back by a replay', async () => {
-    const metrics = new IngesterMetrics('test', () => 0);
+    const metrics = new IngesterMetrics('test', () => 0, ['default']);
     const lag = async () => metricValue(await metrics.registry.metrics(), 'opencti_webhook_stream_lag_seconds');
     assert.ok(Number.isNaN(await lag()));
     metrics.idSeen(Date.now() - 10_000);

@@ -8,15 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { DispatcherConfigSchema } from '../../dispatcher/config.js';
 import { classifyError, describeError } from '../../dispatcher/webhook/outcome.js';
 import { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { webhookClientOptions } from '../../dispatcher/webhook/options.js';
-import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
+import { loadProxySettings } from '../../shared/config/load.js';
 import { createTestPki, type TestPki } from '../helpers/certificates.js';
 import { ConnectProxy } from '../helpers/connect-proxy.js';
 import { RecordingReceiver, type RecordedRequest } from '../helpers/recording-receiver.js';
 import { DISPATCHER_ENV, tempDir } from '../unit/config-helpers.js';
+import { dispatcherConfig } from '../helpers/config.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
@@ -34,7 +34,7 @@ after(async () => {
 /** A client built from the environment exactly as dispatcher/main.ts does. */
 function clientFor(env: Record<string, string>): WebhookClient {
   const all = { ...DISPATCHER_ENV, ...env };
-  const { webhook } = loadConfig(DispatcherConfigSchema, { env: all, file: empty });
+  const { webhook } = dispatcherConfig({ env: all, file: empty });
   const client = new WebhookClient(webhookClientOptions(webhook, 2, loadProxySettings(all)));
   clients.push(client);
   return client;

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DispatcherConfigSchema } from '../../dispatcher/config.js';
 import { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { webhookClientOptions } from '../../dispatcher/webhook/options.js';
-import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
+import { loadProxySettings } from '../../shared/config/load.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { DISPATCHER_ENV, tempDir } from '../unit/config-helpers.js';
+import { dispatcherConfig } from '../helpers/config.js';
 
 const CONSUMER_COUNT = 10;
 const ATTEMPTS = 1_000;
@@ -22,7 +22,7 @@ let client: WebhookClient;
 before(async () => {
   receiver = await RecordingReceiver.start();
   const env = { ...DISPATCHER_ENV, WEBHOOK_URL: receiver.url, CONNECTOR_CONSUMER_COUNT: String(CONSUMER_COUNT) };
-  const config = loadConfig(DispatcherConfigSchema, { env, file: files.write('empty.yml', '') });
+  const config = dispatcherConfig({ env, file: files.write('empty.yml', '') });
   client = new WebhookClient(webhookClientOptions(config.webhook, config.connector.consumer_count, loadProxySettings(env)));
 });
 after(async () => {

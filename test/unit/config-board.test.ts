@@ -3,12 +3,13 @@ import { after, describe, it } from 'node:test';
 import { BoardConfigSchema, DispatcherConfigSchema } from '../../dispatcher/config.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
+import { dispatcherConfig } from '../helpers/config.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
 after(() => files.cleanup());
 
-const dispatcher = (env: Record<string, string | undefined> = {}) => loadConfig(DispatcherConfigSchema, { env: { ...DISPATCHER_ENV, ...env }, file: empty });
+const dispatcher = (env: Record<string, string | undefined> = {}) => dispatcherConfig({ env: { ...DISPATCHER_ENV, ...env }, file: empty });
 const board = (env: Record<string, string | undefined> = {}) =>
   loadConfig(BoardConfigSchema, { env: { CONNECTOR_ID: 'connector-1', CONNECTOR_NAME: 'Webhook', ...env }, file: empty });
 

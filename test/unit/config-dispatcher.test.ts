@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { DispatcherConfigSchema, workerName } from '../../dispatcher/config.js';
-import { loadConfig } from '../../shared/config/load.js';
 import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
+import { dispatcherConfig } from '../helpers/config.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
 after(() => files.cleanup());
 
-const dispatcher = (env: Record<string, string | undefined> = {}) => loadConfig(DispatcherConfigSchema, { env: { ...DISPATCHER_ENV, ...env }, file: empty });
+const dispatcher = (env: Record<string, string | undefined> = {}) => dispatcherConfig({ env: { ...DISPATCHER_ENV, ...env }, file: empty });
 
 describe('takeover settings', () => {
   it('default to a 10 s lock and the host name as worker name', () => {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DispatcherConfigSchema } from '../../dispatcher/config.js';
-import { IngesterConfigSchema } from '../../ingester/config.js';
-import { loadConfig } from '../../shared/config/load.js';
 import { createTestPki, type TestPki } from '../helpers/certificates.js';
 import { configError, DISPATCHER_ENV, INGESTER_ENV, tempDir, variables } from './config-helpers.js';
+import { dispatcherConfig, ingesterConfig } from '../helpers/config.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
 after(() => files.cleanup());
 
-const dispatcher = (env: Record<string, string | undefined> = {}, file = empty) => loadConfig(DispatcherConfigSchema, { env: { ...DISPATCHER_ENV, ...env }, file });
+const dispatcher = (env: Record<string, string | undefined> = {}, file = empty) => dispatcherConfig({ env: { ...DISPATCHER_ENV, ...env }, file });
 const SECRET_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const SECRET_B = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -185,12 +183,12 @@ describe('a webhook configuration with several mistakes', () => {
 
 describe('WEBHOOK_ORDERING', () => {
   it('is none by default, entity on demand (any case), and read by the ingester without any other webhook setting', () => {
-    const ingester = (env: Record<string, string> = {}) => loadConfig(IngesterConfigSchema, { env: { ...INGESTER_ENV, ...env }, file: empty });
+    const ingester = (env: Record<string, string> = {}) => ingesterConfig({ env: { ...INGESTER_ENV, ...env }, file: empty });
     assert.equal(ingester().webhook.ordering, 'none');
     assert.equal(ingester({ WEBHOOK_ORDERING: 'Entity' }).webhook.ordering, 'entity');
     assert.equal(dispatcher({ WEBHOOK_ORDERING: 'entity' }).webhook.ordering, 'entity');
     const file = files.write('ordering.yml', 'webhook:\n  ordering: entity\n');
-    assert.equal(loadConfig(IngesterConfigSchema, { env: INGESTER_ENV, file }).webhook.ordering, 'entity');
+    assert.equal(ingesterConfig({ env: INGESTER_ENV, file }).webhook.ordering, 'entity');
   });
 
   it('refuses anything else, naming the variable and the choices', () => {

@@ -5,7 +5,7 @@ import { ReplyError } from 'ioredis';
 import { createDeliver } from '../../dispatcher/delivery/deliver.js';
 import type { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
 import { InternalError, InternalErrorCode, internal } from '../../dispatcher/delivery/internal-error.js';
-import { DispatcherMetrics } from '../../dispatcher/metrics.js';
+import { DispatcherMetricFamilies } from '../../dispatcher/metrics.js';
 import type { RateLimiter } from '../../dispatcher/endpoint/rate-limiter.js';
 import type { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { createLogger } from '../../shared/observability/logger.js';
@@ -31,7 +31,7 @@ describe('internal errors', () => {
   it('postpone the job without charging an attempt: moved to the delayed set with its token, then DelayedError', async () => {
     const logger = createLogger('test', 'error');
     const queue = {} as Queue;
-    const metrics = new DispatcherMetrics('test', queue);
+    const metrics = new DispatcherMetricFamilies('test').destination('default', queue);
     let posted = 0;
     const client = { post: async () => ((posted += 1), { status: 200 }) } as unknown as WebhookClient;
     const rateLimiter = { acquire: () => Promise.reject(replyError('OOM command not allowed')) } as unknown as RateLimiter;
@@ -56,7 +56,7 @@ describe('internal errors', () => {
   it('when Redis refuses even the move, still throw DelayedError (the job stalls and is re-run, uncharged)', async () => {
     const logger = createLogger('test', 'error');
     const queue = {} as Queue;
-    const metrics = new DispatcherMetrics('test', queue);
+    const metrics = new DispatcherMetricFamilies('test').destination('default', queue);
     const client = { post: async () => ({ status: 200 }) } as unknown as WebhookClient;
     const rateLimiter = { acquire: () => Promise.reject(replyError('READONLY')) } as unknown as RateLimiter;
     const deliver = createDeliver({ client, queue, breaker: {} as EndpointBreaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
-import { IngesterConfigSchema } from '../../ingester/config.js';
 import { platformTls, tlsVerifyFailure } from '../../ingester/platform/http.js';
-import { loadConfig, loadProxySettings } from '../../shared/config/load.js';
+import { loadProxySettings } from '../../shared/config/load.js';
 import { proxyFor } from '../../shared/net/proxy.js';
 import { configError, INGESTER_ENV, tempDir, variables } from './config-helpers.js';
+import { ingesterConfig } from '../helpers/config.js';
 
 const files = tempDir();
 const empty = files.write('empty.yml', '');
@@ -13,7 +13,7 @@ const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const caFile = files.write('ca.pem', PEM);
 after(() => files.cleanup());
 
-const ingester = (env: Record<string, string | undefined> = {}) => loadConfig(IngesterConfigSchema, { env: { ...INGESTER_ENV, ...env }, file: empty });
+const ingester = (env: Record<string, string | undefined> = {}) => ingesterConfig({ env: { ...INGESTER_ENV, ...env }, file: empty });
 
 describe('OPENCTI_SSL_VERIFY and OPENCTI_CA_FILE', () => {
   it('verify by default (pycti did not)', () => {

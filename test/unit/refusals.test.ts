@@ -11,7 +11,7 @@ import { createAttempt } from '../../dispatcher/delivery/attempt.js';
 import type { EndpointBreaker } from '../../dispatcher/endpoint/breaker.js';
 import type { EndpointState } from '../../shared/queue/contract.js';
 import { createEventFilter } from '../../shared/routing/event-filter.js';
-import { DispatcherMetrics } from '../../dispatcher/metrics.js';
+import { DispatcherMetricFamilies } from '../../dispatcher/metrics.js';
 import type { WebhookClient, WebhookResponse } from '../../dispatcher/webhook/client.js';
 import { Witness } from '../../dispatcher/endpoint/witness.js';
 import { createLogger } from '../../shared/observability/logger.js';
@@ -55,7 +55,7 @@ function setUp(answer: (webhookId: string) => number, completed: Job[] = []) {
     },
   } as unknown as WebhookClient;
   const queue = { getCompleted: async () => completed } as unknown as Queue;
-  const metrics = new DispatcherMetrics('test', queue);
+  const metrics = new DispatcherMetricFamilies('test').destination('default', queue);
   const breaker = new MemoryBreaker();
   const filter = createEventFilter({ entityTypes: ['malware', 'report'] });
   const witness = new Witness({ client, queue, metrics, logger, filter });
