@@ -23,7 +23,7 @@ export class IngesterMetrics {
   readonly #rewinds: Counter;
   readonly #backpressure: Gauge;
   readonly #redisMemoryRatio: Gauge;
-  readonly #filtered: Counter<'destination' | 'reason'>;
+  readonly #filtered: Counter<'reason' | 'destination'>;
   #committedMs = 0;
   #newestIdMs: number | undefined;
 
@@ -81,14 +81,14 @@ export class IngesterMetrics {
     this.#filtered = new Counter({
       name: 'opencti_webhook_events_filtered_total',
       help: 'Events not queued for a destination, by reason: its EVENT_TYPES, ENTITY_TYPES, MARKINGS_EXCLUDE, FILTER (filter: false; filter_failed: an error or the time limit)',
-      labelNames: ['destination', 'reason'],
+      labelNames: ['reason', 'destination'],
       registers,
     });
-    for (const destination of destinations) for (const reason of FILTER_REASONS) this.#filtered.labels(destination, reason);
+    for (const destination of destinations) for (const reason of FILTER_REASONS) this.#filtered.labels(reason, destination);
   }
 
   filtered(destination: string, reason: FilterReason, count: number): void {
-    this.#filtered.labels(destination, reason).inc(count);
+    this.#filtered.labels(reason, destination).inc(count);
   }
 
   /** A frame carried this stream id's milliseconds; replays after a reconnect never move it back. */

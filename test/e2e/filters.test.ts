@@ -35,47 +35,66 @@ describe('event filters', () => {
     const byEntity = frames.length - wanted.length - byEvent;
     assert.ok(wanted.length > 0 && byEntity > 0 && byEvent > 0);
 
-    const port = await freePort();
-    const env = bed.env({
-      WEBHOOK_EVENT_TYPES: 'create,update',
-      WEBHOOK_ENTITY_TYPES: 'Indicator, malware',
-      METRICS_ENABLE: 'true',
-      METRICS_ADDR: '127.0.0.1',
-      METRICS_PORT: String(port),
-    });
-    await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
-    await startProcess('dispatcher', env);
+    const [ingesterPort, dispatcherPort] = [await freePort(), await freePort()];
+    const env = bed.env({ WEBHOOK_EVENT_TYPES: 'create,update', WEBHOOK_ENTITY_TYPES: 'Indicator, malware', METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1' });
+    await startProcess('ingester', { ...env, METRICS_PORT: String(ingesterPort) });
+    await startProcess('dispatcher', { ...env, METRICS_PORT: String(dispatcherPort) });
 
-    // Every event acknowledged, sent or filtered out. Counted in events, not jobs:
-    // the ingester packs consecutive events into one job (INGESTER_EVENTS_PER_JOB).
-    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
-    const completedJobs = await waitFor(
+    // Filtered before queueing: only the wanted events ever become jobs.
+    await waitFor(async () => (bed.receiver.requests.length >= wanted.length && (await scrapeMetrics(ingesterPort)).includes('current_state') ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: `${wanted.length} events sent`,
+    });
+    const ingesterText = await waitFor(
       async () => {
-        const events = await queuedEvents(queue, ['completed']);
-        return events.length === frames.length ? new Set(events.map(({ job }) => job.id)).size : undefined;
+        const text = await scrapeMetrics(ingesterPort);
+        const counted = metricValue(text, 'opencti_webhook_events_filtered_total{reason="event_type",destination="default"}') + metricValue(text, 'opencti_webhook_events_filtered_total{reason="entity_type",destination="default"}');
+        return counted === byEvent + byEntity ? text : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 100, what: `${frames.length} completed events` },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'every filtered event counted' },
     );
+    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const queued = await queuedEvents(queue, ['waiting', 'active', 'delayed', 'failed', 'completed']);
     await queue.close();
-    const text = await scrapeMetrics(port);
-    assert.equal(metricValue(text, 'opencti_webhook_queue_jobs{state="completed"}'), completedJobs);
+    assert.equal(queued.length, wanted.length, 'only the events the filters take are queued');
     const sent = bed.receiver.requests.map((request) => `${request.headers['x-opencti-event-id']} ${request.body}`).sort();
     assert.deepEqual(sent, wanted.map((frame) => `${frame.id} ${frame.data}`).sort());
-    assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="event_type"}'), byEvent);
-    assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="entity_type"}'), byEntity);
-    const processed = EVENTS.reduce((sum, action) => sum + metricValue(text, `processed_messages_total{name="Webhook test",action="${action}"}`), 0);
+    assert.equal(metricValue(ingesterText, 'opencti_webhook_events_filtered_total{reason="event_type",destination="default"}'), byEvent);
+    assert.equal(metricValue(ingesterText, 'opencti_webhook_events_filtered_total{reason="entity_type",destination="default"}'), byEntity);
+    const dispatcherText = await scrapeMetrics(dispatcherPort);
+    const processed = EVENTS.reduce((sum, action) => sum + metricValue(dispatcherText, `processed_messages_total{name="Webhook test",action="${action}",destination="default"}`), 0);
     assert.equal(processed, wanted.length);
-    for (const state of ['waiting', 'active', 'delayed', 'failed']) assert.equal(metricValue(text, `opencti_webhook_queue_jobs{state="${state}"}`), 0, state);
   });
 });
 
-/**
- * WEBHOOK_MARKINGS_EXCLUDE with the real processes. The emulator's markings
- * have ids of its own (not OpenCTI's), so the setting names the emulator's
- * "TLP:RED" by id. Oracle: an event is held back when its object carries
- * that id, or carried it before the update (reverse_patch); the marking
- * definition's own event, which names the id as data.id, is sent.
- */
+describe('event filters in the dispatcher', () => {
+  let bed: TestBed;
+  before(async () => {
+    bed = await startTestBed();
+  });
+  after(() => bed?.close());
+
+  it('are checked again: events queued before a filter was set are acknowledged without a request', async () => {
+    const frames = bed.emulator.publishMany(20, (i) => ({ event: EVENTS[i % 4], entityType: 'indicator' }));
+    const wanted = frames.filter((frame) => frame.event === 'create');
+    const port = await freePort();
+    const env = bed.env({ METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
+    await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
+    await startProcess('dispatcher', { ...env, WEBHOOK_EVENT_TYPES: 'create' });
+    const text = await waitFor(
+      async () => {
+        const scraped = await scrapeMetrics(port);
+        return metricValue(scraped, 'opencti_webhook_events_filtered_total{reason="event_type",destination="default"}') === frames.length - wanted.length ? scraped : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the dispatcher to filter the events queued unfiltered' },
+    );
+    await waitFor(() => (bed.receiver.requests.length >= wanted.length ? true : undefined), { timeoutMs: 10_000, what: `${wanted.length} creates sent` });
+    assert.deepEqual(bed.receiver.requests.map((request) => request.body).sort(), wanted.map((frame) => frame.data).sort());
+    assert.ok(metricValue(text, 'opencti_webhook_events_filtered_total{reason="event_type",destination="default"}') > 0);
+  });
+});
+
 describe('marking exclusion', () => {
   let bed: TestBed;
   before(async () => {
@@ -100,27 +119,25 @@ describe('marking exclusion', () => {
 
     const port = await freePort();
     const env = bed.env({ WEBHOOK_MARKINGS_EXCLUDE: `${red}, TLP:AMBER+STRICT`, METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
-    await startProcess('ingester', { ...env, METRICS_ENABLE: 'false' });
-    await startProcess('dispatcher', env);
+    await startProcess('ingester', env);
+    await startProcess('dispatcher', { ...env, METRICS_ENABLE: 'false' });
 
-    // Done when every main frame completed (sent or held back) and nothing is left in the queue.
-    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
-    const completed = await waitFor(
+    const wanted = main.filter((frame) => !marked(frame));
+    const held = main.length - wanted.length;
+    const text = await waitFor(
       async () => {
-        const bodies = (await queuedEvents(queue, ['completed'])).map(({ data }) => ({ data: data.body }));
-        const pending = (await queuedEvents(queue, ['waiting', 'active', 'delayed', 'failed'])).length;
-        return pending === 0 && main.every((frame) => bodies.some(({ data }) => data === frame.data)) ? bodies : undefined;
+        const scraped = await scrapeMetrics(port);
+        const sent = new Set(bed.receiver.requests.map((request) => request.body));
+        return metricValue(scraped, 'opencti_webhook_events_filtered_total{reason="marking",destination="default"}') === held && wanted.every((frame) => sent.has(frame.data)) ? scraped : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 100, what: `${main.length} main events completed` },
+      { timeoutMs: 20_000, intervalMs: 100, what: `${wanted.length} events sent and ${held} held back` },
     );
-    await queue.close();
-    const wanted = completed.filter((event) => !marked(event));
-    const held = completed.length - wanted.length;
-    assert.ok(wanted.some((event) => event.data.includes(red)), 'the marking definition itself is sent');
-    const text = await scrapeMetrics(port);
     // Bodies, not ids: a packed event's queue id is not its stream id.
-    assert.deepEqual(bed.receiver.requests.map((request) => request.body).sort(), wanted.map((event) => event.data).sort());
-    assert.ok(bed.receiver.requests.every((request) => !marked({ data: request.body })));
-    assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="marking"}'), held);
-  });
+    const mainBodies = new Set(main.map((frame) => frame.data));
+    const sent = bed.receiver.requests.map((request) => request.body);
+    assert.deepEqual(sent.filter((body) => mainBodies.has(body)).sort(), wanted.map((frame) => frame.data).sort());
+    assert.ok(sent.every((body) => !marked({ data: body })));
+    assert.ok(sent.some((body) => body.includes(red) && !mainBodies.has(body)), 'the marking definition itself is sent');
+    assert.equal(metricValue(text, 'opencti_webhook_events_filtered_total{reason="marking",destination="default"}'), held);
+});
 });
