@@ -1,5 +1,5 @@
 /**
- * WEBHOOK_EVENT_TYPES and WEBHOOK_ENTITY_TYPES with the real processes.
+ * WEBHOOK_EVENT_TYPES and WEBHOOK_ENTITY_TYPES with the real processes, applied by the ingester before queueing.
  * Oracle: the receiver gets exactly the events on both allow-lists (worked
  * out here by parsing each frame); the others complete without a request and
  * are counted in opencti_webhook_events_filtered_total, never in
