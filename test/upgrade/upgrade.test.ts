@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { runCliProcess } from '../helpers/cli.js';
 import { freePort } from '../helpers/free-port.js';
 import { scrapeMetrics } from '../helpers/metrics.js';
@@ -113,16 +114,12 @@ describe('upgrade from the previous release', () => {
     const oldIngester = await startProcess('ingester', ingesterEnv, { script: old.script('ingester') });
     const oldDispatcher = await startProcess('dispatcher', dispatcherEnv, { script: old.script('dispatcher') });
     const settledByOld = backlog.length - delayedIds.size - rejectedIds.size;
-    let seen = '';
-    await waitFor(async () => {
+    await until(async () => {
       const counts = await queue!.getJobCounts('waiting', 'active', 'delayed', 'failed');
-      seen = `${deliveredEventIds().size} delivered, jobs ${JSON.stringify(counts)}`;
-      return deliveredEventIds().size === settledByOld && counts.waiting === 0 && counts.active === 0 &&
+      const done = deliveredEventIds().size === settledByOld && counts.waiting === 0 && counts.active === 0 &&
         counts.delayed === delayedIds.size && counts.failed === rejectedIds.size;
-    }, { timeoutMs: 60_000, intervalMs: 100, what: `the old dispatcher to deliver ${settledByOld} events and leave ${delayedIds.size} delayed, ${rejectedIds.size} failed` })
-      .catch((err: unknown) => {
-        throw new Error(`${(err as Error).message}; saw ${seen}\n${oldDispatcher.logs.slice(-8).map((line) => JSON.stringify(line)).join("\n")}`, { cause: err });
-      });
+      return done || `${deliveredEventIds().size} delivered, jobs ${JSON.stringify(counts)}`;
+    }, 60_000, `the old dispatcher to deliver ${settledByOld} events and leave ${delayedIds.size} delayed, ${rejectedIds.size} failed`);
     const oldDispatcherMetrics = await scrapeMetrics(dispatcherPort);
     await Promise.all([stopOld(oldDispatcher), stopOld(oldIngester)]);
     phase('the previous release delivering the backlog');
@@ -154,6 +151,7 @@ describe('upgrade from the previous release', () => {
     assert.deepEqual(sorted(failedJobs.flatMap(streamIdsOf)), sorted(rejectedIds), 'the failed jobs are not the events answered 500');
     const cursor = await redis.client().hgetall(`${prefixOf(env.CONNECTOR_ID!)}:stream-cursor`);
     assert.ok(cursor.resumeFrom, `the old ingester stored no stream position: ${JSON.stringify(cursor)}`);
+    console.log(`upgrade: keys of the previous release at the switch: ${(await keyLayout(redis.client(), prefixOf(env.CONNECTOR_ID!), queue)).join(' ')}`);
     const switchedAt = Date.now();
     const streamRequestsBefore = emulator.requests.length;
     phase('the previous release queueing while no dispatcher ran');
@@ -164,12 +162,12 @@ describe('upgrade from the previous release', () => {
     const dispatcher = await startProcess('dispatcher', dispatcherEnv);
     const live = publish(AFTER_SWITCH);
     const notFailed = emulator.mainFrames().filter((f) => !rejectedIds.has(f.id));
-    await waitFor(() => notFailed.every((f) => deliveredEventIds().has(f.id)), {
+    await until(
+      () => missing(notFailed.map((f) => f.id)),
       // The delayed events come due RETRY_AFTER_S after their first attempt.
-      timeoutMs: 60_000 + RETRY_AFTER_MS,
-      intervalMs: 100,
-      what: `every event but the dead letters delivered after the switch (${waiting.length} waiting, ${delayedIds.size} delayed, ${live.length} new)`,
-    });
+      60_000 + RETRY_AFTER_MS,
+      `every event but the dead letters delivered after the switch (${waiting.length} waiting, ${delayedIds.size} delayed, ${live.length} new)`,
+    );
     for (const frame of [...waiting, ...live, ...backlog.filter((f) => delayedIds.has(f.id))]) {
       assert.ok(deliveries(frame.id).some((r) => r.receivedAt >= switchedAt), `event ${frame.id} was not delivered by the new dispatcher`);
     }
@@ -183,7 +181,7 @@ describe('upgrade from the previous release', () => {
     assert.ok([...rejectedIds].every((id) => deliveries(id).length === 0), 'a dead letter was delivered without a replay');
     const replay = await runCliProcess(['replay', '--all'], env);
     assert.equal(replay.code, 0, `cli replay --all exited ${replay.code}\n${replay.stderr}${replay.stdout}`);
-    await waitFor(() => [...rejectedIds].every((id) => deliveries(id).length > 0), { timeoutMs: 30_000, intervalMs: 100, what: `the ${rejectedIds.size} replayed dead letters delivered` });
+    await until(() => missing(rejectedIds), 30_000, `the ${rejectedIds.size} replayed dead letters delivered`);
     for (const job of failedJobs) {
       const [delivery] = deliveries(String(streamIdsOf(job)[0]));
       assert.equal(delivery?.headers['webhook-id'], job.id, `replayed event ${job.id} was sent under another webhook-id`);
@@ -213,11 +211,17 @@ describe('upgrade from the previous release', () => {
     /** Waits until the jobs waiting in the queue hold exactly `frames`. */
     async function waitForQueued(frames: EmittedFrame[]): Promise<void> {
       const wanted = sorted(frames.map((f) => f.id)).join(' ');
-      await waitFor(async () => sorted((await queue!.getJobs(['waiting'])).flatMap(streamIdsOf)).join(' ') === wanted, {
-        timeoutMs: 15_000,
-        intervalMs: 100,
-        what: `${frames.length} events waiting in the queue`,
-      });
+      await until(async () => {
+        const queued = sorted((await queue!.getJobs(['waiting'])).flatMap(streamIdsOf));
+        return queued.join(' ') === wanted || `${queued.length} events waiting`;
+      }, 15_000, `${frames.length} events waiting in the queue`);
+    }
+
+    /** True when each of `ids` was delivered, else how many were not. */
+    function missing(ids: Iterable<string>): true | string {
+      const delivered = deliveredEventIds();
+      const absent = [...ids].filter((id) => !delivered.has(id));
+      return absent.length === 0 || `${absent.length} not delivered (first: ${absent.slice(0, 5).join(', ')})`;
     }
 
     function deliveredEventIds(): Set<string> {
@@ -234,6 +238,26 @@ describe('upgrade from the previous release', () => {
 async function stopOld(child: ManagedProcess): Promise<void> {
   const exit = await child.kill('SIGTERM');
   assert.equal(exit.code, 0, `the old ${child.kind} exited ${JSON.stringify(exit)}`);
+}
+
+/** The connector's Redis keys, prefix and job ids masked: what a new release must keep reading. */
+async function keyLayout(client: Redis, prefix: string, queue: Queue): Promise<string[]> {
+  const ids = (await queue.getJobs(['waiting', 'delayed', 'failed', 'completed'])).map((job) => String(job.id));
+  const keys = await client.keys(`${prefix}*`);
+  return sorted(new Set(keys.map((key) => ids.reduce((masked, id) => masked.replace(`:${id}`, ':<job id>'), key.replace(prefix, '<prefix>')))));
+}
+
+/** Waits until `check` returns true; else it says what is still missing, which a timeout quotes. */
+async function until(check: () => Promise<true | string> | true | string, timeoutMs: number, what: string): Promise<void> {
+  let last = 'not checked yet';
+  await waitFor(async () => {
+    const result = await check();
+    if (result === true) return true;
+    last = result;
+    return false;
+  }, { timeoutMs, intervalMs: 100, what }).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; last seen: ${last}`, { cause: err });
+  });
 }
 
 function eventId(req: RecordedRequest): string {
