@@ -281,11 +281,30 @@ function families(text: string): Map<string, string> {
   return found;
 }
 
+/**
+ * Every family `before` exposes is in `after` with the same type, and its samples keep their
+ * label names (new labels may join them): dashboards and alerts written for `before` still work.
+ */
 function assertKeepsMetrics(kind: string, before: string, after: string): void {
   const now = families(after);
   const lost = [...families(before)].filter(([name, type]) => now.get(name) !== type).map(([name, type]) => `${name} (${type})`);
   assert.deepEqual(lost, [], `the new ${kind} no longer exposes these metrics of the previous release`);
+  for (const name of families(before).keys()) {
+    const [was, is] = [labelNames(before, name), labelNames(after, name)];
+    // A family without samples in one of the two (nothing counted yet) says nothing of its labels.
+    if (was.size === 0 || is.size === 0) continue;
+    assert.deepEqual([...was].filter((label) => !is.has(label)), [], `the new ${kind}'s ${name} lost labels`);
+  }
   console.log(`upgrade: the new ${kind} exposes all ${families(before).size} metric families of the previous release (${now.size} now)`);
+}
+
+/** Label names of the samples of one family (a histogram's buckets, sum and count included). */
+function labelNames(text: string, family: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of text.matchAll(new RegExp(`^${family}(?:_bucket|_sum|_count)?\\{([^}]*)\\} `, 'gm'))) {
+    for (const label of match[1]!.matchAll(/(\w+)="/g)) if (label[1] !== 'le') names.add(label[1]!);
+  }
+  return names;
 }
 
 /** Label sets of the samples of one metric. */
