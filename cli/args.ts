@@ -14,6 +14,8 @@ export interface CliArgs {
   ids: string[];
   /** failed: how many to list, newest first. */
   limit: number;
+  /** --destination: the one destination to act on (see destinations.ts for the defaults). */
+  destination?: string;
 }
 
 export type Parsed = { help: true } | { help: false; args: CliArgs };
@@ -22,17 +24,22 @@ export const USAGE = `Usage: npm run cli -- <command> [options]
        node dist/cli/main.js <command> [options]
 
 Commands:
-  status                 queue counts, stream position and its age, endpoint state, last delivery
+  status                 stream position and its age; per destination: queue counts,
+                         endpoint state, last delivery, ordering
   failed [--limit N]     dead-lettered events, newest first (default 50)
   replay --all | <id>... send dead-lettered events again: same webhook-id, full retry budget
   purge                  delete the history of delivered (completed) events
 
 Options:
+  --destination <name>   act on one destination: status and failed cover every configured
+                         one without it; replay needs it when more than one is configured;
+                         purge always needs it. A destination removed from DESTINATIONS can
+                         still be named while its queue remains in Redis.
   --json                 machine-readable output on stdout
   -h, --help             this help
 
-Reads CONNECTOR_ID and REDIS_URL (environment, else config.yml or CONFIG_FILE), like
-the ingester and the dispatcher.
+Reads CONNECTOR_ID, REDIS_URL and the destinations' names (DESTINATIONS, WEBHOOK_URL;
+environment, else config.yml or CONFIG_FILE), like the ingester and the dispatcher.
 Exit codes: 0 done; 1 failed (Redis unreachable, an id not found or not failed);
 2 usage or configuration error.`;
 
@@ -55,6 +62,10 @@ export function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === '--all' && command === 'replay') args.all = true;
     else if (arg === '--limit' && command === 'failed') args.limit = positiveInteger(rest[++i]);
     else if (arg.startsWith('--limit=') && command === 'failed') args.limit = positiveInteger(arg.slice('--limit='.length));
+    else if (arg === '--destination' || arg.startsWith('--destination=')) {
+      if (args.destination !== undefined) throw new UsageError('--destination is given twice: a command acts on one destination, or on every one without it');
+      args.destination = destinationName(arg === '--destination' ? rest[++i] : arg.slice('--destination='.length));
+    }
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg} for ${command}`);
     else if (command === 'replay') args.ids.push(arg);
     else throw new UsageError(`${command} takes no argument (got ${JSON.stringify(arg)})`);
@@ -65,6 +76,11 @@ export function parseArgs(argv: readonly string[]): Parsed {
 
 function isCommand(word: string | undefined): word is CommandName {
   return (COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+function destinationName(text: string | undefined): string {
+  if (text === undefined || text === '' || text.startsWith('-')) throw new UsageError(`--destination needs a destination name (got ${JSON.stringify(text ?? '')})`);
+  return text;
 }
 
 function positiveInteger(text: string | undefined): number {

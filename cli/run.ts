@@ -4,18 +4,19 @@
  * process. See USAGE in args.ts.
  */
 import { Queue } from 'bullmq';
-import { ConfigError, loadConfig, type ConfigSources } from '../shared/config/load.js';
-import { QUEUE_NAME, queuePrefix } from '../shared/queue/contract.js';
+import { ConfigError, type ConfigSources } from '../shared/config/load.js';
+import { destinationKeys, queuePrefix } from '../shared/queue/contract.js';
 import { redactUrl } from '../shared/observability/redact.js';
-import { createRedisClient, describeRedisRejection } from '../shared/redis/client.js';
+import { createRedisClient, describeRedisRejection, type RedisClient } from '../shared/redis/client.js';
 import type { RedisSettings } from '../shared/config/redis-fields.js';
 import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
-import type { Command } from './commands/command.js';
+import type { Command, CommandDestination } from './commands/command.js';
 import { failed } from './commands/failed.js';
 import { purge } from './commands/purge.js';
 import { replay } from './commands/replay.js';
 import { status } from './commands/status.js';
-import { CliConfigSchema, type CliConfig } from './config.js';
+import { loadCliConfig, type CliConfig } from './config.js';
+import { chooseDestinations, notConfiguredWarning, unknownDestination, type ChosenDestination } from './destinations.js';
 
 const COMMANDS: Record<CommandName, Command> = { status, failed, replay, purge };
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -33,8 +34,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`opencti-webhook cli: ${message}\n`);
     return code;
   };
+  const usage = (error: UsageError): number => fail(EXIT.usage, `${error.message}\n\n${USAGE}`);
   let args: CliArgs;
   let config: CliConfig;
+  let chosen: ChosenDestination[];
   try {
     const parsed = parseArgs(argv);
     if (parsed.help) {
@@ -42,9 +45,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT.ok;
     }
     args = parsed.args;
-    config = loadConfig(CliConfigSchema, io.config);
+    config = loadCliConfig(io.config);
+    chosen = chooseDestinations(args.command, args.destination, configuredNames(config));
   } catch (error) {
-    if (error instanceof UsageError) return fail(EXIT.usage, `${error.message}\n\n${USAGE}`);
+    if (error instanceof UsageError) return usage(error);
     if (error instanceof ConfigError) return fail(EXIT.usage, `invalid configuration:\n${error.problems.map((p) => `  ${p.variable} (${p.key}) ${p.message}`).join('\n')}`);
     throw error;
   }
@@ -63,17 +67,35 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const reason = socketError ?? error;
     return fail(EXIT.failed, `cannot reach Redis ${describeTarget(config.redis)}: ${describeRedisRejection(reason) ?? describeError(reason)}`);
   }
-  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(config.connector.id) });
+  const connectorId = config.connector.id;
+  const destinations = chosen.map((destination) => openDestination(destination, connectorId, redis));
   try {
-    const result = await COMMANDS[args.command]({ queue, redis, connectorId: config.connector.id, args, now: Date.now() });
+    for (const { name, configured, queue } of destinations) {
+      if (configured) continue;
+      // A Queue of the product wrote its meta hash (skipped by the CLI's own): none means no queue by that name.
+      if ((await queue.getVersion()) === null) return usage(unknownDestination(name, configuredNames(config)));
+      io.stderr(`opencti-webhook cli: ${notConfiguredWarning(name)}\n`);
+    }
+    const result = await COMMANDS[args.command]({ destinations, redis, connectorId, args, now: Date.now() });
     io.stdout(args.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return result.ok ? EXIT.ok : EXIT.failed;
   } catch (error) {
     return fail(EXIT.failed, `${args.command} failed: ${describeError(error)}`);
   } finally {
-    await queue.close().catch(() => undefined);
+    await Promise.all(destinations.map(({ queue }) => queue.close().catch(() => undefined)));
     redis.disconnect();
   }
+}
+
+function configuredNames(config: CliConfig): string[] {
+  return config.destinations.map(({ name }) => name);
+}
+
+/** The CLI only looks and acts on jobs: its queues leave BullMQ's meta hash alone, so a mistyped name leaves nothing behind. */
+function openDestination({ name, configured }: ChosenDestination, connectorId: string, redis: RedisClient): CommandDestination {
+  const keys = destinationKeys(connectorId, name);
+  const queue = new Queue(keys.queueName, { connection: redis, prefix: queuePrefix(connectorId), skipMetasUpdate: true });
+  return { name, configured, keys, queue };
 }
 
 function describeError(error: unknown): string {

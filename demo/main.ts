@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
+import { DEFAULT_DESTINATION, cursorKey, destinationKeys, queuePrefix } from '../shared/queue/contract.js';
 import { startProcess, type ManagedProcess } from '../test/helpers/processes.js';
 import { RecordingReceiver, type RecordedRequest } from '../test/helpers/recording-receiver.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
@@ -48,7 +48,7 @@ const env = {
 };
 emulator.publishMany(backlog, (i) => ({ event: (['create', 'update', 'create', 'delete', 'merge'] as const)[i % 5], dependencies: i % 7 === 0 ? 1 : 0 }));
 const processes: ManagedProcess[] = [await startProcess('ingester', env), await startProcess('dispatcher', env)];
-const queue = new Queue(QUEUE_NAME, { connection: { url }, prefix: queuePrefix(connectorId) });
+const queue = new Queue(destinationKeys(connectorId, DEFAULT_DESTINATION).queueName, { connection: { url }, prefix: queuePrefix(connectorId) });
 
 const publisher = setInterval(() => emulator.publishMany(Math.max(1, Math.round(rate / 10))), 100);
 const started = Date.now();

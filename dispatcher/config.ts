@@ -90,6 +90,16 @@ export const BoardConfigSchema = z.object({
 export type BoardConfig = z.infer<typeof BoardConfigSchema>;
 
 /**
+ * The board-only process's settings and the names of the destinations, whose
+ * queues it shows: it reads none of their settings, so it runs without the
+ * webhook credentials. `default` is listed as the dispatchers see it (WEBHOOK_URL
+ * set, or no other destination).
+ */
+export function loadBoardConfig(sources: ConfigSources = {}) {
+  return loadConfig(BoardConfigSchema, sources, () => z.object({}));
+}
+
+/**
  * DISPATCHER_WORKER_NAME, by default the host name: stable across a restart
  * of the container or pod (so the restart can reclaim what it left in
  * flight, see worker/reclaim.ts), distinct between replicas. Characters a Redis

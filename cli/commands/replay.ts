@@ -1,5 +1,5 @@
 import { FULL_RETRY_BUDGET } from '../../shared/queue/contract.js';
-import type { Command } from './command.js';
+import { single, type Command } from './command.js';
 
 type Outcome = { id: string; result: 'replayed' } | { id: string; result: 'not_found' } | { id: string; result: 'not_failed'; state: string } | { id: string; result: 'error'; message: string };
 
@@ -7,12 +7,13 @@ type Outcome = { id: string; result: 'replayed' } | { id: string; result: 'not_f
 const BATCH = 50;
 
 /**
- * Moves failed events back to the waiting list. The job id, hence the
- * webhook-id the receiver deduplicates on, is kept; the attempt count starts
- * over (FULL_RETRY_BUDGET). `--all` takes the ids present when it starts, so
+ * Moves failed events of one destination back to its waiting list. The job
+ * id, hence the webhook-id the receiver deduplicates on, is kept; the attempt
+ * count starts over (FULL_RETRY_BUDGET). `--all` takes the ids present when it starts, so
  * events that fail again while it runs are not picked up twice.
  */
-export const replay: Command = async ({ queue, args }) => {
+export const replay: Command = async ({ destinations, args }) => {
+  const { name, queue } = single(destinations);
   const ids = args.all ? await queue.getRanges(['failed'], 0, -1) : [...new Set(args.ids)];
   const outcomes: Outcome[] = [];
   for (let i = 0; i < ids.length; i += BATCH) {
@@ -20,8 +21,8 @@ export const replay: Command = async ({ queue, args }) => {
   }
   const replayed = outcomes.filter((o) => o.result === 'replayed').length;
   const problems = outcomes.filter((o) => o.result !== 'replayed');
-  const json = { requested: ids.length, replayed, results: outcomes };
-  const lines = [ids.length === 0 ? 'no failed events to replay' : `${replayed} of ${ids.length} events sent back to the queue`];
+  const json = { destination: name, requested: ids.length, replayed, results: outcomes };
+  const lines = [ids.length === 0 ? `no failed events to replay in destination ${name}` : `${replayed} of ${ids.length} events sent back to the queue of destination ${name}`];
   for (const problem of problems) lines.push(`  ${problem.id}: ${describe(problem)}`);
   return { json, text: lines.join('\n'), ok: problems.length === 0 };
 
@@ -43,7 +44,7 @@ export const replay: Command = async ({ queue, args }) => {
 function describe(outcome: Outcome): string {
   switch (outcome.result) {
     case 'not_found':
-      return 'no such event (ids are webhook-ids, see `failed`)';
+      return 'no such event in this destination (ids are webhook-ids, see `failed`)';
     case 'not_failed':
       return `not failed (it is ${outcome.state})`;
     case 'error':

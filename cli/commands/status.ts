@@ -1,9 +1,10 @@
-import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
-import type { EndpointState } from '../../shared/queue/contract.js';
 import type { Job } from 'bullmq';
-import { PACK_JOB_NAME, cursorKey, endpointKey, orderingModeKey } from '../../shared/queue/contract.js';
+import { destinationVariablePrefix } from '../../shared/config/destinations.js';
+import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import { PACK_JOB_NAME, cursorKey, type EndpointState } from '../../shared/queue/contract.js';
+import type { RedisClient } from '../../shared/redis/client.js';
 import { ago, isoTime, table } from '../format.js';
-import type { Command } from './command.js';
+import type { Command, CommandDestination } from './command.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 /** Completed jobs looked at for the last delivery. */
@@ -32,42 +33,56 @@ function describeEndpoint(shared: Record<string, string>): { state: EndpointStat
   return { state: ENDPOINT_STATES[sharedState] ?? 'delivering', sharedState, ...details };
 }
 
-export const status: Command = async ({ queue, redis, connectorId, now }) => {
-  const [counts, paused, cursor, endpoint, newestCompleted, ordering] = await Promise.all([
-    queue.getJobCounts(...STATES),
-    queue.isPaused(),
-    redis.hgetall(cursorKey(connectorId)),
-    redis.hgetall(endpointKey(connectorId)),
-    queue.getJobs(['completed'], 0, RECENT_COMPLETED - 1),
-    redis.get(orderingModeKey(connectorId)),
-  ]);
+/** The stream position is the connector's; queue, endpoint, last delivery and ordering are each destination's. */
+export const status: Command = async ({ destinations, redis, connectorId, now }) => {
+  const [cursor, ...states] = await Promise.all([redis.hgetall(cursorKey(connectorId)), ...destinations.map((destination) => destinationStatus(destination, redis, now))]);
   const position = cursor.resumeFrom && isStreamId(cursor.resumeFrom) ? cursor.resumeFrom : undefined;
   const positionMs = position === undefined ? undefined : streamIdMs(position);
+  const json = {
+    connectorId,
+    stream: position === undefined ? null : { position, positionAt: isoTime(positionMs), ageSeconds: ageSeconds(positionMs, now) },
+    destinations: states.map(({ json }) => json),
+  };
+  const rows = [['connector', connectorId], ['stream', describePosition(position, positionMs, now)], ...states.flatMap(({ rows }) => [['', ''], ...rows])];
+  return { json, text: table(['', ''], rows).replace(/^\s*\n/, ''), ok: true };
+};
+
+async function destinationStatus({ name, configured, keys, queue }: CommandDestination, redis: RedisClient, now: number) {
+  const [counts, paused, endpoint, newestCompleted, ordering] = await Promise.all([
+    queue.getJobCounts(...STATES),
+    queue.isPaused(),
+    redis.hgetall(keys.endpoint),
+    queue.getJobs(['completed'], 0, RECENT_COMPLETED - 1),
+    redis.get(keys.ordering),
+  ]);
   const lastDeliveryMs = newestCompleted.find(deliveredSomething)?.finishedOn;
   const { state, ...endpointDetails } = describeEndpoint(endpoint);
   const queueCounts = Object.fromEntries(STATES.map((s) => [s, counts[s] ?? 0]));
-
   const json = {
-    connectorId,
+    name,
+    configured,
     queue: { ...queueCounts, paused },
-    stream: position === undefined ? null : { position, positionAt: isoTime(positionMs), ageSeconds: ageSeconds(positionMs, now) },
     endpoint: { state, ...endpointDetails },
     lastDelivery: lastDeliveryMs === undefined ? null : { at: isoTime(lastDeliveryMs), ageSeconds: ageSeconds(lastDeliveryMs, now) },
-    /** WEBHOOK_ORDERING of the ingester's last start; null before its first. */
+    /** The destination's ORDERING as the ingester last started with it; null before its first start with this destination. */
     ordering,
   };
   const details = Object.entries(endpointDetails).map(([key, value]) => `${key}=${value}`).join(', ');
-  const text = table(['', ''], [
-    ['connector', connectorId],
+  const rows = [
+    ['destination', configured ? name : `${name} (not configured: what its queue still holds)`],
     // Jobs, not events: a pack holds up to INGESTER_EVENTS_PER_JOB events.
     ['queue jobs', `${STATES.map((s) => `${s} ${queueCounts[s]}`).join(', ')}${paused ? ' (PAUSED)' : ''}`],
-    ['stream', describePosition(position, positionMs, now)],
     ['endpoint', details ? `${state} (${details})` : state],
     ['last delivery', lastDeliveryMs === undefined ? 'none in the kept history' : ago(lastDeliveryMs, now)],
-    ['ordering', ordering === 'entity' ? 'per entity (WEBHOOK_ORDERING=entity)' : ordering === null ? 'unknown (the ingester never started)' : 'none'],
-  ]).replace(/^\s*\n/, '');
-  return { json, text, ok: true };
-};
+    ['ordering', describeOrdering(name, ordering)],
+  ];
+  return { json, rows };
+}
+
+function describeOrdering(destination: string, ordering: string | null): string {
+  if (ordering === 'entity') return `per entity (${destinationVariablePrefix(destination)}ORDERING=entity)`;
+  return ordering === null ? 'unknown (no ingester has started with this destination)' : 'none';
+}
 
 function describePosition(position: string | undefined, positionMs: number | undefined, now: number): string {
   if (position === undefined) return 'no position stored yet (the ingester has committed nothing)';

@@ -6,7 +6,8 @@ import type { Logger } from '../../shared/observability/logger.js';
  * Discarding dead letters, the one destructive action it allows, is a log
  * line naming the board user and the events, and a counter, so an event that
  * never reached the endpoint can always be traced to the person who gave it
- * up. A pause or resume of the queue is a log line naming the user.
+ * up. A pause or resume of a queue is a log line naming the user. Each
+ * names the destination whose queue it was.
  */
 export class BoardAudit {
   readonly #logger: Logger;
@@ -21,22 +22,23 @@ export class BoardAudit {
     this.#discarded = new Counter({
       name: 'opencti_webhook_dead_letters_discarded_total',
       help: 'Dead letters (events in the failed set) removed on the board',
+      labelNames: ['destination'],
       registers: deps.registry ? [deps.registry] : [],
     });
   }
 
-  queuePaused(): void {
-    this.#logger.info({ user: this.user }, 'board.queue_paused');
+  queuePaused(destination: string): void {
+    this.#logger.info({ user: this.user, destination }, 'board.queue_paused');
   }
 
-  queueResumed(): void {
-    this.#logger.info({ user: this.user }, 'board.queue_resumed');
+  queueResumed(destination: string): void {
+    this.#logger.info({ user: this.user, destination }, 'board.queue_resumed');
   }
 
   /** `eventIds` are job ids of the failed set: each is one event's id (its webhook-id), as packs never fail whole. */
-  deadLettersDiscarded(eventIds: readonly string[]): void {
+  deadLettersDiscarded(destination: string, eventIds: readonly string[]): void {
     if (eventIds.length === 0) return;
-    this.#discarded.inc(eventIds.length);
-    this.#logger.warn({ user: this.user, count: eventIds.length, eventIds }, 'board.dead_letters_discarded');
+    this.#discarded.inc({ destination }, eventIds.length);
+    this.#logger.warn({ user: this.user, destination, count: eventIds.length, eventIds }, 'board.dead_letters_discarded');
   }
 }

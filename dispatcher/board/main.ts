@@ -1,8 +1,9 @@
 /**
  * The board without the workers (`npm run board`): one process serving
- * bull-board for a connector's queue, so a deployment publishes a single
- * board while dispatchers scale. It needs no webhook settings and delivers
- * nothing; BULL_BOARD_ENABLE is not read (serving the board is its job).
+ * bull-board for a connector's queues, one per destination, so a deployment
+ * publishes a single board while dispatchers scale. It needs no webhook
+ * settings (only the destinations' names) and delivers nothing;
+ * BULL_BOARD_ENABLE is not read (serving the board is its job).
  */
 import { Queue } from 'bullmq';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,16 +11,16 @@ import { installProcessGuard } from '../../shared/process/guard.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { Lifecycle } from '../../shared/process/lifecycle.js';
 import { closeServer, startMetricsServer } from '../../shared/observability/metrics-server.js';
-import { QUEUE_NAME, queuePrefix } from '../../shared/queue/contract.js';
+import { destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { Readiness } from '../../shared/observability/readiness.js';
 import { createRedis, describeRedis, logErrorEvents } from '../../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../../shared/redis/health.js';
-import { loadConfigOrExit } from '../../shared/process/startup.js';
+import { exitOnConfigError } from '../../shared/process/startup.js';
 import { boardServerOptions, startBoardServer } from './server.js';
-import { BoardConfigSchema } from '../config.js';
+import { loadBoardConfig } from '../config.js';
 
 installProcessGuard('board');
-const config = loadConfigOrExit(BoardConfigSchema, 'board');
+const config = exitOnConfigError('board', () => loadBoardConfig());
 const { connector } = config;
 const logger = createLogger('board', connector.log_level);
 const lifecycle = new Lifecycle(logger);
@@ -27,6 +28,7 @@ lifecycle.handleSignals();
 logger.info(
   {
     connectorId: connector.id,
+    destinations: config.destinations.map(({ name }) => name),
     redis: describeRedis(config.redis),
     metrics: config.metrics.enable ? `${config.metrics.addr}:${config.metrics.port}` : false,
   },
@@ -35,9 +37,12 @@ logger.info(
 
 const redis = createRedis(config.redis, 'board', logger);
 lifecycle.onShutdown('redis', () => redis.quit());
-const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: queuePrefix(connector.id) });
-logErrorEvents(queue, 'queue.error', redis, logger);
-lifecycle.onShutdown('queue', () => queue.close());
+const queues = config.destinations.map(({ name }) => {
+  const queue = new Queue(destinationKeys(connector.id, name).queueName, { connection: redis, prefix: queuePrefix(connector.id) });
+  logErrorEvents(queue, 'queue.error', redis, logger);
+  return { destination: name, queue };
+});
+lifecycle.onShutdown('queues', () => Promise.all(queues.map(({ queue }) => queue.close())));
 
 const readiness = new Readiness();
 readiness.require(redisReadyCheck(redis));
@@ -50,7 +55,7 @@ if (config.metrics.enable) {
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
 
-const board = await startBoardServer(boardServerOptions(config.bull_board, connector), { queue, redis, logger, registry });
+const board = await startBoardServer(boardServerOptions(config.bull_board, connector), { queues, redis, logger, registry });
 lifecycle.onShutdown('board', () => closeServer(board));
 readiness.started();
 logger.info('board.started');

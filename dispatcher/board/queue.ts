@@ -25,8 +25,10 @@ export class BoardRefusedError extends OwhError {
 
 export interface EventQueueAdapterOptions {
   readOnly: boolean;
+  /** The destination whose queue this is: the board's label for the queue, and named in the audit. */
+  destination: string;
   description: string;
-  /** Redis key recording that an operator paused the queue (`operatorPauseKey`), so the endpoint breaker leaves it paused. */
+  /** Redis key recording that an operator paused the queue (`destinationKeys().operatorPause`), so the endpoint breaker leaves it paused. */
   operatorPauseKey: string;
   redis: RedisClient;
   audit: BoardAudit;
@@ -50,7 +52,7 @@ export class EventQueueAdapter extends BullMQAdapter {
   readonly #options: EventQueueAdapterOptions;
 
   constructor(queue: Queue, options: EventQueueAdapterOptions) {
-    super(queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: options.description });
+    super(queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: options.description, displayName: options.destination });
     this.#queue = queue;
     this.#options = options;
     this.setFormatter('name', (job: { name?: unknown; data?: unknown }) => eventTitle(job));
@@ -83,7 +85,7 @@ export class EventQueueAdapter extends BullMQAdapter {
     }
     for (;;) {
       const ids = await this.#queue.clean(graceTimeMs, CLEAN_BATCH, 'failed');
-      this.#options.audit.deadLettersDiscarded(ids);
+      this.#options.audit.deadLettersDiscarded(this.#options.destination, ids);
       if (ids.length < CLEAN_BATCH) return;
     }
   }
@@ -99,7 +101,7 @@ export class EventQueueAdapter extends BullMQAdapter {
       await this.#options.redis.del(this.#options.operatorPauseKey).catch(() => undefined);
       throw error;
     }
-    this.#options.audit.queuePaused();
+    this.#options.audit.queuePaused(this.#options.destination);
   }
 
   override async resume(): Promise<void> {
@@ -108,7 +110,7 @@ export class EventQueueAdapter extends BullMQAdapter {
     // running queue with a record that stops the breaker's own resumes.
     await this.#options.redis.del(this.#options.operatorPauseKey);
     await super.resume();
-    this.#options.audit.queueResumed();
+    this.#options.audit.queueResumed(this.#options.destination);
   }
 
   /** Retry with the full budget; remove only what is delivered or dead-lettered, by its state at that moment. */
@@ -120,7 +122,7 @@ export class EventQueueAdapter extends BullMQAdapter {
       const state = await job.getState();
       if (!REMOVABLE_STATES.has(state)) throw new BoardRefusedError(`job ${job.id} is ${state}: removing it would delete undelivered events; only completed and failed jobs can be removed`);
       await remove(options);
-      if (state === 'failed') this.#options.audit.deadLettersDiscarded([String(job.id)]);
+      if (state === 'failed') this.#options.audit.deadLettersDiscarded(this.#options.destination, [String(job.id)]);
     };
     return job;
   }

@@ -11,7 +11,7 @@ import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/observability/logger.js';
-import { operatorPauseKey } from '../../shared/queue/contract.js';
+import { destinationKeys } from '../../shared/queue/contract.js';
 import type { RedisClient } from '../../shared/redis/client.js';
 import { BoardAudit } from './audit.js';
 import { BoardRefusedError, EventQueueAdapter } from './queue.js';
@@ -68,9 +68,13 @@ export function boardServerOptions(board: BoardConfig['bull_board'], connector: 
  * read-write mode: adding a job and editing a job's data (an event is
  * forwarded byte for byte as OpenCTI sent it, and its webhook-id is derived
  * from those bytes), and deleting anything not yet delivered (see
- * EventQueueAdapter). `registry` gets the count of discarded dead letters.
+ * EventQueueAdapter). One queue per destination, labelled with its name.
+ * `registry` gets the count of discarded dead letters.
  */
-export async function startBoardServer(options: BoardServerOptions, deps: { queue: Queue; redis: RedisClient; logger: Logger; registry?: Registry }): Promise<Server> {
+export async function startBoardServer(
+  options: BoardServerOptions,
+  deps: { queues: ReadonlyArray<{ destination: string; queue: Queue }>; redis: RedisClient; logger: Logger; registry?: Registry },
+): Promise<Server> {
   const basePath = options.basePath.replace(/\/+$/, '') || '/';
   const app = new Hono();
   // Hono would print the stack to stderr; keep the logs JSON, and the answer free of internals.
@@ -89,15 +93,17 @@ export async function startBoardServer(options: BoardServerOptions, deps: { queu
   const serverAdapter = new EventBoardAdapter(serveStatic);
   const audit = new BoardAudit(options.credentials?.username ?? 'anonymous', { logger: deps.logger, registry: deps.registry });
   createBullBoard({
-    queues: [
-      new EventQueueAdapter(deps.queue, {
-        readOnly: options.readOnly,
-        description: `OpenCTI live stream events of ${options.connectorName}`,
-        operatorPauseKey: operatorPauseKey(options.connectorId),
-        redis: deps.redis,
-        audit,
-      }),
-    ],
+    queues: deps.queues.map(
+      ({ destination, queue }) =>
+        new EventQueueAdapter(queue, {
+          readOnly: options.readOnly,
+          destination,
+          description: `OpenCTI live stream events of ${options.connectorName} for the destination ${destination}`,
+          operatorPauseKey: destinationKeys(options.connectorId, destination).operatorPause,
+          redis: deps.redis,
+          audit,
+        }),
+    ),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'OpenCTI webhook', jobDetails: { defaultTab: 'Data' } } },
   });

@@ -1,17 +1,11 @@
-import type { z } from 'zod';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 
 /**
- * Loads the process configuration before anything connects anywhere. A bad
- * configuration is reported as one log line naming every bad variable and
- * what it accepts, and the process exits 1.
+ * Loads or checks the process configuration before anything connects
+ * anywhere. A bad configuration is reported as one log line naming every bad
+ * variable and what it accepts, and the process exits 1.
  */
-export function loadConfigOrExit<S extends Parameters<typeof loadConfig>[0]>(schema: S, service: string): Readonly<z.infer<S>> {
-  return exitOnConfigError(service, () => loadConfig(schema));
-}
-
-/** Runs a check of the configuration that needs more than the schema (a file to read); a ConfigError is reported the same way. */
 export function exitOnConfigError<T>(service: string, check: () => T): T {
   try {
     return check();

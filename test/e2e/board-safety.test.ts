@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { request } from 'undici';
 import { eventId } from '../../ingester/stream/frame.js';
-import { QUEUE_NAME, operatorPauseKey, queuePrefix } from '../../shared/queue/contract.js';
+import { DEFAULT_DESTINATION, destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess, type ManagedProcess } from '../helpers/processes.js';
@@ -102,7 +102,7 @@ describe('the board never deletes an undelivered event', () => {
       METRICS_ADDR: '127.0.0.1',
       METRICS_PORT: String(metricsPort),
     });
-    queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    queue = new Queue(destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).queueName, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
   });
 
   after(async () => {
@@ -123,8 +123,10 @@ describe('the board never deletes an undelivered event', () => {
     const beforePause = boardProcess.logs.length;
     const paused = await boardCall('PUT', '/api/queues/events/pause');
     assert.equal(paused.status, 200);
-    assert.equal((await boardProcess.waitForLog((l) => l.msg === 'board.queue_paused', 5_000, 'board.queue_paused', beforePause)).user, USER);
-    const record = JSON.parse((await bed.redis.client().get(operatorPauseKey(env.CONNECTOR_ID!))) ?? 'null') as { by: string; at: string; from: string } | null;
+    const pausedLine = await boardProcess.waitForLog((l) => l.msg === 'board.queue_paused', 5_000, 'board.queue_paused', beforePause);
+    assert.equal(pausedLine.user, USER);
+    assert.equal(pausedLine.destination, DEFAULT_DESTINATION);
+    const record = JSON.parse((await bed.redis.client().get(destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).operatorPause)) ?? 'null') as { by: string; at: string; from: string } | null;
     assert.equal(record?.by, USER, 'the board pause is not recorded with its user');
     assert.equal(record?.from, 'board');
     assert.ok(Number.isFinite(Date.parse(record.at)));
@@ -172,7 +174,7 @@ describe('the board never deletes an undelivered event', () => {
 
     // The all-queues resume of the board clears the record and resumes.
     assert.equal((await boardCall('PUT', '/api/queues/resume')).status, 200);
-    assert.equal(await bed.redis.client().exists(operatorPauseKey(env.CONNECTOR_ID!)), 0, 'the resume left the operator pause recorded');
+    assert.equal(await bed.redis.client().exists(destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).operatorPause), 0, 'the resume left the operator pause recorded');
     assert.equal(await queue.isPaused(), false);
 
     hang.clear();
@@ -200,6 +202,7 @@ describe('the board never deletes an undelivered event', () => {
     assert.equal((await boardCall('PUT', `/api/queues/events/${encodeURIComponent(one!)}/clean`)).status, 204);
     const single = await boardProcess.waitForLog((l) => l.msg === 'board.dead_letters_discarded', 5_000, 'board.dead_letters_discarded', since);
     assert.equal(single.user, USER);
+    assert.equal(single.destination, DEFAULT_DESTINATION);
     assert.deepEqual(single.eventIds, [one]);
 
     // bull-board cleans only dead letters older than its grace period.
@@ -216,6 +219,6 @@ describe('the board never deletes an undelivered event', () => {
     assert.equal((await queue.getJobCounts('failed')).failed, 0);
 
     const metrics = await scrapeMetrics(metricsPort);
-    assert.equal(metricValue(metrics, 'opencti_webhook_dead_letters_discarded_total'), 4);
+    assert.equal(metricValue(metrics, 'opencti_webhook_dead_letters_discarded_total{destination="default"}'), 4);
   });
 });

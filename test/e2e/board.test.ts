@@ -21,7 +21,7 @@ import { Queue } from 'bullmq';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { request } from 'undici';
 import { eventId } from '../../ingester/stream/frame.js';
-import { QUEUE_NAME, operatorPauseKey, queuePrefix } from '../../shared/queue/contract.js';
+import { DEFAULT_DESTINATION, destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { startProcess, type ManagedProcess } from '../helpers/processes.js';
 import { queuedEvents } from '../helpers/queued-events.js';
@@ -133,7 +133,7 @@ describe('bull-board in a browser', { skip }, () => {
     assert.deepEqual(requests.map((r) => r.status), [500, 200]);
     assert.equal(requests[1]?.body, frame.data, 'the retried body is the original, byte for byte');
     // A retry starts over with the full budget: one attempt made since, not two.
-    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const queue = new Queue(destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).queueName, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
     const job = await waitFor(async () => {
       const found = await queue.getJob(jobId);
       return found?.finishedOn ? found : undefined;
@@ -182,8 +182,8 @@ describe('bull-board in a browser', { skip }, () => {
   });
 
   it('pausing in the UI is recorded for the breaker; Empty and a job\'s remove button are refused with a reason and delete nothing; resuming delivers them', async () => {
-    const queue = new Queue(QUEUE_NAME, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
-    const pauseKey = operatorPauseKey(env.CONNECTOR_ID!);
+    const queue = new Queue(destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).queueName, { connection: bed.redis.client(), prefix: queuePrefix(env.CONNECTOR_ID!) });
+    const pauseKey = destinationKeys(env.CONNECTOR_ID!, DEFAULT_DESTINATION).operatorPause;
     const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD }, viewport: { width: 1360, height: 820 } });
     const page = await context.newPage();
     page.setDefaultTimeout(scaled(10_000));

@@ -1,5 +1,7 @@
 import type { Job, JobType, Queue } from 'bullmq';
-import { PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
+import { eventId } from '../../ingester/stream/frame.js';
+import { EVENT_JOB_OPTIONS, PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
+import type { EmittedFrame } from './stream-emulator.js';
 
 /** An event in the queue, queued alone or in a pack (INGESTER_EVENTS_PER_JOB): its own id, name and data, and the job holding it. */
 export interface QueuedEvent {
@@ -18,4 +20,20 @@ export async function queuedEvents(queue: Queue, states: JobType[], start = 0, e
 export function eventsOf(job: Job): QueuedEvent[] {
   if (job.name !== PACK_JOB_NAME) return [{ id: String(job.id), name: job.name, data: job.data as EventJob, job }];
   return PackJobSchema.parse(job.data).events.map(({ id, ...data }) => ({ id, name: data.event, data, job }));
+}
+
+/**
+ * Queues stream frames as the ingester would queue them for one destination,
+ * one job per event (no packs): for tests about what acts on the queues (board,
+ * CLI), which need events waiting there but not the ingester's way of putting
+ * them there. Resolves with the job ids (the events' webhook-ids).
+ */
+export async function enqueueFrames(queue: Queue, frames: readonly EmittedFrame[]): Promise<string[]> {
+  const jobs = frames.map((frame) => {
+    const id = eventId(frame.event, frame.id, frame.data);
+    const data: EventJob = { event: frame.event as EventJob['event'], streamId: frame.id, body: frame.data, receivedAt: Date.now() };
+    return { name: frame.event, data, opts: { ...EVENT_JOB_OPTIONS, jobId: id } };
+  });
+  await queue.addBulk(jobs);
+  return jobs.map(({ opts }) => opts.jobId);
 }

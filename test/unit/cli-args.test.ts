@@ -15,6 +15,9 @@ describe('CLI arguments', () => {
     assert.equal(args('failed', '--limit=7')?.limit, 7);
     assert.deepEqual(args('replay', 'a-1', 'b-2')?.ids, ['a-1', 'b-2']);
     assert.equal(args('replay', '--all', '--json')?.all, true);
+    assert.equal(args('status', '--destination', 'siem')?.destination, 'siem');
+    assert.equal(args('purge', '--destination=siem')?.destination, 'siem');
+    assert.equal(args('status')?.destination, undefined);
   });
 
   it('answer help for -h, --help and help', () => {
@@ -31,6 +34,10 @@ describe('CLI arguments', () => {
       [['replay', '--all', 'id-1'], /either --all or/],
       [['failed', '--limit', '0'], /positive integer/],
       [['failed', '--limit'], /positive integer/],
+      [['status', '--destination'], /--destination needs a destination name/],
+      [['status', '--destination', '--json'], /--destination needs a destination name/],
+      [['purge', '--destination='], /--destination needs a destination name/],
+      [['failed', '--destination', 'a', '--destination', 'b'], /--destination is given twice/],
     ];
     for (const [argv, message] of cases) assert.throws(() => parseArgs(argv), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));
   });

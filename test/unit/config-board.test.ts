@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { BoardConfigSchema, DispatcherConfigSchema } from '../../dispatcher/config.js';
+import { BoardConfigSchema, DispatcherConfigSchema, loadBoardConfig } from '../../dispatcher/config.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
 import { dispatcherConfig } from '../helpers/config.js';
@@ -48,5 +48,20 @@ describe('bull-board settings', () => {
     const config = board({ BULL_BOARD_ADDR: '0.0.0.0', BULL_BOARD_USERNAME: 'ops', BULL_BOARD_PASSWORD: 'secret' });
     assert.equal(config.bull_board.username, 'ops');
     assert.equal('webhook' in config, false, 'the board-only process needs no webhook settings');
+  });
+
+  it('give the board-only process the destinations\' names without their settings or credentials', () => {
+    const names = (env: Record<string, string>) =>
+      loadBoardConfig({ env: { CONNECTOR_ID: 'connector-1', CONNECTOR_NAME: 'Webhook', ...env }, file: empty }).destinations.map(({ name }) => name);
+    assert.deepEqual(names({}), ['default'], 'no destination listed: the WEBHOOK_* one');
+    assert.deepEqual(names({ DESTINATIONS: 'siem,chat-ops' }), ['siem', 'chat-ops'], 'no WEBHOOK_URL: only the listed ones');
+    // The dispatchers would refuse DESTINATION_SIEM_* incomplete; the board does not read them.
+    assert.deepEqual(names({ DESTINATIONS: 'siem chat-ops', WEBHOOK_URL: 'https://hooks.example/a' }), ['default', 'siem', 'chat-ops']);
+    const config = loadBoardConfig({ env: { CONNECTOR_ID: 'connector-1', CONNECTOR_NAME: 'Webhook', DESTINATIONS: 'siem', DESTINATION_SIEM_URL: 'https://user:pw@siem.example/x' }, file: empty });
+    assert.deepEqual(config.destinations[0]?.settings, {}, 'no destination setting is read');
+  });
+
+  it('refuse an invalid DESTINATIONS list in the board-only process as the dispatchers do', () => {
+    assert.deepEqual(variables(configError(() => loadBoardConfig({ env: { CONNECTOR_ID: 'connector-1', CONNECTOR_NAME: 'Webhook', DESTINATIONS: 'Bad_Name' }, file: empty }))), ['DESTINATIONS']);
   });
 });
