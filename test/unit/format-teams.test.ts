@@ -6,21 +6,13 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import type * as AdaptiveCards from 'adaptivecards';
 import { buildFormat } from '../../dispatcher/formats/build.js';
 import { FormatError } from '../../dispatcher/formats/format.js';
 import { CUSTOM_MARKING, OPENCTI_URL, largeEvent, sampleEvents, testFormat, withData } from './format-events.js';
 
-interface SerializationContext {
-  eventCount: number;
-  getEventAt(index: number): { message: string };
-}
-interface AdaptiveCards {
-  AdaptiveCard: new () => { parse(json: unknown, context: SerializationContext): void; validateProperties(): { validationEvents: Array<{ message: string }> } };
-  SerializationContext: new (version: unknown) => SerializationContext;
-  Versions: { v1_5: unknown };
-}
 // 3.x's lib/ is ESM Node cannot load; its UMD bundle loads without a DOM (only render() needs one).
-const AC = createRequire(import.meta.url)('adaptivecards/dist/adaptivecards.js') as AdaptiveCards;
+const AC = createRequire(import.meta.url)('adaptivecards/dist/adaptivecards.js') as typeof AdaptiveCards;
 
 const MAX_BYTES = 28 * 1024;
 const format = testFormat({ format: 'teams' });
