@@ -22,6 +22,7 @@ export const ErrorCode = {
   reclaimFailed: 'OWH_RECLAIM_FAILED',
   webhookFailed: 'OWH_WEBHOOK_FAILED',
   webhookTls: 'OWH_WEBHOOK_TLS',
+  formatFailed: 'OWH_FORMAT_FAILED',
   boardRefused: 'OWH_BOARD_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -69,6 +69,25 @@ export function markingIdOf(item: string): string | undefined {
   return `marking-definition--${uuidv5(JSON.stringify({ definition: name, definition_type: match[1] }), OPENCTI_NAMESPACE)}`;
 }
 
+/**
+ * Names of the markings whose standard id is known without asking OpenCTI:
+ * the built-in TLP ones (CLEAR, not WHITE, for the shared id) and PAP ones.
+ */
+const KNOWN_NAMES: ReadonlyMap<string, string> = new Map(
+  ['TLP:CLEAR', 'TLP:GREEN', 'TLP:AMBER', 'TLP:AMBER+STRICT', 'TLP:RED', 'PAP:CLEAR', 'PAP:GREEN', 'PAP:AMBER', 'PAP:RED'].map(
+    (name) => [markingIdOf(name)!, name] as const,
+  ),
+);
+
+/**
+ * The name of a marking for people to read (formats for chat tools): a
+ * built-in TLP or PAP name, else the id itself, since events carry ids only
+ * and custom names are not known here.
+ */
+export function markingName(id: string): string {
+  return KNOWN_NAMES.get(id.toLowerCase()) ?? id;
+}
+
 /** A configured item that is neither a name nor an id (the configuration schema refuses them first). */
 class MarkingSettingError extends OwhError {
   readonly code = ErrorCode.config;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { createMarkingCheck, eventMarkings, markingIdOf, resolveMarkings } from '../../shared/opencti/markings.js';
+import { createMarkingCheck, eventMarkings, markingIdOf, markingName, resolveMarkings } from '../../shared/opencti/markings.js';
 import { OCTI_EXT, jsonPatchCompare, type JsonObject } from '../helpers/stix-fixtures.js';
 
 const RED = 'marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed';
@@ -53,6 +53,16 @@ const relationship = (markings: string[]) =>
       },
     },
   });
+
+describe('markingName', () => {
+  it('names the built-in TLP (CLEAR for the id WHITE shares) and PAP ids, and leaves any other id as it is', () => {
+    assert.equal(markingName(RED), 'TLP:RED');
+    assert.equal(markingName(AMBER_STRICT.toUpperCase().replace('MARKING-DEFINITION', 'marking-definition')), 'TLP:AMBER+STRICT');
+    assert.equal(markingName(markingIdOf('TLP:WHITE')!), 'TLP:CLEAR');
+    assert.equal(markingName(PAP_RED), 'PAP:RED');
+    assert.equal(markingName(CUSTOM), CUSTOM);
+  });
+});
 
 describe('markingIdOf / resolveMarkings', () => {
   it('gives the ids of the reference table: built-in TLP (WHITE = CLEAR, AMBER+STRICT) and PAP computed with uuidv5', () => {
