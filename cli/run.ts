@@ -72,7 +72,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     for (const { name, configured, queue } of destinations) {
       if (configured) continue;
-      // A Queue of the product wrote its meta hash (skipped by the CLI's own): none means no queue by that name.
+      // Every Queue the ingester, dispatchers and board open writes BullMQ's meta hash (the CLI's own do not): none, no such queue.
       if ((await queue.getVersion()) === null) return usage(unknownDestination(name, configuredNames(config)));
       io.stderr(`opencti-webhook cli: ${notConfiguredWarning(name)}\n`);
     }
