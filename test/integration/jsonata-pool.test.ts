@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { JsonataPool } from '../../shared/jsonata/pool.js';
@@ -128,7 +128,7 @@ describe('JsonataPool', () => {
 
   it('fails a template that produces no body, or a scalar', async () => {
     const [none, scalar] = await withTimeout(pool.evaluateMany('noBody', [{ json: event('malware') }]).then(async (a) => [...a, await pool.evaluate('scalar', event('malware'))]), 10_000, 'two templates');
-    assertFailure(none!, 'error');
+    assertFailure(none, 'error');
     assertFailure(scalar!, 'error');
   });
 
@@ -174,7 +174,7 @@ describe('JsonataPool', () => {
       20_000,
       'two runaway recursions',
     );
-    assert.ok(!loop!.ok && !deep!.ok, JSON.stringify([loop, deep]));
+    assert.ok(!loop.ok && !deep.ok, JSON.stringify([loop, deep]));
     assert.deepEqual(next, { ok: true, value: true });
   });
 
@@ -188,17 +188,12 @@ describe('JsonataPool', () => {
       10_000,
       'two evaluations',
     );
-    assertFailure(bad!, 'error');
+    assertFailure(bad, 'error');
     assert.deepEqual(good, { ok: true, value: '{"n":2}' });
   });
 
   it('batches the calls made while the thread is busy and answers them in order', async () => {
-    const posted: number[] = [];
-    const postMessage = Worker.prototype.postMessage;
-    Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
-      if (Array.isArray(args[0])) posted.push(args[0].length);
-      postMessage.apply(this, args);
-    };
+    const spy = mock.method(Worker.prototype, 'postMessage');
     try {
       const calls = Array.from({ length: 300 }, (_, n) => pool.evaluate('echo', event('malware'), { n }));
       const results = await withTimeout(Promise.all(calls), 20_000, '300 evaluations');
@@ -207,8 +202,9 @@ describe('JsonataPool', () => {
         Array.from({ length: 300 }, (_, n) => ({ ok: true, value: `{"n":${n}}` })),
       );
     } finally {
-      Worker.prototype.postMessage = postMessage;
+      spy.mock.restore();
     }
+    const posted = spy.mock.calls.map((call) => (call.arguments[0] as unknown[]).length);
     assert.equal(posted.reduce((a, b) => a + b, 0), 300);
     assert.ok(posted.length <= 2, `300 evaluations took ${posted.length} messages: ${posted.join(', ')}`);
   });
