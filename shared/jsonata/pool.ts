@@ -34,7 +34,8 @@ interface Pending extends BatchItem {
 interface Thread {
   worker: Worker;
   progress: Int32Array;
-  outOfMemory: boolean;
+  /** Code of the error the thread stopped on, if it reported one. */
+  errorCode: string | undefined;
 }
 
 const DEFAULT_MEMORY_MB = 64;
@@ -145,15 +146,18 @@ export class JsonataPool {
     const setup: WorkerSetup = { expressions: this.#expressions, timeoutMs: this.#timeoutMs, progress: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT) };
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: setup,
+      // The process's own flags are not the thread's business (an --input-type or a heap size
+      // flag would stop it from starting or override its memory limit).
+      execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.#memoryMb },
     });
-    const thread: Thread = { worker, progress: new Int32Array(setup.progress), outOfMemory: false };
+    const thread: Thread = { worker, progress: new Int32Array(setup.progress), errorCode: undefined };
     Atomics.store(thread.progress, 0, IDLE);
     worker.on('message', (results: BatchReply) => {
       if (this.#thread === thread) this.#answer(results);
     });
     worker.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') thread.outOfMemory = true;
+      thread.errorCode = error.code ?? error.name;
     });
     worker.on('exit', () => {
       if (this.#thread === thread) this.#died(thread);
@@ -176,7 +180,11 @@ export class JsonataPool {
 
   #died(thread: Thread): void {
     this.#thread = undefined;
-    const reason = thread.outOfMemory ? `ran out of memory (limit ${this.#memoryMb} MB)` : 'the evaluation thread stopped';
+    // The code only: the error's message could quote the data being evaluated.
+    const reason =
+      thread.errorCode === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? `ran out of memory (limit ${this.#memoryMb} MB)`
+        : `the evaluation thread stopped (${thread.errorCode ?? 'no error reported'})`;
     this.#abandon(Atomics.load(thread.progress, 0), failure('error', reason));
   }
 
