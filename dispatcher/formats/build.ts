@@ -1,6 +1,7 @@
 import { bindingsFor } from './bindings.js';
 import { cloudEventsFormat } from './cloudevents.js';
-import { NO_HEADERS, type Format, type FormatName, type TemplateRunner } from './format.js';
+import type { FormatName } from '../../shared/config/schema.js';
+import { NO_HEADERS, type Format, type TemplateRunner } from './format.js';
 import { templatedFormat } from './templated.js';
 import { FormatSettingError, templateSource } from './templates.js';
 

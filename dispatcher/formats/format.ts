@@ -1,15 +1,14 @@
 import { ErrorCode } from '../../shared/errors/codes.js';
 import { OwhError } from '../../shared/errors/owh-error.js';
+import type { FormatName } from '../../shared/config/schema.js';
 import type { ForwardedEvent } from '../../shared/queue/contract.js';
 
 /**
  * What a destination's FORMAT turns an event into, and the contract every
- * format keeps. Adding a format: its name here, a module (or a template in
- * templates/) in this folder, one case in build.ts, a section in
- * docs/formats.md.
+ * format keeps. Adding a format: a module (or a template in templates/) in
+ * this folder, one case in build.ts, a section in docs/formats.md, and its
+ * name in FORMATS (shared/config/schema.ts, where the setting is validated).
  */
-export const FORMATS = ['raw', 'cloudevents', 'slack', 'teams', 'splunk-hec', 'template'] as const;
-export type FormatName = (typeof FORMATS)[number];
 
 /** One event as the dispatcher is about to send it. */
 export interface OutgoingEvent {

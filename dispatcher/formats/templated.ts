@@ -1,5 +1,6 @@
 import type { TemplateBindings } from './bindings.js';
-import { FormatError, NO_HEADERS, type Format, type FormatName, type OutgoingEvent, type TemplateRunner } from './format.js';
+import type { FormatName } from '../../shared/config/schema.js';
+import { FormatError, NO_HEADERS, type Format, type OutgoingEvent, type TemplateRunner } from './format.js';
 
 /** Longest template error text kept: enough for JSONata's code and message, too short to carry much of an event. */
 const MAX_REASON_LENGTH = 300;
