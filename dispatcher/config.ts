@@ -38,8 +38,8 @@ type DestinationSettings = z.output<ReturnType<typeof destinationSchema>>;
 export type DispatcherConfig = ReturnType<typeof loadDispatcherConfig>;
 export type DispatcherDestination = DispatcherConfig['destinations'][number];
 
-/** Formats that put the platform URL in the request (links, CloudEvents source); CloudEvents also names the stream. */
-const NEEDS_PLATFORM_URL: ReadonlySet<FormatName> = new Set(['cloudevents', 'slack', 'teams', 'splunk-hec', 'template']);
+/** Formats that put the platform URL in the request (links, CloudEvents source, Splunk host); CloudEvents and Splunk also name the stream. */
+const NEEDS_PLATFORM_URL: ReadonlySet<FormatName> = new Set(['cloudevents', 'slack', 'teams', 'splunk-hec']);
 
 /** The dispatcher's settings and its destinations; one ConfigError lists every problem. */
 export function loadDispatcherConfig(sources: ConfigSources = {}) {
@@ -73,9 +73,9 @@ function formatProblems(config: {
   if (!config.opencti.url && needUrl.length > 0) {
     problems.push({ variable: 'OPENCTI_URL', key: 'opencti.url', message: `is required by ${needUrl.join(', ')} (links to the platform): the URL of the OpenCTI platform` });
   }
-  const needStream = users((format) => format === 'cloudevents');
+  const needStream = users((format) => format === 'cloudevents' || format === 'splunk-hec');
   if (!config.connector.live_stream_id && needStream.length > 0) {
-    problems.push({ variable: 'CONNECTOR_LIVE_STREAM_ID', key: 'connector.live_stream_id', message: `is required by ${needStream.join(', ')} (the CloudEvents source names the stream)` });
+    problems.push({ variable: 'CONNECTOR_LIVE_STREAM_ID', key: 'connector.live_stream_id', message: `is required by ${needStream.join(', ')} (the CloudEvents and Splunk source name the stream)` });
   }
   return problems;
 }

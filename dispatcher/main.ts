@@ -10,6 +10,7 @@ import { loadProxySettings } from '../shared/config/load.js';
 import { boardServerOptions, startBoardServer } from './board/server.js';
 import { loadDispatcherConfig, workerName } from './config.js';
 import { startDestination, type RunningDestination } from './destination/start.js';
+import { startTemplateRunners } from './formats/runners.js';
 import { failedRetention } from './worker/failed-retention.js';
 import { DispatcherMetricFamilies } from './metrics.js';
 
@@ -53,8 +54,12 @@ if (config.metrics.enable) {
   lifecycle.onShutdown('metrics-server', () => closeServer(server));
 }
 
+const templates = startTemplateRunners(served);
+lifecycle.onShutdown('templates', () => templates.close());
 const bootAt = Date.now();
 const context = {
+  platform: { openctiUrl: config.opencti.url, liveStreamId: config.connector.live_stream_id },
+  templates,
   connectorId: connector.id,
   consumerCount: connector.consumer_count,
   lockDurationMs: config.dispatcher.lock_duration_ms,

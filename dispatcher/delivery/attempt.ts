@@ -8,9 +8,12 @@ import { internal } from './internal-error.js';
 import type { RateLimiter } from '../endpoint/rate-limiter.js';
 import type { WebhookClient } from '../webhook/client.js';
 import type { Witness } from '../endpoint/witness.js';
+import { FormatError, type Format, type FormattedRequest } from '../formats/format.js';
 
 export interface AttemptDeps {
   client: WebhookClient;
+  /** The destination's FORMAT: what the request carries. */
+  format: Format;
   breaker: EndpointBreaker;
   metrics: DispatcherMetrics;
   logger: Logger;
@@ -58,7 +61,7 @@ export type Attempted =
  * refuses everything (a 401 for a revoked token): an outage. With no witness
  * known, each refusal counts toward the breaker, as any failure.
  */
-export function createAttempt({ client, breaker, metrics, logger, filter, rateLimiter, witness, failureThreshold }: AttemptDeps) {
+export function createAttempt({ client, format, breaker, metrics, logger, filter, rateLimiter, witness, failureThreshold }: AttemptDeps) {
   const firstRejectedAt = new Map<string, number>();
   let refusalsInARow = 0;
 
@@ -114,6 +117,15 @@ export function createAttempt({ client, breaker, metrics, logger, filter, rateLi
       return { kind: 'done' };
     }
     if (claim) await internal('entity_order', claim);
+    // Before the rate limit: an event its format cannot carry takes no slot and goes to the failed set with the reason.
+    let request: FormattedRequest;
+    try {
+      request = await format.format({ webhookId: id, event, streamId, body });
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      logger.warn({ jobId: id, attempt, code: error.code, failure: error.reason, reason: error.message }, 'delivery.format_failed');
+      return { kind: 'rejected', message: `format ${format.name} failed: ${error.message}` };
+    }
     if (rateLimiter) metrics.rateLimitWait(await internal('rate_limit', () => rateLimiter.acquire()));
     const started = performance.now();
 
@@ -121,7 +133,7 @@ export function createAttempt({ client, breaker, metrics, logger, filter, rateLi
     let reason: string;
     let verdict: ReturnType<typeof judgeStatus>;
     try {
-      const response = await client.post(id, body, { 'x-opencti-event': event, 'x-opencti-event-id': streamId });
+      const response = await client.post(id, request.body, { ...request.headers, 'x-opencti-event': event, 'x-opencti-event-id': streamId });
       result = classifyStatus(response.status);
       verdict = judgeStatus(response.status, response.retryAfter);
       reason = `HTTP ${response.status}${response.excerpt ? `: ${response.excerpt}` : ''}`;

@@ -7,6 +7,8 @@ import { createEventFilter } from '../../shared/routing/event-filter.js';
 import type { ProxySettings } from '../../shared/net/proxy.js';
 import type { DispatcherDestination } from '../config.js';
 import { createDeliver } from '../delivery/deliver.js';
+import { buildFormat } from '../formats/build.js';
+import type { TemplateRunners } from '../formats/runners.js';
 import { EntityOrder, reportOrderingMode } from '../delivery/entity-order.js';
 import { EndpointBreaker } from '../endpoint/breaker.js';
 import { RateLimiter } from '../endpoint/rate-limiter.js';
@@ -27,6 +29,9 @@ export interface DestinationContext {
   redis: RedisClient;
   proxy: ProxySettings;
   families: DispatcherMetricFamilies;
+  /** What formats put in the request: links to the platform, the stream (CloudEvents source, Splunk source). */
+  platform: { openctiUrl?: string | undefined; liveStreamId?: string | undefined };
+  templates: TemplateRunners;
   logger: Logger;
   /** When this process started: what a dead predecessor of the same name left in flight is older. */
   bootAt: number;
@@ -76,6 +81,15 @@ export async function startDestination(destination: DispatcherDestination, conte
   logErrorEvents(queue, 'queue.error', redis, logger);
   const metrics = families.destination(name, queue);
   const client = new WebhookClient(webhookClientOptions(settings, concurrency, proxy));
+  const format = buildFormat(
+    {
+      format: settings.format,
+      ...(settings.template === undefined ? {} : { template: settings.template }),
+      ...(context.platform.openctiUrl === undefined ? {} : { openctiUrl: context.platform.openctiUrl }),
+      ...(context.platform.liveStreamId === undefined ? {} : { liveStreamId: context.platform.liveStreamId }),
+    },
+    context.templates.runnerFor(name),
+  );
   let endpointState: EndpointState | undefined = 'delivering';
   const breaker = new EndpointBreaker(
     {
@@ -105,6 +119,7 @@ export async function startDestination(destination: DispatcherDestination, conte
       connection: redis,
       deliver: createDeliver({
         client,
+        format,
         queue,
         breaker,
         retry,

@@ -8,6 +8,7 @@ import type { DispatcherMetrics } from '../metrics.js';
 import { classifyError, describeError, judgeStatus, resultCode } from '../webhook/outcome.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { WebhookClient } from '../webhook/client.js';
+import { FormatError, type Format, type FormattedRequest } from '../formats/format.js';
 
 /** At most one witness POST per process in this long: each one is a duplicate for the endpoint. */
 const WITNESS_INTERVAL_MS = 10_000;
@@ -33,6 +34,8 @@ export type WitnessVerdict =
 
 export interface WitnessDeps {
   client: WebhookClient;
+  /** The destination's FORMAT, applied to the witness as to any event. */
+  format: Format;
   queue: Queue;
   metrics: DispatcherMetrics;
   logger: Logger;
@@ -84,12 +87,21 @@ export class Witness {
   }
 
   async #post(): Promise<WitnessVerdict> {
-    const { client, rateLimiter, metrics, logger } = this.#deps;
+    const { client, format, rateLimiter, metrics, logger } = this.#deps;
     const witness = this.#last!;
+    // Formatted as it was when accepted; a format that fails now tells nothing about the endpoint.
+    let request: FormattedRequest;
+    try {
+      request = await format.format({ webhookId: witness.id, event: witness.event, streamId: witness.streamId, body: witness.body });
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      logger.warn({ witnessId: witness.id, code: error.code, reason: error.message }, 'witness.format_failed');
+      return { kind: 'unavailable' };
+    }
     if (rateLimiter) metrics.rateLimitWait(await internal('rate_limit', () => rateLimiter.acquire()));
     let verdict: Extract<WitnessVerdict, { kind: 'accepted' | 'refused' | 'failed' }>;
     try {
-      const response = await client.post(witness.id, witness.body, { 'x-opencti-event': witness.event, 'x-opencti-event-id': witness.streamId });
+      const response = await client.post(witness.id, request.body, { ...request.headers, 'x-opencti-event': witness.event, 'x-opencti-event-id': witness.streamId });
       const judged = judgeStatus(response.status, response.retryAfter);
       const reason = `HTTP ${response.status}${response.excerpt ? `: ${response.excerpt}` : ''}`;
       if (judged.kind === 'delivered') verdict = { kind: 'accepted' };

@@ -16,6 +16,7 @@ import type { WebhookClient, WebhookResponse } from '../../dispatcher/webhook/cl
 import { Witness } from '../../dispatcher/endpoint/witness.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { PACK_JOB_NAME, type EventJob } from '../../shared/queue/contract.js';
+import { buildFormat } from '../../dispatcher/formats/build.js';
 
 const logger = createLogger('test', 'error');
 
@@ -58,8 +59,8 @@ function setUp(answer: (webhookId: string) => number, completed: Job[] = []) {
   const metrics = new DispatcherMetricFamilies('test').destination('default', queue);
   const breaker = new MemoryBreaker();
   const filter = createEventFilter({ entityTypes: ['malware', 'report'] });
-  const witness = new Witness({ client, queue, metrics, logger, filter });
-  const attempt = createAttempt({ client, breaker: breaker as unknown as EndpointBreaker, metrics, logger, witness, failureThreshold: 10, filter });
+  const witness = new Witness({ client, format: buildFormat({ format: 'raw' }), queue, metrics, logger, filter });
+  const attempt = createAttempt({ client, format: buildFormat({ format: 'raw' }), breaker: breaker as unknown as EndpointBreaker, metrics, logger, witness, failureThreshold: 10, filter });
   return { attempt, breaker, posted };
 }
 
