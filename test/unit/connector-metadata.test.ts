@@ -27,7 +27,7 @@ describe('__metadata__/connector_config_schema.json', () => {
       assert.equal(schema.properties[secret]?.format, 'password', secret);
       assert.equal(schema.properties[secret]?.writeOnly, true, secret);
     }
-    assert.deepEqual(schema.properties.WEBHOOK_AUTH_TYPE?.enum, ['NONE', 'TOKEN', 'BEARER', 'BASIC']);
+    assert.deepEqual(schema.properties.WEBHOOK_AUTH_TYPE?.enum, ['NONE', 'TOKEN', 'BEARER', 'BASIC', 'SPLUNK']);
     assert.equal(schema.properties.WEBHOOK_RATE_LIMIT_PER_SECOND?.type, 'number');
     assert.equal(schema.properties.WEBHOOK_ENTITY_TYPES?.type, 'string', 'a list is text in the environment');
     assert.equal(schema.properties.CONNECTOR_CONSUMER_COUNT?.default, 10);
