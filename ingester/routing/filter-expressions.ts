@@ -2,7 +2,7 @@ import { JsonataPool } from '../../shared/jsonata/pool.js';
 import type { IngesterDestination } from '../config.js';
 
 /** Most time one FILTER evaluation may take on one event (docs/templates-and-filters.md). */
-export const FILTER_TIMEOUT_MS = 100;
+const FILTER_TIMEOUT_MS = 100;
 
 /** The destinations' FILTER expressions, compiled once in a worker thread; none when no destination has one. */
 export function startFilterExpressions(destinations: readonly IngesterDestination[]): JsonataPool | undefined {

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import type { JsonataPool } from '../../shared/jsonata/pool.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { stixIdOf } from '../../shared/opencti/stix-id.js';
 import type { EventFilter, FilterReason } from '../../shared/routing/event-filter.js';
@@ -19,14 +20,6 @@ export interface Route {
   ordered: boolean;
 }
 
-/** The outcome of one FILTER evaluation (shared/jsonata/pool.ts). */
-type Evaluation = { ok: true; value: boolean | string } | { ok: false; code: 'timeout' | 'error'; message: string };
-
-/** Evaluates the routes' FILTER expressions, a batch at a time, away from the event loop. */
-export interface ExpressionEvaluator {
-  evaluateMany(expressionId: string, items: ReadonlyArray<{ json: string; bindings?: Readonly<Record<string, unknown>> }>): Promise<Evaluation[]>;
-}
-
 /** The events of a commit that go to one destination, each as that destination queues it. */
 export interface RoutedEvents {
   route: Route;
@@ -35,7 +28,8 @@ export interface RoutedEvents {
 
 export interface RouterDeps {
   routes: readonly Route[];
-  expressions?: ExpressionEvaluator | undefined;
+  /** Evaluates the routes' FILTER expressions, a batch at a time, away from the event loop. */
+  expressions?: Pick<JsonataPool, 'evaluateMany'> | undefined;
   /** Events a route did not take, by reason. */
   onFiltered: (destination: string, reason: FilterReason, count: number) => void;
   logger: Logger;

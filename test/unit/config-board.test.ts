@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { BoardConfigSchema, DispatcherConfigSchema, loadBoardConfig } from '../../dispatcher/config.js';
+import { BoardConfigSchema, loadBoardConfig } from '../../dispatcher/config.js';
 import { loadConfig } from '../../shared/config/load.js';
 import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
 import { dispatcherConfig } from '../helpers/config.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { DispatcherConfigSchema, workerName } from '../../dispatcher/config.js';
+import { workerName } from '../../dispatcher/config.js';
 import { configError, DISPATCHER_ENV, tempDir, variables } from './config-helpers.js';
 import { dispatcherConfig } from '../helpers/config.js';
 
