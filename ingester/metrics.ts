@@ -36,7 +36,7 @@ export class IngesterMetrics {
     const registers = [this.registry];
     this.#currentState = new Gauge({ name: 'current_state', help: 'Committed stream position (epoch ms of the resume id)', labelNames: ['name'], registers });
     this.#frames = new Counter({ name: 'opencti_webhook_stream_frames_total', help: 'Stream frames read, by what they turned out to be', labelNames: ['kind'], registers });
-    this.#enqueued = new Counter({ name: 'opencti_webhook_events_enqueued_total', help: 'Events durably added to the queue, by SSE event name', labelNames: ['action'], registers });
+    this.#enqueued = new Counter({ name: 'opencti_webhook_events_enqueued_total', help: 'Events durably committed with the stream position, each queued for every destination whose filters take it, by SSE event name', labelNames: ['action'], registers });
     this.#enqueueSeconds = new Histogram({
       name: 'opencti_webhook_enqueue_duration_seconds',
       help: 'Duration of one Redis transaction adding a batch of events and the position',

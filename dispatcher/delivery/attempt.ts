@@ -120,7 +120,9 @@ export function createAttempt({ client, format, breaker, metrics, logger, filter
     // Before the rate limit: an event its format cannot carry takes no slot and goes to the failed set with the reason.
     let request: FormattedRequest;
     try {
-      request = await format.format({ webhookId: id, event, streamId, body });
+      const formatted = format.format({ webhookId: id, event, streamId, body });
+      // raw and cloudevents answer at once: no promise to wait for on the hot path.
+      request = formatted instanceof Promise ? await formatted : formatted;
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;
       logger.warn({ jobId: id, attempt, code: error.code, failure: error.reason, reason: error.message }, 'delivery.format_failed');

@@ -60,6 +60,8 @@ export class Router {
   }
 
   async #eventsFor(route: Route, batch: readonly PendingEvent[], entities: ReadonlyArray<string | undefined> | undefined): Promise<PendingEvent[]> {
+    // A destination that takes everything, unordered (the single-webhook setup): the batch as it is.
+    if (!route.filter && !route.expression && !route.ordered) return batch as PendingEvent[];
     const filtered = new Map<FilterReason, number>();
     const count = (reason: FilterReason): void => {
       filtered.set(reason, (filtered.get(reason) ?? 0) + 1);
