@@ -91,7 +91,8 @@ lifecycle.onShutdown('workers', () => Promise.all(running.map((destination) => d
 for (const { worker } of running) worker.run().catch((error: unknown) => guard.crash('worker.stopped', error));
 readiness.require(redisReadyCheck(redis));
 readiness.require(() => {
-  const stopped = running.filter(({ worker }) => !worker.isRunning()).map(({ name }) => name);
+  // A worker the breaker paused is doing its job (waiting out an outage): only a stopped one makes the process unready.
+  const stopped = running.filter(({ worker }) => !worker.isRunning() && !worker.isPaused()).map(({ name }) => name);
   return stopped.length > 0 ? `worker not running: ${stopped.join(', ')}` : undefined;
 });
 readiness.started();

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
+import { request } from 'undici';
 import { destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import type { EntityKind } from '../helpers/stix-fixtures.js';
 import { freePort } from '../helpers/free-port.js';
@@ -107,8 +108,9 @@ describe('a destination that is down', () => {
       DESTINATION_DOWN_PROBE_INITIAL_DELAY_MS: '200',
       DESTINATION_DOWN_PROBE_MAX_DELAY_MS: '500',
     });
+    const port = await freePort();
     await startProcess('ingester', env);
-    await startProcess('dispatcher', env);
+    await startProcess('dispatcher', { ...env, METRICS_ENABLE: 'true', METRICS_ADDR: '127.0.0.1', METRICS_PORT: String(port) });
     const first = bed.emulator.publishMany(40, (i) => ({ entityType: KINDS[i % 5] }));
     await waitFor(() => (bed.receiver.delivered().length >= first.length ? true : undefined), { timeoutMs: 20_000, what: 'the healthy destination to get the first events' });
     // The down destination's breaker opens; the healthy one keeps delivering new events meanwhile.
@@ -117,6 +119,12 @@ describe('a destination that is down', () => {
     const second = bed.emulator.publishMany(40, (i) => ({ entityType: KINDS[i % 5] }));
     await waitFor(() => (bed.receiver.delivered().length >= first.length + second.length ? true : undefined), { timeoutMs: 20_000, what: 'the healthy destination to get the events sent during the outage' });
     assert.equal(down.delivered().length, 0);
+    // Still ready (it is doing its job), and /readyz says which destination is out.
+    const readyz = await request(`http://127.0.0.1:${port}/readyz`);
+    const status = (await readyz.body.json()) as { ready: boolean; destinations: Record<string, string> };
+    assert.equal(readyz.statusCode, 200);
+    assert.equal(status.destinations.default, 'delivering');
+    assert.ok(['paused', 'probing'].includes(status.destinations.down!), JSON.stringify(status));
     assert.equal(await bed.redis.client().hget(destinationKeys(env.CONNECTOR_ID!, 'default').endpoint, 'state'), null, "the healthy destination's breaker never opened");
 
     down.setFaults(undefined);
