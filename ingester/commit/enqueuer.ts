@@ -276,7 +276,7 @@ export class Enqueuer {
     const jobs: QueuedJob[] = [];
     const jobKeys: string[] = [];
     for (const { route, events } of routed) {
-      const routeJobs = packEvents(events, this.#eventsPerJob);
+      const routeJobs = packEvents(events, this.#eventsPerJob, batch.length);
       await Promise.all(routeJobs.map((job) => addJobToTransaction(route.queue, transaction, job, EVENT_JOB_OPTIONS)));
       // Per-entity ordering (ORDERING=entity).
       lineUpEntities(transaction, route.orderScope, events);

@@ -16,15 +16,17 @@ export interface QueuedJob {
 }
 
 /**
- * Groups the events of one commit into jobs, in stream order: runs of up to
- * `eventsPerJob` consecutive events become a pack, in a commit of at least
- * `eventsPerJob` events only. An event lined up for per-entity ordering (it
+ * Groups the events of one commit for one destination into jobs, in stream
+ * order: runs of up to `eventsPerJob` consecutive events become a pack, in a
+ * commit of at least `eventsPerJob` events only (`commitSize`: all the events
+ * the commit read, so a destination that takes a few of a backlog's events
+ * still gets them packed). An event lined up for per-entity ordering (it
  * carries `entity`) is always a job of its own; so is a run of one. Why, and
  * what a pack changes for delivery: docs/architecture.md ("Packs: several
  * events per job").
  */
-export function packEvents(events: readonly PendingEvent[], eventsPerJob: number): QueuedJob[] {
-  if (events.length < eventsPerJob) return events.map(single);
+export function packEvents(events: readonly PendingEvent[], eventsPerJob: number, commitSize = events.length): QueuedJob[] {
+  if (commitSize < eventsPerJob) return events.map(single);
   const jobs: QueuedJob[] = [];
   let run: PendingEvent[] = [];
   const endRun = (): void => {

@@ -35,11 +35,19 @@ export function connectorConfigJsonSchema(schema: SectionedSchema): Record<strin
       if (!leaf.safeParse(undefined).success) required.push(variable);
     }
   }
+  // The named destinations (shared/config/destinations.ts) are not leaves of the schema: their list, and one pattern for their settings.
+  properties.DESTINATIONS = {
+    description: 'Names of the destinations besides `default` (the WEBHOOK_* one), comma-separated; each reads DESTINATION_<NAME>_<KEY> for any WEBHOOK_<KEY>, and DESTINATION_<NAME>_CONSUMER_COUNT (docs/destinations.md).',
+    type: 'string',
+  };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: CONFIG_SCHEMA_ID,
     type: 'object',
     properties,
+    patternProperties: {
+      '^DESTINATION_[A-Z0-9_]+$': { description: 'A setting of a named destination: DESTINATION_<NAME>_<KEY> (docs/destinations.md).', type: 'string' },
+    },
     required,
     additionalProperties: true,
   };

@@ -29,6 +29,11 @@ describe('packEvents', () => {
     assert.deepEqual(jobs.map((j) => [j.id, j.name, j.events]), [['1-0-h1', 'create', 1], ['2-0-h2', 'create', 1], ['3-0-h3', 'create', 1]]);
   });
 
+  it("packs the few events a filtered destination takes from a backlog's commit", () => {
+    const jobs = packEvents([3, 70, 150].map((n) => pending(n)), 20, 200);
+    assert.deepEqual(jobs.map((j) => [j.id, j.name, j.events]), [['3-0-h3..150-0-h150', 'pack', 3]]);
+  });
+
   it('never packs an event lined up for per-entity ordering, and keeps the order around it', () => {
     const jobs = packEvents([pending(1), pending(2), pending(3, 'malware--x'), pending(4), pending(5)], 5);
     assert.deepEqual(jobs.map((j) => j.id), ['1-0-h1..2-0-h2', '3-0-h3', '4-0-h4..5-0-h5']);
