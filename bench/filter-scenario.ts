@@ -37,9 +37,9 @@ import type { Published } from './workload.js';
  * "High-score indicators": indicators are 1/8 of the bench workload's objects and their
  * x_opencti_score is uniform over 50–99, so a score of 96 or more selects about 1 % of events.
  */
-export const ONE_PERCENT_FILTER = 'data.type = "indicator" and data.x_opencti_score >= 96';
+const ONE_PERCENT_FILTER = 'data.type = "indicator" and data.x_opencti_score >= 96';
 
-export interface FilteredDestination {
+interface FilteredDestination {
   name: string;
   path: string;
   /** Its FILTER, if any. */

@@ -20,7 +20,7 @@ import { publishAtRate } from './workload.js';
 /** The destinations' roles, in benchDestinations order. */
 const ROLES = ['A', 'B', 'C'] as const;
 
-export interface IsolationRun {
+interface IsolationRun {
   /** A answered 503 during the measured window. */
   outage: boolean;
   /** Events published in the measured window (warm-up excluded), and all published. */

@@ -72,7 +72,7 @@ interface RedisCommandStat {
 }
 
 /** One destination's share of a drain: its own receiver path, its own last delivery. */
-export interface DestinationDrain {
+interface DestinationDrain {
   name: string;
   path: string;
   /** Events it had to get. */
@@ -232,7 +232,7 @@ export function resources(after: UsageSnapshot, events: number, before?: UsageSn
 }
 
 /** CPU seconds of every product process and redis-server in a snapshot (whole lifetimes). */
-export function totalCpu(usage: UsageSnapshot): number {
+function totalCpu(usage: UsageSnapshot): number {
   return (usage.ingester?.cpuSeconds ?? 0) + usage.dispatchers.reduce((sum, u) => sum + u.cpuSeconds, 0) + usage.redis.cpuSeconds;
 }
 
@@ -272,7 +272,7 @@ function destinationChecks(records: ReceiverRecords, expected: ReadonlyMap<strin
   return { total, each };
 }
 
-export function expectedBytes(published: readonly Published[]): Map<string, number> {
+function expectedBytes(published: readonly Published[]): Map<string, number> {
   return new Map(published.map((p) => [p.id, p.bytes]));
 }
 
