@@ -2,13 +2,17 @@
  * Benchmark options, all from environment variables (documented in run.ts and docs/performance.md).
  * A bad value stops the bench before anything starts, naming the variable.
  */
-const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling'] as const;
+const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling', 'filter', 'isolation'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
   events: number;
   concurrency: number;
   scenarios: Scenario[];
+  /** Destinations that take every event in the drain, queue and live scenarios (default, d2, d3, …). */
+  destinations: number;
+  /** Measured seconds of each isolation run (the outage of destination A lasts that long). */
+  isolationSeconds: number;
   liveRates: number[];
   liveSeconds: number;
   liveWarmupSeconds: number;
@@ -63,6 +67,8 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     events: int('BENCH_EVENTS', 100_000, 1, 10_000_000),
     concurrency: int('BENCH_CONCURRENCY', 10, 1, 1_000),
     scenarios,
+    destinations: int('BENCH_DESTINATIONS', 1, 1, 20),
+    isolationSeconds: int('BENCH_ISOLATION_SECONDS', 60, 1, 3_600),
     liveRates: ints('BENCH_LIVE_RATES', [500, 2_000], 1, 1_000_000),
     liveSeconds: int('BENCH_LIVE_SECONDS', 15, 1, 3_600),
     liveWarmupSeconds: int('BENCH_LIVE_WARMUP_SECONDS', 5, 0, 600),

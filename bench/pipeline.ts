@@ -2,23 +2,29 @@
  * One pipeline under test: a fresh redis-server with docker-compose.yml's settings (AOF
  * everysec, noeviction, rewrite thresholds), a fresh connector id, and the real built processes
  * (dist/ingester/main.js, dist/dispatcher/main.js) with production defaults for everything the
- * bench does not set.
+ * bench does not set. Each destination has its own queue; with several, Redis gets 1 GB of
+ * maxmemory per destination (REDIS_MAXMEMORY in docker-compose.yml), as a deployment that queues
+ * every event N times would, so the ingester's memory gate does not throttle a 100,000-event
+ * backlog that is three times as large.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from '../shared/opencti/stream-id.js';
-import { QUEUE_NAME, cursorKey, queuePrefix } from '../shared/queue/contract.js';
+import { cursorKey, queuePrefix } from '../shared/queue/contract.js';
 import { EMULATOR_TOKEN, STREAM_ID } from '../test/helpers/factories.js';
 import { startProcess, type ManagedProcess, type ProcessKind } from '../test/helpers/processes.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { composeRedisArgs } from './compose-redis.js';
+import { destinationEnv, queueNameOf, type BenchDestination } from './destinations.js';
 import { processUsage, type ProcessUsage } from './resources.js';
 
 const PROFILER = new URL('./cpu-profiler.js', import.meta.url).href;
 
 export interface PipelineOptions {
   openctiUrl: string;
-  webhookUrl: string;
+  /** The destinations, at `urlFor(destination.path)`; the first is `default`. */
+  destinations: readonly BenchDestination[];
+  urlFor: (path: string) => string;
   concurrency: number;
   logLevel: string;
   /** When set, the product processes are CPU-profiled (cpu-profiler.ts) into this directory. */
@@ -49,6 +55,7 @@ export class Pipeline {
   readonly spawned: Array<{ kind: ProcessKind; pid: number }> = [];
   /** A client of the bench itself (polling, INFO); not the product's. */
   readonly client: Redis;
+  readonly destinations: readonly BenchDestination[];
   #stopping = false;
   readonly #stoppedOnPurpose = new Set<ManagedProcess>();
   #failure: Promise<never>;
@@ -69,7 +76,7 @@ export class Pipeline {
       CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE: 'false',
       CONNECTOR_LOG_LEVEL: options.logLevel,
       CONNECTOR_CONSUMER_COUNT: String(options.concurrency),
-      WEBHOOK_URL: options.webhookUrl,
+      ...destinationEnv(options.destinations, options.urlFor),
       REDIS_URL: redis.url,
       // BENCH_ORDERING=entity measures per-entity ordering (validated by the product processes themselves).
       ...(process.env.BENCH_ORDERING ? { WEBHOOK_ORDERING: process.env.BENCH_ORDERING } : {}),
@@ -78,6 +85,7 @@ export class Pipeline {
       // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
       ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),
     };
+    this.destinations = options.destinations;
     this.client = redis.client({ maxRetriesPerRequest: 3 });
     this.#failure = new Promise<never>((_, reject) => {
       this.#fail = reject;
@@ -86,12 +94,13 @@ export class Pipeline {
   }
 
   static async start(options: PipelineOptions): Promise<Pipeline> {
-    const redis = await RedisServer.start({ args: composeRedisArgs() });
+    const redis = await RedisServer.start({ args: redisArgs(options.destinations.length) });
     return new Pipeline(redis, options);
   }
 
-  get prefix(): string {
-    return `${queuePrefix(this.connectorId)}:${QUEUE_NAME}`;
+  /** Key prefix of a destination's queue; the first destination's (`default`) when none is named. */
+  prefix(destination = this.destinations[0]?.name ?? 'default'): string {
+    return `${queuePrefix(this.connectorId)}:${queueNameOf(this.connectorId, destination)}`;
   }
 
   /** Rejects as soon as a product process exits before {@link stop}. Race every wait against it. */
@@ -104,12 +113,23 @@ export class Pipeline {
     return this.ingester;
   }
 
-  async startDispatchers(count: number): Promise<void> {
-    for (let i = 0; i < count; i += 1) this.dispatchers.push(await this.#spawn('dispatcher'));
+  /** Starts `count` dispatchers, serving every destination or only `env`'s DISPATCHER_DESTINATIONS. */
+  async startDispatchers(count: number, env: Record<string, string> = {}): Promise<ManagedProcess[]> {
+    const started: ManagedProcess[] = [];
+    for (let i = 0; i < count; i += 1) started.push(await this.#spawn('dispatcher', env));
+    this.dispatchers.push(...started);
+    return started;
   }
 
-  async #spawn(kind: ProcessKind): Promise<ManagedProcess> {
-    const child = await startProcess(kind, this.env, { timeoutMs: 30_000 });
+  /** Gracefully stops one dispatcher; its usage is no longer part of {@link usage}. */
+  async stopDispatcher(dispatcher: ManagedProcess): Promise<void> {
+    this.#stoppedOnPurpose.add(dispatcher);
+    await dispatcher.kill('SIGTERM');
+    this.dispatchers.splice(this.dispatchers.indexOf(dispatcher), 1);
+  }
+
+  async #spawn(kind: ProcessKind, env: Record<string, string> = {}): Promise<ManagedProcess> {
+    const child = await startProcess(kind, { ...this.env, ...env }, { timeoutMs: 30_000 });
     this.spawned.push({ kind, pid: child.pid });
     void child.exit.then((info) => {
       if (this.#stopping || this.#stoppedOnPurpose.has(child)) return;
@@ -144,8 +164,10 @@ export class Pipeline {
     return openId === lastId || (resumeFrom !== undefined && compareStreamIds(resumeFrom, lastId) >= 0);
   }
 
+  /** Jobs waiting in every destination's queue together. */
   async waitingJobs(): Promise<number> {
-    return this.client.llen(`${this.prefix}:wait`);
+    const lengths = await Promise.all(this.destinations.map((d) => this.client.llen(`${this.prefix(d.name)}:wait`)));
+    return lengths.reduce((sum, n) => sum + n, 0);
   }
 
   /** Gracefully stops the ingester (so it commits and, with --cpu-prof, writes its profile). */
@@ -165,6 +187,14 @@ export class Pipeline {
     this.client.disconnect();
     await this.redis.stop();
   }
+}
+
+/** docker-compose.yml's Redis arguments, with 1 GB of maxmemory per destination when there are several. */
+function redisArgs(destinations: number): string[] {
+  const args = composeRedisArgs();
+  const at = args.indexOf('--maxmemory');
+  if (destinations > 1 && at >= 0) args[at + 1] = `${destinations}gb`;
+  return args;
 }
 
 /** Polls `probe` every `intervalMs` until it is true; rejects after `timeoutMs` with `describe()`. */

@@ -2,7 +2,8 @@
  * Handle on the lean counting receiver (receiver-worker.ts), which runs in a worker thread of the
  * bench process: HTTP/1.1 keep-alive on 127.0.0.1, answers 200 `{"ok":true}` to every POST
  * (optionally after a fixed delay) and records, per answered request, the `x-opencti-event-id`
- * header, the answer time ({@link nowMs} clock) and the body length. Nothing else is kept.
+ * header, the answer time ({@link nowMs} clock), the body length and the URL path (one per
+ * destination). Nothing else is kept. A path can be made to answer 503 for a while.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -13,8 +14,9 @@ export class ReceiverTimeoutError extends Error {
 
 export type ReceiverCommand =
   | { type: 'reset'; seq: number; delayMs: number }
-  | { type: 'await'; seq: number; n: number }
-  | { type: 'progress'; seq: number }
+  | { type: 'await'; seq: number; n: number; path?: string | undefined }
+  | { type: 'progress'; seq: number; path?: string | undefined }
+  | { type: 'outage'; seq: number; path: string; untilMs: number }
   | { type: 'collect'; seq: number }
   | { type: 'close'; seq: number };
 
@@ -22,8 +24,21 @@ export type ReceiverReply =
   | { type: 'listening'; port: number }
   | { type: 'done'; seq: number }
   | { type: 'reached'; seq: number; at: number; unique: number }
-  | { type: 'progress'; seq: number; requests: number; unique: number; errors: number }
-  | { type: 'records'; seq: number; ids: string[]; at: Float64Array; lengths: Uint32Array; unique: number; errors: number; elu: number };
+  | { type: 'progress'; seq: number; requests: number; unique: number; errors: number; rejected: Record<string, number> }
+  | {
+      type: 'records';
+      seq: number;
+      ids: string[];
+      at: Float64Array;
+      lengths: Uint32Array;
+      pathIndexes: Uint8Array;
+      paths: string[];
+      uniqueByPath: Record<string, number>;
+      rejectedByPath: Record<string, number>;
+      unique: number;
+      errors: number;
+      elu: number;
+    };
 
 export interface ReceiverRecords {
   /** `x-opencti-event-id` of every answered request, in answer order (duplicates included). */
@@ -32,6 +47,15 @@ export interface ReceiverRecords {
   at: Float64Array;
   /** Body length of each, in bytes. */
   lengths: Uint32Array;
+  /** URL path of each, as an index into {@link paths}. */
+  pathIndexes: Uint8Array;
+  /** Every path that got a request since the last reset (answered or not). */
+  paths: string[];
+  /** Distinct ids answered 2xx, per path. */
+  uniqueByPath: Record<string, number>;
+  /** Requests answered 503 by an outage, per path. */
+  rejectedByPath: Record<string, number>;
+  /** Distinct ids answered 2xx on any path. */
   unique: number;
   errors: number;
   /** Event-loop utilisation of the receiver thread since the last reset (1 = saturated). */
@@ -42,6 +66,7 @@ export interface ReceiverProgress {
   requests: number;
   unique: number;
   errors: number;
+  rejected: Record<string, number>;
 }
 
 /** A command without its sequence number (distributed over the union). */
@@ -51,6 +76,7 @@ type Pending = { resolve: (reply: ReceiverReply) => void; reject: (error: Error)
 
 export class LeanReceiver {
   readonly url: string;
+  readonly #base: string;
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   #seq = 0;
@@ -58,6 +84,7 @@ export class LeanReceiver {
   private constructor(worker: Worker, port: number) {
     this.#worker = worker;
     this.url = `http://127.0.0.1:${port}/webhook`;
+    this.#base = `http://127.0.0.1:${port}`;
     worker.on('message', (reply: ReceiverReply) => {
       if (reply.type === 'listening') return;
       const pending = this.#pending.get(reply.seq);
@@ -93,41 +120,52 @@ export class LeanReceiver {
     });
   }
 
-  /** Forgets every record; later requests are answered after `delayMs`. */
+  /** The receiver's URL for `path` (e.g. `/d2`): one per destination. */
+  urlFor(path: string): string {
+    return `${this.#base}${path}`;
+  }
+
+  /** Requests to `path` are answered 503 until `untilMs` ({@link nowMs} clock; 0 ends it now). */
+  async outage(path: string, untilMs: number): Promise<void> {
+    await this.#call<'done'>({ type: 'outage', path, untilMs });
+  }
+
+  /** Forgets every record and outage; later requests are answered after `delayMs`. */
   async reset(delayMs = 0): Promise<void> {
     await this.#call<'done'>({ type: 'reset', delayMs });
   }
 
   /**
-   * Resolves with the answer time of the request that made `n` distinct event ids answered;
-   * rejects after `timeoutMs` with the progress so far.
+   * Resolves with the answer time of the request that made `n` distinct event ids answered (on
+   * `path` only, when given); rejects after `timeoutMs` with the progress so far.
    */
-  async waitForUnique(n: number, timeoutMs: number, what: string): Promise<number> {
+  async waitForUnique(n: number, timeoutMs: number, what: string, path?: string): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        void this.progress().then(
+        void this.progress(path).then(
           (p) => reject(new ReceiverTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}: the receiver answered ${p.unique} of ${n} distinct events (${p.requests} requests)`)),
           reject,
         );
       }, timeoutMs);
     });
     try {
-      const reached = await Promise.race([this.#call<'reached'>({ type: 'await', n }), timeout]);
+      const reached = await Promise.race([this.#call<'reached'>({ type: 'await', n, path }), timeout]);
       return reached.at;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async progress(): Promise<ReceiverProgress> {
-    const { requests, unique, errors } = await this.#call<'progress'>({ type: 'progress' });
-    return { requests, unique, errors };
+  /** Requests so far; `unique` counts the distinct ids answered on `path` when given, else on any path. */
+  async progress(path?: string): Promise<ReceiverProgress> {
+    const { requests, unique, errors, rejected } = await this.#call<'progress'>({ type: 'progress', path });
+    return { requests, unique, errors, rejected };
   }
 
   async collect(): Promise<ReceiverRecords> {
-    const { ids, at, lengths, unique, errors, elu } = await this.#call<'records'>({ type: 'collect' });
-    return { ids, at, lengths, unique, errors, elu };
+    const { type: _type, seq: _seq, ...records } = await this.#call<'records'>({ type: 'collect' });
+    return records;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,8 @@ import { formatProfile } from './cpuprofile.js';
 import type { CeilingResult } from './ceiling.js';
 import type { BenchOptions } from './options.js';
 import type { CpuShare } from './resources.js';
+import type { FilterResult } from './filter-scenario.js';
+import type { IsolationResult } from './isolation.js';
 import type { DeliveryCheck, DrainResult, LiveResult, ProcessReport, QueueResult, ResourceReport, ScalingResult } from './scenarios.js';
 import type { WorkloadStats } from './workload.js';
 
@@ -19,6 +21,8 @@ export interface BenchResults {
   queue?: QueueResult;
   live?: LiveResult[];
   scaling?: ScalingResult[];
+  filter?: FilterResult;
+  isolation?: IsolationResult;
   errors: string[];
 }
 
@@ -48,8 +52,81 @@ function checkProblems(name: string, c: DeliveryCheck | undefined): string[] {
   return problems.map((p) => `${name}: ${p}`);
 }
 
+/** Per destination (several destinations): drain and dispatcher-alone events/s, queue memory, live latency. */
+function destinationSection(results: BenchResults): string[] {
+  const { drain, queue, live } = results;
+  const names = drain?.destinations.map((d) => d.name) ?? queue?.dispatcherOnly.destinations.map((d) => d.name) ?? live?.[0]?.destinations.map((d) => d.name) ?? [];
+  if (names.length < 2) return [];
+  const rows = names.map((name, i) => [
+    `${name} (${drain?.destinations[i]?.path ?? queue?.queues[i]?.name ?? ''})`,
+    int(drain?.destinations[i]?.eventsPerSecond),
+    int(queue?.dispatcherOnly.destinations[i]?.eventsPerSecond),
+    int(queue?.queues[i]?.bytesPerEvent),
+    ...(live ?? []).map((l) => {
+      const d = l.destinations[i];
+      return d === undefined ? '–' : `${dec(d.latencyMs.p50)} / ${dec(d.latencyMs.p99)}${d.undelivered > 0 ? ` (${int(d.undelivered)} undelivered)` : ''}`;
+    }),
+  ]);
+  const deliveryCpu = drain
+    ? `CPU in the drain: dispatcher ${int(drain.resources.dispatcher?.cpuMicrosPerEvent)} µs per delivery (${int(drain.deliveries)} deliveries), ingester ${int(drain.resources.ingester?.cpuMicrosPerEvent)} µs and Redis ${int(drain.resources.redis.cpuMicrosPerEvent)} µs per event read`
+    : undefined;
+  const memory = queue ? `Redis memory per queued event and destination: ${int(queue.redisBytesPerEvent)} B (INFO used_memory delta / (${int(queue.events)} events × ${names.length} destinations)); per queue from MEMORY USAGE of its keys in the table` : undefined;
+  return [
+    `Per destination (${names.length} destinations taking every event, one dispatcher serving all; events/s = events / time until that destination's last delivery)`,
+    table(['Destination', 'Drain events/s', 'Dispatcher alone events/s', 'Queue B per event', ...(live ?? []).map((l) => `Live ${int(l.rate)}/s p50 / p99 ms`)], rows),
+    ...[deliveryCpu, memory].filter((line): line is string => line !== undefined),
+    '',
+  ];
+}
+
+function filterSection(filter: FilterResult): string[] {
+  const rows = filter.destinations.map((d) => [
+    `${d.name}${d.filter ? ` (FILTER ${d.filter})` : ''}`,
+    int(d.events),
+    `${dec(100 * d.share, 2)} %`,
+    int(d.queue.jobs),
+    int(d.queue.bytes),
+    int(d.queue.bytesPerEvent),
+    dec(d.dispatch.seconds, 2),
+    `${dec(d.dispatch.dispatcherCpuSeconds, 2)} (${int(d.dispatch.cpuMicrosPerDelivery)})`,
+    dec(d.dispatch.redisCpuSeconds, 2),
+    `${int(d.dispatch.redisScriptCalls)} / ${dec(d.dispatch.redisScriptSeconds, 2)} s`,
+  ]);
+  const r = filter.ratio;
+  const pct = (x: number): string => `${dec(100 * x, 2)} %`;
+  return [
+    `One destination taking ~1 %: ${int(filter.events)} events into 3 queues by the ingester alone (${dec(filter.ingesterOnly.seconds, 1)} s, ${int(filter.ingesterOnly.eventsPerSecond)} events/s, ingester ${int(filter.ingesterOnly.resources.ingester?.cpuMicrosPerEvent)} µs per event; Redis +${dec(filter.redisBytes / 1_048_576, 1)} MiB in all), then each queue emptied alone by a dispatcher of its own`,
+    table(['Destination', 'Events', 'Share', 'Jobs', 'Queue bytes', 'B per event', 'Empty s', 'Dispatcher CPU s (µs/delivery)', 'Redis CPU s', 'Lua calls / time'], rows),
+    `Filtered destination / one taking all: events ${pct(r.events)}, jobs ${pct(r.jobs)}, Redis memory ${pct(r.redisBytes)}, dispatcher CPU ${pct(r.dispatcherCpu)}, Redis CPU ${pct(r.redisCpu)}, BullMQ Lua calls ${pct(r.redisScriptCalls)}`,
+    '',
+  ];
+}
+
+function isolationSection(iso: IsolationResult): string[] {
+  const rows = (['baseline', 'outage'] as const).flatMap((key) =>
+    iso[key].destinations.map((d) => [
+      `${key === 'baseline' ? 'A healthy' : 'A answers 503'}: ${d.role} (${d.name})`,
+      int(d.delivered),
+      int(d.undelivered),
+      dec(d.latencyMs.p50),
+      dec(d.latencyMs.p90),
+      dec(d.latencyMs.p99),
+      dec(d.latencyMs.max),
+    ]),
+  );
+  const a = iso.outage.a;
+  return [
+    `Isolation: ${int(iso.rate)} events/s to A, B and C for ${int(iso.seconds)} s (after the live warm-up), one dispatcher, default breaker settings; latency of each destination's first 2xx`,
+    table(['Run: destination', 'Delivered', 'Undelivered', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'], rows),
+    `B and C during A's outage / without it (target ≤ 1.2): B p50 ×${dec(iso.ratio.B.p50, 2)}, p99 ×${dec(iso.ratio.B.p99, 2)}; C p50 ×${dec(iso.ratio.C.p50, 2)}, p99 ×${dec(iso.ratio.C.p99, 2)}`,
+    `A during its outage: ${int(a.rejected)} requests answered 503, breaker states seen: ${a.breakerStates.join(', ')}; ` +
+      (a.allDelivered ? `every one of its ${int(iso.outage.publishedTotal)} events delivered, the last ${dec(a.caughtUpAfterSeconds, 1)} s after the outage ended` : `${int(a.missing)} of ${int(iso.outage.publishedTotal)} events NOT delivered`),
+    '',
+  ];
+}
+
 export function formatReport(results: BenchResults): string {
-  const { drain, ceiling, queue, live, scaling } = results;
+  const { drain, ceiling, queue, live, scaling, filter, isolation } = results;
   const out: string[] = [];
   const w = results.workload;
   out.push(
@@ -86,12 +163,18 @@ export function formatReport(results: BenchResults): string {
     );
   }
 
+  out.push(...destinationSection(results));
+  if (filter) out.push(...filterSection(filter));
+  if (isolation) out.push(...isolationSection(isolation));
+
   if (drain) {
     const r = drain.resources;
     const selfMicros = (drain.cpu.selfSeconds * 1e6) / drain.events;
-    const total = (r.ingester?.cpuMicrosPerEvent ?? 0) + (r.dispatcher?.cpuMicrosPerEvent ?? 0) + r.redis.cpuMicrosPerEvent + selfMicros;
+    // The dispatcher's figure is per delivery: an event read costs it one delivery per destination.
+    const dispatcherPerEvent = ((r.dispatcher?.cpuMicrosPerEvent ?? 0) * drain.deliveries) / drain.events;
+    const total = (r.ingester?.cpuMicrosPerEvent ?? 0) + dispatcherPerEvent + r.redis.cpuMicrosPerEvent + selfMicros;
     out.push(
-      `CPU per event in the drain: ingester ${int(r.ingester?.cpuMicrosPerEvent)} + dispatcher ${int(r.dispatcher?.cpuMicrosPerEvent)} + redis ${int(r.redis.cpuMicrosPerEvent)} + ` +
+      `CPU per event in the drain: ingester ${int(r.ingester?.cpuMicrosPerEvent)} + dispatcher ${int(dispatcherPerEvent)} + redis ${int(r.redis.cpuMicrosPerEvent)} + ` +
         `bench process (emulator, receiver) ${int(selfMicros)} = ${int(total)} µs, so even an idle ${results.machine.cpus}-core machine could drain at most ` +
         `~${int((results.machine.cpus * 1e6) / total)} events/s this way (10,000 events/s needs ≤ ${int((results.machine.cpus * 1e6) / 10_000)} µs in all)`,
       '',
@@ -120,7 +203,7 @@ export function formatReport(results: BenchResults): string {
 
   if (queue) {
     out.push(
-      `Redis memory per queued event: ${int(queue.redisBytesPerEvent)} B (INFO used_memory delta / ${int(queue.events)}; mean envelope ${int(queue.meanBodyBytes)} B; ` +
+      `Redis memory per queued event: ${int(queue.redisBytesPerEvent)} B (INFO used_memory delta / ${int(queue.events)}${queue.queues.length > 1 ? ` × ${queue.queues.length} destinations` : ''}; mean envelope ${int(queue.meanBodyBytes)} B; ` +
         `one job hash: ${int(queue.sampleJobBytes)} B; BullMQ events stream: ${dec(queue.eventsStreamBytes / 1_048_576, 1)} MiB)`,
     );
   }
@@ -135,6 +218,8 @@ export function formatReport(results: BenchResults): string {
     ...checkProblems('dispatcher alone', queue?.dispatcherOnly.check),
     ...(live ?? []).flatMap((l) => checkProblems(`live ${l.rate}/s`, l.check)),
     ...(scaling ?? []).flatMap((s) => checkProblems(`scaling ${s.dispatchers}`, s.check)),
+    ...(filter?.destinations ?? []).flatMap((d) => checkProblems(`filter ${d.name}`, d.check)),
+    ...(isolation && !isolation.outage.a.allDelivered ? [`isolation: A misses ${isolation.outage.a.missing} events`] : []),
   ];
   const elus = [drain?.check.receiverElu, ceiling?.check.receiverElu].filter((e): e is number => e !== undefined);
   out.push(`Checks: ${problems.length === 0 ? 'every event delivered once, bodies intact' : problems.join('; ')}; receiver event loop busy at most ${int(Math.max(0, ...elus) * 100)} %`);

@@ -16,6 +16,16 @@
  *            from the emulator writing the frame to the receiver answering 2xx, p50/p90/p99/max.
  *   scaling  the drain of BENCH_SCALING_EVENTS events with a receiver answering after
  *            BENCH_SCALING_DELAY_MS, with 1 and with 3 dispatcher processes.
+ *   filter   3 destinations, d3 with a FILTER that takes ~1 % of the workload (high-score
+ *            indicators): the ingester alone fills the queues (Redis memory per queue), then
+ *            each queue is emptied alone by a dispatcher of its own (DISPATCHER_DESTINATIONS);
+ *            d3's cost against default's (issue #14: "1 % of events, 1 % of the cost").
+ *   isolation  live at the first BENCH_LIVE_RATES rate to A, B, C (default, d2, d3) for
+ *            BENCH_ISOLATION_SECONDS, twice: A healthy, then A answering 503 for the whole
+ *            window; B/C latency ratio of the two runs, and A must get every event afterwards.
+ * Drain, queue and live run with BENCH_DESTINATIONS destinations that take every event (default,
+ * d2, d3, …), each at its own path of the one receiver (/d1, /d2, …) and its own queue; with
+ * several, each is reported on its own, and Redis gets 1 GB of maxmemory per destination.
  * Every scenario also reports peak RSS (VmHWM) and CPU seconds (utime + stime) of the ingester,
  * dispatcher(s) and redis-server, read from /proc.
  *
@@ -24,6 +34,11 @@
  *   BENCH_CONCURRENCY          CONNECTOR_CONSUMER_COUNT, and the ceiling's    default 10
  *                              concurrency
  *   BENCH_SCENARIOS            subset to run, e.g. drain,ceiling              default all
+ *   BENCH_DESTINATIONS         destinations taking every event in drain,      default 1
+ *                              queue and live (dispatcher CPU is then per
+ *                              delivery: events × destinations)
+ *   BENCH_ISOLATION_SECONDS    measured seconds (and A's outage) per          default 60
+ *                              isolation run
  *   BENCH_LIVE_RATES           events/s, comma-separated                      default 500,2000
  *   BENCH_LIVE_SECONDS         measured seconds per rate                      default 15
  *   BENCH_LIVE_WARMUP_SECONDS  published first and left out of the stats      default 5
@@ -59,6 +74,8 @@ import { stopAll } from '../test/helpers/processes.js';
 import { nowMs } from './clock.js';
 import { readOptions, type BenchOptions } from './options.js';
 import { LeanReceiver } from './receiver.js';
+import { filterScenario } from './filter-scenario.js';
+import { isolationScenario } from './isolation.js';
 import { formatReport, type BenchResults } from './report.js';
 import {
   ceilingScenario,
@@ -104,7 +121,7 @@ async function main(): Promise<number> {
   }
   const startedAt = new Date().toISOString();
   const loadStart = loadavg();
-  log(`opencti-webhook benchmark: ${options.scenarios.join(', ')}; N=${options.events}, concurrency ${options.concurrency}${options.profileDir ? `, CPU profiles in ${options.profileDir}` : ''}${options.nodeOptions ? `, NODE_OPTIONS=${options.nodeOptions}` : ''}`);
+  log(`opencti-webhook benchmark: ${options.scenarios.join(', ')}; N=${options.events}, concurrency ${options.concurrency}${options.destinations > 1 ? `, ${options.destinations} destinations` : ''}${options.profileDir ? `, CPU profiles in ${options.profileDir}` : ''}${options.nodeOptions ? `, NODE_OPTIONS=${options.nodeOptions}` : ''}`);
 
   const workload = Workload.generate(options.poolSize, undefined, options.eventBytes);
   log(`  workload: ${workload.stats.poolSize} distinct envelopes built in ${workload.stats.generationSeconds.toFixed(1)} s (mean ${workload.stats.meanBytes} B, p99 ${workload.stats.p99Bytes} B, max ${workload.stats.maxBytes} B)`);
@@ -131,7 +148,7 @@ async function main(): Promise<number> {
 
   const wants = (s: (typeof options.scenarios)[number]): boolean => options.scenarios.includes(s);
   let backlog: Backlog | undefined;
-  if (wants('drain') || wants('ceiling') || wants('queue')) {
+  if (wants('drain') || wants('ceiling') || wants('queue') || wants('filter')) {
     const started = nowMs();
     backlog = await prepareBacklog(ctx, options.events);
     log(`  backlog: ${options.events} events (${(backlog.bytes / 1_048_576).toFixed(0)} MiB) published in ${((nowMs() - started) / 1000).toFixed(1)} s`);
@@ -141,6 +158,7 @@ async function main(): Promise<number> {
     if (wants('ceiling')) partial.ceiling = await step('ceiling (bare undici request() loop)', () => ceilingScenario(ctx, b));
     if (wants('ceiling') && partial.ceiling) log(`  ${partial.ceiling.eventsPerSecond} events/s`);
     if (wants('queue')) partial.queue = await step('queue: ingester alone, then dispatcher alone', () => queueScenario(ctx, b));
+    if (wants('filter')) partial.filter = await step('filter: 3 destinations, one taking ~1 %; ingester alone, then each queue emptied alone', () => filterScenario(ctx, b));
     await backlog.emulator.close();
   }
   if (wants('live')) {
@@ -164,6 +182,12 @@ async function main(): Promise<number> {
       }
     }
     await scalingBacklog.emulator.close();
+  }
+  const isolationRate = options.liveRates[0];
+  if (wants('isolation') && isolationRate !== undefined) {
+    partial.isolation = await step(`isolation: ${isolationRate} events/s to A, B, C for ${options.liveWarmupSeconds} + ${options.isolationSeconds} s, twice (A healthy, then A answering 503)`, () => isolationScenario(ctx, isolationRate));
+    const iso = partial.isolation;
+    if (iso) log(`  B p50 ×${iso.ratio.B.p50}, p99 ×${iso.ratio.B.p99}; C p50 ×${iso.ratio.C.p50}, p99 ×${iso.ratio.C.p99}; A ${iso.outage.a.allDelivered ? `got every event ${iso.outage.a.caughtUpAfterSeconds} s after its outage` : `misses ${iso.outage.a.missing} events`}`);
   }
   await receiver.close();
 

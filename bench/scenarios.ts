@@ -10,6 +10,7 @@ import { StreamEmulator } from '../test/helpers/stream-emulator.js';
 import { runCeiling, type CeilingResult } from './ceiling.js';
 import { nowMs } from './clock.js';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
+import { benchDestinations, type BenchDestination } from './destinations.js';
 import type { BenchOptions } from './options.js';
 import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
 import { ReceiverTimeoutError, type LeanReceiver, type ReceiverRecords } from './receiver.js';
@@ -34,7 +35,10 @@ export interface ProcessReport {
   /** Processes of this role (dispatchers may be several: CPU summed, RSS the highest). */
   count: number;
   cpuSeconds: number;
-  /** CPU time per event delivered (or enqueued), microseconds. */
+  /**
+   * CPU time per event, microseconds: per event read (ingester, Redis) or per delivery (dispatcher:
+   * with several destinations an event is delivered once to each).
+   */
   cpuMicrosPerEvent: number;
   /** … of which in reaped child processes (Redis AOF rewrites), seconds. */
   childCpuSeconds: number;
@@ -48,7 +52,7 @@ export interface ResourceReport {
 }
 
 export interface DeliveryCheck {
-  /** Distinct events answered. */
+  /** Distinct events answered (summed over the destinations). */
   unique: number;
   /** Requests beyond the first for one event (at-least-once redeliveries). */
   duplicates: number;
@@ -67,12 +71,28 @@ interface RedisCommandStat {
   usecPerCall: number;
 }
 
+/** One destination's share of a drain: its own receiver path, its own last delivery. */
+interface DestinationDrain {
+  name: string;
+  path: string;
+  /** Events it had to get. */
+  events: number;
+  /** Ingester start to this destination's last answer. */
+  seconds: number;
+  eventsPerSecond: number;
+  check: DeliveryCheck;
+}
+
 export interface DrainResult {
   events: number;
   dispatchers: number;
-  /** Ingester start to the last acknowledgement. */
+  /** Deliveries: events × destinations. */
+  deliveries: number;
+  /** Ingester start to the last acknowledgement (of every destination). */
   seconds: number;
+  /** Events (not deliveries) per second until every destination had every event. */
   eventsPerSecond: number;
+  destinations: DestinationDrain[];
   /** Ingester start until its committed position covered the last event (everything enqueued). */
   enqueuedAfterSeconds: number;
   resources: ResourceReport;
@@ -84,17 +104,42 @@ export interface DrainResult {
   profiles?: Record<string, ProfileSummary[]>;
 }
 
+/** What one destination's queue holds in Redis: every key under its queue prefix. */
+export interface QueueMemory {
+  name: string;
+  /** Events queued for it. */
+  events: number;
+  /** Jobs waiting (events are packed INGESTER_EVENTS_PER_JOB per job when read in a backlog). */
+  jobs: number;
+  keys: number;
+  /** Sum of MEMORY USAGE of its keys. */
+  bytes: number;
+  bytesPerEvent: number;
+}
+
 export interface QueueResult {
   events: number;
   ingesterOnly: { seconds: number; eventsPerSecond: number; resources: ResourceReport };
+  /** INFO used_memory delta / (events × destinations). */
   redisBytesPerEvent: number;
+  /** Per destination queue, from MEMORY USAGE of its keys. */
+  queues: QueueMemory[];
   /** MEMORY USAGE of one queued job hash, and the mean body it holds. */
   sampleJobBytes: number;
   meanBodyBytes: number;
   eventsStreamBytes: number;
-  dispatcherOnly: { seconds: number; eventsPerSecond: number; resources: ResourceReport; check: DeliveryCheck };
+  dispatcherOnly: { seconds: number; eventsPerSecond: number; resources: ResourceReport; check: DeliveryCheck; destinations: DestinationDrain[] };
   redisCommands: RedisCommandStat[];
   cpu: CpuShare;
+}
+
+/** One destination's latency in a live run. */
+export interface DestinationLatency {
+  name: string;
+  path: string;
+  delivered: number;
+  undelivered: number;
+  latencyMs: LatencySummary;
 }
 
 export interface LiveResult {
@@ -103,9 +148,12 @@ export interface LiveResult {
   /** Events published in the measured window (warm-up excluded). */
   published: number;
   achievedRate: number;
+  /** Deliveries answered (summed over the destinations). */
   delivered: number;
   undelivered: number;
+  /** Over every destination's deliveries. */
   latencyMs: LatencySummary;
+  destinations: DestinationLatency[];
   /** CPU used during the publication window, percent of one core. */
   cpuPercent: { ingester: number; dispatcher: number; redis: number };
   resources: ResourceReport;
@@ -154,11 +202,11 @@ export async function prepareBacklog(ctx: Context, events: number): Promise<Back
   return { emulator, published, bytes };
 }
 
-function timeoutMs(ctx: Context): number {
+export function timeoutMs(ctx: Context): number {
   return ctx.options.timeoutSeconds * 1_000;
 }
 
-function race<T>(promise: Promise<T>, pipeline: Pipeline): Promise<T> {
+export function race<T>(promise: Promise<T>, pipeline: Pipeline): Promise<T> {
   return Promise.race([promise, pipeline.failure]);
 }
 
@@ -174,10 +222,11 @@ function processReport(usages: ProcessUsage[], events: number, before: ProcessUs
   };
 }
 
-function resources(after: UsageSnapshot, events: number, before?: UsageSnapshot): ResourceReport {
+/** Ingester and Redis CPU per event read, dispatcher CPU per delivery (`deliveries`, events × destinations). */
+export function resources(after: UsageSnapshot, events: number, before?: UsageSnapshot, deliveries = events): ResourceReport {
   return {
     ...(after.ingester ? { ingester: processReport([after.ingester], events, before?.ingester ? [before.ingester] : []) } : {}),
-    ...(after.dispatchers.length > 0 ? { dispatcher: processReport(after.dispatchers, events, before?.dispatchers) } : {}),
+    ...(after.dispatchers.length > 0 ? { dispatcher: processReport(after.dispatchers, deliveries, before?.dispatchers) } : {}),
     redis: processReport([after.redis], events, before ? [before.redis] : []),
   };
 }
@@ -187,34 +236,88 @@ function totalCpu(usage: UsageSnapshot): number {
   return (usage.ingester?.cpuSeconds ?? 0) + usage.dispatchers.reduce((sum, u) => sum + u.cpuSeconds, 0) + usage.redis.cpuSeconds;
 }
 
-function check(records: ReceiverRecords, expected: Map<string, number>): DeliveryCheck {
+/** The deliveries to `path` (every path when undefined) against what was published. */
+export function check(records: ReceiverRecords, expected: ReadonlyMap<string, number>, path?: string): DeliveryCheck {
+  const pathIndex = path === undefined ? -1 : records.paths.indexOf(path);
+  let requests = 0;
   let bodyMismatches = 0;
   let unknown = 0;
   for (let i = 0; i < records.ids.length; i += 1) {
+    if (path !== undefined && records.pathIndexes[i] !== pathIndex) continue;
+    requests += 1;
     const bytes = expected.get(records.ids[i] as string);
     if (bytes === undefined) unknown += 1;
     else if (bytes !== records.lengths[i]) bodyMismatches += 1;
   }
+  const unique = path === undefined ? records.unique : (records.uniqueByPath[path] ?? 0);
   return {
-    unique: records.unique,
-    duplicates: records.ids.length - records.unique,
+    unique,
+    duplicates: requests - unique,
     bodyMismatches,
     unknown,
     receiverElu: round(records.elu, 2),
   };
 }
 
+/** Every destination's check, and their sum (one destination: exactly its own check). */
+function destinationChecks(records: ReceiverRecords, expected: ReadonlyMap<string, number>, destinations: readonly BenchDestination[]): { total: DeliveryCheck; each: DeliveryCheck[] } {
+  const each = destinations.map((d) => check(records, expected, d.path));
+  const total = each.reduce((sum, c) => ({
+    unique: sum.unique + c.unique,
+    duplicates: sum.duplicates + c.duplicates,
+    bodyMismatches: sum.bodyMismatches + c.bodyMismatches,
+    unknown: sum.unknown + c.unknown,
+    receiverElu: c.receiverElu,
+  }));
+  return { total, each };
+}
+
 function expectedBytes(published: readonly Published[]): Map<string, number> {
   return new Map(published.map((p) => [p.id, p.bytes]));
 }
 
-async function commandStats(redis: Redis, top = 8): Promise<RedisCommandStat[]> {
+/**
+ * Waits until every destination's path got `events` distinct events; resolves with the answer
+ * time of each one's last.
+ */
+function waitForAll(ctx: Context, destinations: readonly BenchDestination[], events: number, timeout: number, what: string): Promise<number[]> {
+  return Promise.all(destinations.map((d) => ctx.receiver.waitForUnique(events, timeout, `${what} at ${d.name} (${d.path})`, d.path)));
+}
+
+function destinationDrains(destinations: readonly BenchDestination[], events: number, started: number, doneAt: readonly number[], checks: readonly DeliveryCheck[]): DestinationDrain[] {
+  return destinations.map((d, i) => {
+    const seconds = ((doneAt[i] as number) - started) / 1000;
+    return { name: d.name, path: d.path, events, seconds: round(seconds, 2), eventsPerSecond: round(events / seconds, 0), check: checks[i] as DeliveryCheck };
+  });
+}
+
+/** The bench's own measurement commands (queueMemory), left out of the product's command stats. */
+const BENCH_COMMANDS = new Set(['info', 'config', 'scan', 'memory']);
+
+export async function commandStats(redis: Redis, top = 8): Promise<RedisCommandStat[]> {
   const info = await redis.info('commandstats');
   const stats: RedisCommandStat[] = [];
   for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/gm)) {
     stats.push({ command: match[1] as string, calls: Number(match[2]), usec: Number(match[3]), usecPerCall: Number(match[4]) });
   }
-  return stats.filter((s) => s.command !== 'info' && s.command !== 'config').sort((a, b) => b.usec - a.usec).slice(0, top);
+  return stats.filter((s) => !BENCH_COMMANDS.has(s.command)).sort((a, b) => b.usec - a.usec).slice(0, top);
+}
+
+/** MEMORY USAGE of every key of one destination's queue (SCAN of its prefix), with its waiting jobs. */
+export async function queueMemory(pipeline: Pipeline, name: string, events: number): Promise<QueueMemory> {
+  const prefix = pipeline.prefix(name);
+  let cursor = '0';
+  let keys = 0;
+  let bytes = 0;
+  do {
+    const [next, batch] = await pipeline.client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    const sizes = batch.length === 0 ? [] : ((await pipeline.client.pipeline(batch.map((key) => ['memory', 'usage', key, 'samples', '0'])).exec()) ?? []);
+    for (const [error, size] of sizes) if (error === null) bytes += Number(size ?? 0);
+    keys += batch.length;
+  } while (cursor !== '0');
+  const jobs = (await pipeline.client.llen(`${prefix}:wait`)) + (await pipeline.client.llen(`${prefix}:paused`));
+  return { name, events, jobs, keys, bytes, bytesPerEvent: round(bytes / Math.max(1, events), 0) };
 }
 
 function profileDirFor(ctx: Context, label: string): string | undefined {
@@ -250,11 +353,13 @@ function lastId(published: readonly Published[]): string {
  */
 export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers = 1, receiverDelayMs = 0, label = 'drain'): Promise<DrainResult> {
   const events = backlog.published.length;
+  const destinations = benchDestinations(ctx.options.destinations);
   const profileDir = profileDirFor(ctx, label);
   const window = new CpuWindow();
   const pipeline = await Pipeline.start({
     openctiUrl: backlog.emulator.url,
-    webhookUrl: ctx.receiver.url,
+    destinations,
+    urlFor: (path) => ctx.receiver.urlFor(path),
     concurrency: ctx.options.concurrency,
     logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions,
     profileDir,
@@ -272,24 +377,28 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
       enqueuedAt = nowMs();
     });
     enqueued.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
-    const doneAt = await race(ctx.receiver.waitForUnique(events, timeoutMs(ctx), `${events} events delivered (${label})`), pipeline);
+    const doneAt = await race(waitForAll(ctx, destinations, events, timeoutMs(ctx), `${events} events delivered (${label})`), pipeline);
     await race(enqueued, pipeline);
     const usage = pipeline.usage();
     const cpu = window.end(totalCpu(usage));
     const redisCommands = await commandStats(pipeline.client);
     const aof = await redisAofInfo(pipeline.client);
     const records = await ctx.receiver.collect();
-    const seconds = (doneAt - started) / 1000;
+    const seconds = (Math.max(...doneAt) - started) / 1000;
+    const checks = destinationChecks(records, expectedBytes(backlog.published), destinations);
+    const deliveries = events * destinations.length;
     result = {
       events,
       dispatchers,
+      deliveries,
       seconds: round(seconds, 2),
       eventsPerSecond: round(events / seconds, 0),
+      destinations: destinationDrains(destinations, events, started, doneAt, checks.each),
       enqueuedAfterSeconds: round((enqueuedAt - started) / 1000, 2),
-      resources: resources(usage, events),
+      resources: resources(usage, events, undefined, deliveries),
       aof,
       redisCommands,
-      check: check(records, expectedBytes(backlog.published)),
+      check: checks.total,
       cpu,
     };
   } finally {
@@ -316,10 +425,13 @@ export async function ceilingScenario(ctx: Context, backlog: Backlog): Promise<C
  */
 export async function queueScenario(ctx: Context, backlog: Backlog): Promise<QueueResult> {
   const events = backlog.published.length;
+  const destinations = benchDestinations(ctx.options.destinations);
+  const deliveries = events * destinations.length;
   const window = new CpuWindow();
   const pipeline = await Pipeline.start({
     openctiUrl: backlog.emulator.url,
-    webhookUrl: ctx.receiver.url,
+    destinations,
+    urlFor: (path) => ctx.receiver.urlFor(path),
     concurrency: ctx.options.concurrency,
     logLevel: ctx.options.logLevel,
     nodeOptions: ctx.options.nodeOptions,
@@ -345,36 +457,42 @@ export async function queueScenario(ctx: Context, backlog: Backlog): Promise<Que
     const enqueuedAt = nowMs();
     const ingesterUsage = pipeline.usage();
     const memoryAfter = await redisUsedMemory(pipeline.client);
-    const sampleJob = await pipeline.client.lindex(`${pipeline.prefix}:wait`, 0);
-    const sampleJobBytes = sampleJob === null ? 0 : Number((await pipeline.client.call('MEMORY', 'USAGE', `${pipeline.prefix}:${sampleJob}`, 'SAMPLES', '0')) ?? 0);
-    const sampleBody = sampleJob === null ? '' : ((await pipeline.client.hget(`${pipeline.prefix}:${sampleJob}`, 'data')) ?? '');
-    const eventsStreamBytes = Number((await pipeline.client.call('MEMORY', 'USAGE', `${pipeline.prefix}:events`, 'SAMPLES', '0')) ?? 0);
+    const sampleJob = await pipeline.client.lindex(`${pipeline.prefix()}:wait`, 0);
+    const sampleJobBytes = sampleJob === null ? 0 : Number((await pipeline.client.call('MEMORY', 'USAGE', `${pipeline.prefix()}:${sampleJob}`, 'SAMPLES', '0')) ?? 0);
+    const sampleBody = sampleJob === null ? '' : ((await pipeline.client.hget(`${pipeline.prefix()}:${sampleJob}`, 'data')) ?? '');
+    const eventsStreamBytes = Number((await pipeline.client.call('MEMORY', 'USAGE', `${pipeline.prefix()}:events`, 'SAMPLES', '0')) ?? 0);
     const ingestSeconds = (enqueuedAt - started) / 1000;
     ctx.log(`    ingester alone: ${events} events queued in ${ingestSeconds.toFixed(1)} s as ${await pipeline.waitingJobs()} jobs; sample job ${sampleJobBytes} B (job data ${sampleBody.length} B)`);
+    const queues: QueueMemory[] = [];
+    for (const d of destinations) queues.push(await queueMemory(pipeline, d.name, events));
     await pipeline.stopIngester();
 
     await ctx.receiver.reset(0);
+    // The dispatcher phase's Redis CPU starts here, after the bench's own MEMORY USAGE scan.
+    const dispatchBefore = pipeline.usage();
     const dispatchStarted = nowMs();
     await pipeline.startDispatchers(1);
-    const doneAt = await race(ctx.receiver.waitForUnique(events, timeoutMs(ctx), `${events} events delivered from the full queue`), pipeline);
+    const doneAt = await race(waitForAll(ctx, destinations, events, timeoutMs(ctx), `${events} events delivered from the full queue`), pipeline);
     const dispatcherUsage = pipeline.usage();
     const cpu = window.end((ingesterUsage.ingester?.cpuSeconds ?? 0) + totalCpu(dispatcherUsage));
     const redisCommands = await commandStats(pipeline.client);
     const records = await ctx.receiver.collect();
-    const dispatchSeconds = (doneAt - dispatchStarted) / 1000;
+    const dispatchSeconds = (Math.max(...doneAt) - dispatchStarted) / 1000;
+    const checks = destinationChecks(records, expectedBytes(backlog.published), destinations);
     return {
       events,
       ingesterOnly: { seconds: round(ingestSeconds, 2), eventsPerSecond: round(events / ingestSeconds, 0), resources: resources(ingesterUsage, events) },
-      redisBytesPerEvent: round((memoryAfter - memoryBefore) / events, 0),
+      redisBytesPerEvent: round((memoryAfter - memoryBefore) / deliveries, 0),
+      queues,
       sampleJobBytes,
       meanBodyBytes: round(backlog.bytes / events, 0),
       eventsStreamBytes,
       dispatcherOnly: {
         seconds: round(dispatchSeconds, 2),
         eventsPerSecond: round(events / dispatchSeconds, 0),
-        // Redis CPU here covers both phases; the dispatcher's only its own.
-        resources: resources(dispatcherUsage, events, { dispatchers: [], redis: ingesterUsage.redis }),
-        check: check(records, expectedBytes(backlog.published)),
+        resources: resources(dispatcherUsage, events, { dispatchers: [], redis: dispatchBefore.redis }, deliveries),
+        check: checks.total,
+        destinations: destinationDrains(destinations, events, dispatchStarted, doneAt, checks.each),
       },
       redisCommands,
       cpu,
@@ -393,7 +511,8 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
   const { liveSeconds, liveWarmupSeconds, liveSettleSeconds } = ctx.options;
   const emulator = await StreamEmulator.start({ heartbeatIntervalMs: 1_000 });
   const publisher = ctx.workload.attach(emulator);
-  const pipeline = await Pipeline.start({ openctiUrl: emulator.url, webhookUrl: ctx.receiver.url, concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
+  const destinations = benchDestinations(ctx.options.destinations);
+  const pipeline = await Pipeline.start({ openctiUrl: emulator.url, destinations, urlFor: (path) => ctx.receiver.urlFor(path), concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
   try {
     await ctx.receiver.reset(0);
     await pipeline.startDispatchers(1);
@@ -426,33 +545,19 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
     const after = pipeline.usage();
     const cpu = window.end(totalCpu(after) - totalCpu(before));
     const total = publication.ids.length;
-    let undelivered = 0;
     try {
-      await race(ctx.receiver.waitForUnique(total, liveSettleSeconds * 1_000, `${total} live events delivered`), pipeline);
+      await race(waitForAll(ctx, destinations, total, liveSettleSeconds * 1_000, `${total} live events delivered`), pipeline);
     } catch (error) {
       if (!(error instanceof ReceiverTimeoutError)) throw error;
       ctx.log(`    ${error.message}`);
     }
     clearInterval(sampler);
     const records = await ctx.receiver.collect();
-    const answeredAt = new Map<string, number>();
-    for (let i = 0; i < records.ids.length; i += 1) {
-      const id = records.ids[i] as string;
-      if (!answeredAt.has(id)) answeredAt.set(id, records.at[i] as number);
-    }
     const warmupEnd = publication.firstAt + liveWarmupSeconds * 1_000;
-    const latencies: number[] = [];
-    let measured = 0;
-    let firstMeasured = Number.NaN;
-    for (let i = 0; i < total; i += 1) {
-      const at = publication.at[i] as number;
-      if (at < warmupEnd) continue;
-      if (measured === 0) firstMeasured = at;
-      measured += 1;
-      const answered = answeredAt.get(publication.ids[i] as string);
-      if (answered === undefined) undelivered += 1;
-      else latencies.push(answered - at);
-    }
+    const latency = latencyByDestination(records, publication, warmupEnd, destinations);
+    const { measured, firstMeasured } = latency;
+    const latencies = latency.each.flatMap((d) => d.latencies);
+    const undelivered = latency.each.reduce((sum, d) => sum + d.undelivered, 0);
     const windowSeconds = (publication.lastAt - publication.firstAt) / 1000;
     const cpuPercent = (pick: (u: UsageSnapshot) => ProcessUsage[]): number => {
       const cpu = pick(after).reduce((sum, u, i) => sum + u.cpuSeconds - (pick(before)[i]?.cpuSeconds ?? 0), 0);
@@ -468,13 +573,14 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
       delivered: latencies.length,
       undelivered,
       latencyMs: roundSummary(summarise(Float64Array.from(latencies))),
+      destinations: latency.each.map((d) => ({ name: d.name, path: d.path, delivered: d.latencies.length, undelivered: d.undelivered, latencyMs: roundSummary(summarise(Float64Array.from(d.latencies))) })),
       cpuPercent: {
         ingester: cpuPercent((u) => (u.ingester ? [u.ingester] : [])),
         dispatcher: cpuPercent((u) => u.dispatchers),
         redis: cpuPercent((u) => [u.redis]),
       },
-      resources: resources(after, total, before),
-      check: check(records, expected),
+      resources: resources(after, total, before, total * destinations.length),
+      check: destinationChecks(records, expected, destinations).total,
       cpu,
       timeline,
       maxCommitLagMs: round(Math.max(0, ...timeline.map((x) => x.commitLagMs).filter(Number.isFinite)), 0),
@@ -486,7 +592,41 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
   }
 }
 
-function roundSummary(s: LatencySummary): LatencySummary {
+/**
+ * Latency of each destination's first 2xx for every event published after `warmupEnd`: answer
+ * time at its path − emulator write time.
+ */
+export function latencyByDestination(
+  records: ReceiverRecords,
+  publication: Publication,
+  warmupEnd: number,
+  destinations: readonly BenchDestination[],
+): { measured: number; firstMeasured: number; each: Array<{ name: string; path: string; latencies: number[]; undelivered: number }> } {
+  const answeredAt = destinations.map(() => new Map<string, number>());
+  const slot = new Map(destinations.map((d, i) => [records.paths.indexOf(d.path), i]));
+  for (let i = 0; i < records.ids.length; i += 1) {
+    const map = answeredAt[slot.get(records.pathIndexes[i] as number) ?? -1];
+    const id = records.ids[i] as string;
+    if (map !== undefined && !map.has(id)) map.set(id, records.at[i] as number);
+  }
+  const each = destinations.map((d) => ({ name: d.name, path: d.path, latencies: [] as number[], undelivered: 0 }));
+  let measured = 0;
+  let firstMeasured = Number.NaN;
+  for (let i = 0; i < publication.ids.length; i += 1) {
+    const at = publication.at[i] as number;
+    if (at < warmupEnd) continue;
+    if (measured === 0) firstMeasured = at;
+    measured += 1;
+    each.forEach((d, k) => {
+      const answered = answeredAt[k]?.get(publication.ids[i] as string);
+      if (answered === undefined) d.undelivered += 1;
+      else d.latencies.push(answered - at);
+    });
+  }
+  return { measured, firstMeasured, each };
+}
+
+export function roundSummary(s: LatencySummary): LatencySummary {
   return { count: s.count, p50: round(s.p50, 1), p90: round(s.p90, 1), p99: round(s.p99, 1), p999: round(s.p999, 1), max: round(s.max, 1), mean: round(s.mean, 1) };
 }
 
