@@ -34,7 +34,7 @@ describe('configuration errors', () => {
     { name: 'ChangeMe live stream id', kind: 'ingester', env: { CONNECTOR_LIVE_STREAM_ID: 'ChangeMe' }, expect: [/CONNECTOR_LIVE_STREAM_ID .*other than ChangeMe/] },
     { name: 'consumer count 0', kind: 'dispatcher', env: { CONNECTOR_CONSUMER_COUNT: '0' }, expect: [/CONNECTOR_CONSUMER_COUNT .*integer from 1 to 1000, got "0"/] },
     { name: 'TOKEN auth without header and token', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'token' }, expect: [/WEBHOOK_HEADER .*required when WEBHOOK_AUTH_TYPE=TOKEN/, /WEBHOOK_TOKEN .*required when WEBHOOK_AUTH_TYPE=TOKEN/] },
-    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN, BEARER, BASIC \(any case\), got "magic"/] },
+    { name: 'unknown auth type', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'magic' }, expect: [/WEBHOOK_AUTH_TYPE .*NONE, TOKEN, BEARER, BASIC, SPLUNK \(any case\), got "magic"/] },
     { name: 'BASIC auth without a password', kind: 'dispatcher', env: { WEBHOOK_AUTH_TYPE: 'basic', WEBHOOK_USERNAME: 'soar' }, expect: [/WEBHOOK_PASSWORD .*required when WEBHOOK_AUTH_TYPE=BASIC/] },
     {
       name: 'TLS files and HTTPS only',

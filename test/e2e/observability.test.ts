@@ -85,7 +85,7 @@ describe('metrics and health of a running pipeline', () => {
 
   it('turns /readyz unready while Redis is down, naming Redis, and ready again after it restarts', async () => {
     assert.deepEqual(await readyz(ports.ingester), { status: 200, body: { ready: true, reasons: [], role: 'leader' } });
-    assert.deepEqual(await readyz(ports.dispatcher), { status: 200, body: { ready: true, reasons: [] } });
+    assert.deepEqual(await readyz(ports.dispatcher), { status: 200, body: { ready: true, reasons: [], destinations: { default: 'delivering' } } });
 
     await bed.redis.kill();
     for (const [process, port] of Object.entries(ports)) {

@@ -84,7 +84,7 @@ describe('per-entity ordering (processes)', () => {
     const mistaken = await startProcess('dispatcher', { ...env, WEBHOOK_ORDERING: 'entity' });
     await mistaken.waitForLog((line) => String(line.msg).startsWith('ordering.not_lined_up'), 10_000, 'the mismatch warning');
     const status = await runCliInProcess(['status', '--json'], env);
-    assert.equal((JSON.parse(status.stdout) as { ordering: string }).ordering, 'none');
+    assert.equal((JSON.parse(status.stdout) as { destinations: Array<{ ordering: string }> }).destinations[0]!.ordering, 'none');
     await bed.receiver.waitForIds(frames.map((f) => eventId(f.event, f.id, f.data)), 30_000);
     assert.deepEqual(await checks.lines(), []);
     // Events, not jobs: without entity ordering the ingester packs consecutive events into one job.

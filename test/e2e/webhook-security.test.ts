@@ -152,7 +152,7 @@ describe('webhook security, end to end', () => {
       }
       assert.ok(proxy.tunnels.length >= 1 && proxy.tunnels.length <= 4 + 3, `${proxy.tunnels.length} tunnels for 4 kept-alive sockets`);
       assert.ok(proxy.tunnels.every((tunnel) => tunnel.target === new URL(receiver.url).host));
-      const configured = processes[1]!.logs.find((line) => line.msg === 'dispatcher.configured')!;
+      const configured = processes[1]!.logs.find((line) => line.msg === 'destination.configured')!;
       assert.equal(configured.signingSecrets, 2);
       assert.equal(configured.authType, 'BASIC');
       assert.equal(configured.tokenConfigured, true);
