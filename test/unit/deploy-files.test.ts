@@ -230,6 +230,27 @@ describe('monitoring files', () => {
     }
   });
 
+  it('the Grafana dashboard has a destination variable, and every query of a per-destination metric follows it', () => {
+    const dashboard = JSON.parse(repoFile('docs/grafana-dashboard.json')) as {
+      templating: { list: Array<{ name: string; query?: unknown; multi?: boolean; includeAll?: boolean }> };
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+    };
+    const variable = dashboard.templating.list.find(({ name }) => name === 'destination');
+    assert.ok(variable, 'no destination variable');
+    assert.match(JSON.stringify(variable.query), /label_values\(processed_messages_total, ?destination\)/);
+    assert.equal(variable.multi, true);
+    assert.equal(variable.includeAll, true);
+    const perDestination = documentedMetrics().filter(({ labels }) => labels.includes('destination')).map(({ name }) => name);
+    assert.ok(perDestination.includes('processed_messages_total'), 'docs/metrics.md documents no destination label');
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets ?? []) {
+        for (const [selector, name] of expr.matchAll(/\b([a-z_]+?)(?:_bucket|_count|_sum)?(?:\{[^}]*\})?(?=\[|\)|\s|$)/g)) {
+          if (name && perDestination.includes(name)) assert.match(selector, /destination=~"\$destination"/, `${panel.title}: ${expr}`);
+        }
+      }
+    }
+  });
+
   it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/redis-memory.md', () => {
     const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
     assert.deepEqual(config.rule_files, ['alerts.yml']);
