@@ -16,6 +16,8 @@ export type MetricProcess = 'ingester' | 'dispatcher' | 'board';
 
 export interface DocumentedMetric {
   name: string;
+  /** The labels of its `{a,b}` in the table. */
+  labels: string[];
   processes: MetricProcess[];
 }
 
@@ -26,9 +28,13 @@ export function documentedMetrics(): DocumentedMetric[] {
   const section = repoFile('docs/metrics.md');
   const metrics: DocumentedMetric[] = [];
   for (const line of section.split('\n')) {
-    const row = /^\| `([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})?` \| [a-z]+ \| ([a-z, ]+) \|/.exec(line);
+    const row = /^\| `([a-z_:][a-z0-9_:]*)(?:\{([^}]*)\})?` \| [a-z]+ \| ([a-z, ]+) \|/.exec(line);
     if (!row) continue;
-    metrics.push({ name: row[1] as string, processes: (row[2] as string).split(',').map((p) => p.trim() as MetricProcess) });
+    metrics.push({
+      name: row[1] as string,
+      labels: row[2] ? row[2].split(',').map((label) => label.trim()) : [],
+      processes: (row[3] as string).split(',').map((p) => p.trim() as MetricProcess),
+    });
   }
   if (metrics.length === 0) throw new Error('no metric rows found in the docs/metrics.md table');
   return metrics;
