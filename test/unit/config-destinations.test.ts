@@ -43,6 +43,14 @@ describe('DESTINATIONS', () => {
     assert.match(message, /"ok" is listed twice/);
   });
 
+  it('refuses two names that would read the same variable (x reads DESTINATION_X_AUTH_TYPE as AUTH_TYPE, x-auth as TYPE)', () => {
+    const env = { DESTINATIONS: 'x,x-auth', DESTINATION_X_URL: 'https://x.example/a', DESTINATION_X_AUTH_URL: 'https://x.example/b', DESTINATION_X_AUTH_TYPE: 'BEARER', DESTINATION_X_TOKEN: 't' };
+    const error = configError(() => dispatcher(env));
+    assert.ok(variables(error).includes('DESTINATIONS'));
+    assert.match(error.message, /"x" and "x-auth" would both read DESTINATION_X_AUTH_TYPE/);
+    assert.deepEqual(names(dispatcher({ ...env, DESTINATIONS: 'x,x-auth2', DESTINATION_X_AUTH2_URL: 'https://x.example/b' })), ['x', 'x-auth2']);
+  });
+
   it('accepts a 32-character name', () => {
     const name = 'a'.repeat(32);
     assert.deepEqual(names(dispatcher({ DESTINATIONS: name, [`DESTINATION_${name.toUpperCase()}_URL`]: 'https://a.example/x' })), [name]);
