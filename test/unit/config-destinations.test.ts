@@ -116,6 +116,11 @@ describe('the default destination', () => {
     assert.deepEqual(names(dispatcher({ WEBHOOK_URL: 'https://default.example/hook', DESTINATIONS: 'a', DESTINATION_A_URL: 'https://a.example/x' })), ['default', 'a']);
   });
 
+  it("exists when config.yml's webhook.url is set", () => {
+    const file = files.write('webhook.yml', ['webhook:', '  url: https://default.example/hook', 'destinations:', '  a:', '    url: https://a.example/x'].join('\n'));
+    assert.deepEqual(names(dispatcher({}, file)), ['default', 'a']);
+  });
+
   it('requires WEBHOOK_URL when nothing is listed', () => {
     assert.deepEqual(variables(configError(() => dispatcher({}))), ['WEBHOOK_URL']);
   });
