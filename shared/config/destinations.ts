@@ -45,11 +45,14 @@ export function readDestinations<D extends z.ZodType>(
   const { names, problems } = listedNames(env, file);
   const defaultUrl = readLeaves(['url'], () => env.WEBHOOK_URL, asRecord(file.webhook)).url;
   if (defaultUrl !== undefined || names.length === 0) names.unshift(DEFAULT_DESTINATION);
+  const schemas = new Map(names.map((name) => [name, schemaFor(destinationVariablePrefix(name))]));
+  const keysOf = (name: string) => Object.keys((schemas.get(name) as unknown as z.ZodObject).shape);
+  problems.push(...sharedVariables(names, keysOf));
   const destinations: Array<Destination<z.output<D>>> = [];
   for (const name of names) {
     const variablePrefix = destinationVariablePrefix(name);
-    const schema = schemaFor(variablePrefix);
-    const keys = Object.keys((schema as unknown as z.ZodObject).shape);
+    const schema = schemas.get(name)!;
+    const keys = keysOf(name);
     const fromFile = name === DEFAULT_DESTINATION ? asRecord(file.webhook) : asRecord(fileMap[name]);
     const raw = readLeaves(keys, (key) => env[`${variablePrefix}${key.toUpperCase()}`], fromFile);
     const result = schema.safeParse(raw);
@@ -89,4 +92,24 @@ function listedNames(env: Environment, file: Record<string, unknown>): { names: 
   }
   if (problems.length === 0) return { names, problems: [] };
   return { names, problems: [{ variable: 'DESTINATIONS', key: 'destinations', message: `is not valid: ${problems.join('; ')}` }] };
+}
+
+/**
+ * Names whose variables coincide: `x` reads DESTINATION_X_AUTH_TYPE as its
+ * AUTH_TYPE while `x-auth` reads it as its TYPE. One value would configure
+ * both, so such a pair is refused rather than guessed.
+ */
+function sharedVariables(names: readonly string[], keysOf: (name: string) => string[]): ConfigProblem[] {
+  const readers = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const name of names) {
+    for (const key of keysOf(name)) {
+      const variable = `${destinationVariablePrefix(name)}${key.toUpperCase()}`;
+      const other = readers.get(variable);
+      if (other === undefined) readers.set(variable, name);
+      else clashes.push(`"${other}" and "${name}" would both read ${variable}`);
+    }
+  }
+  if (clashes.length === 0) return [];
+  return [{ variable: 'DESTINATIONS', key: 'destinations', message: `is not valid: ${clashes.join('; ')}: rename one of them` }];
 }
