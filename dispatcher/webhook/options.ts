@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { proxyFor, type ProxySettings } from '../../shared/net/proxy.js';
 import { tlsConnectionOptions } from '../../shared/net/tls.js';
-import { redactUrl } from '../../shared/observability/redact.js';
+import { redactWebhookUrl } from '../../shared/observability/redact.js';
 import type { DispatcherDestination } from '../config.js';
 import { WebhookSigner } from './signer.js';
 import type { WebhookClientOptions } from './client.js';
@@ -63,7 +63,7 @@ export function webhookClientOptions(webhook: Webhook, connections: number, prox
 export function describeWebhook(webhook: Webhook, proxy: ProxySettings): Record<string, unknown> {
   const { noProxy } = proxy;
   return {
-    webhook: redactUrl(webhook.url),
+    webhook: redactWebhookUrl(webhook.url),
     authType: webhook.auth_type,
     tokenConfigured: Boolean(webhook.token),
     passwordConfigured: Boolean(webhook.password),

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { redactWebhookUrl } from '../observability/redact.js';
 import type { FieldMeta } from './fields.js';
 
 /**
@@ -55,7 +56,9 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], leaf: (first
     } else if (value === undefined) {
       message = `is required: ${meta?.accepted ?? 'a value'}`;
     } else {
-      const shown = meta?.secret ? '' : `, got ${JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value)).slice(0, 80)}`;
+      // A webhook URL may be the credential itself (Slack, Teams): only its redacted form is shown.
+      const text = typeof value === 'string' ? (meta?.format === 'uri' ? redactWebhookUrl(value) : value) : JSON.stringify(value);
+      const shown = meta?.secret ? '' : `, got ${JSON.stringify(text).slice(0, 80)}`;
       message = `must be ${meta?.accepted ?? 'valid'}${shown}`;
     }
     problems.set(variable, { variable, key, message });

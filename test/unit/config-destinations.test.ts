@@ -327,3 +327,13 @@ describe('the ingester', () => {
     assert.deepEqual(variables(error), ['DESTINATION_A_EVENT_TYPES', 'DESTINATION_B_MARKINGS_EXCLUDE']);
   });
 });
+
+describe('webhook URLs in messages', () => {
+  it('are shown redacted: a Slack or Teams URL is the credential itself', () => {
+    const token = 'XXXXXXXXXXXXXXXXXXXXXXXX';
+    const error = configError(() => dispatcher({ DESTINATIONS: 'slack', DESTINATION_SLACK_URL: `ftp://hooks.slack.com/services/T0000/B0000/${token}?sig=abc` }));
+    assert.deepEqual(variables(error), ['DESTINATION_SLACK_URL']);
+    assert.doesNotMatch(error.message, new RegExp(`${token}|sig=abc`));
+    assert.match(error.message, /got "ftp:\/\/hooks\.slack\.com\/services\/T0000\/B0000\/…"/);
+  });
+});
