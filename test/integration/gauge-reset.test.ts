@@ -51,7 +51,7 @@ describe('gauges read from Redis', () => {
     );
     const room = gate.waitForRoom();
     await waitFor(() => gate.closed, { timeoutMs: 5_000, what: 'the gate to close on 3 queued events' });
-    assert.deepEqual(series(await dispatcher.registry.metrics(), 'opencti_webhook_queue_jobs{state="waiting"}'), ['opencti_webhook_queue_jobs{state="waiting"} 3']);
+    assert.deepEqual(series(await dispatcher.registry.metrics(), 'opencti_webhook_queue_jobs{state="waiting",destination="default"}'), ['opencti_webhook_queue_jobs{state="waiting",destination="default"} 3']);
     const up = await ingester.registry.metrics();
     assert.deepEqual(series(up, 'opencti_webhook_ingester_paused'), ['opencti_webhook_ingester_paused 1']);
     assert.equal(series(up, 'opencti_webhook_redis_memory_used_ratio').length, 1);
