@@ -197,7 +197,8 @@ describe('bull-board in a browser', { skip }, () => {
     await queueAction('Pause', true);
     const record = await waitFor(() => bed.redis.client().get(pauseKey), { timeoutMs: 5_000, what: 'the operator pause record' });
     assert.equal((JSON.parse(record) as { by: string }).by, USER);
-    assert.equal(await queue.isPaused(), true);
+    // The record is written first, the pause right after it (board/queue.ts): wait for both.
+    await waitFor(async () => (await queue.isPaused()) || undefined, { timeoutMs: 5_000, what: 'the queue to be paused' });
     const frames = bed.emulator.publishMany(3);
     const ids = frames.map((f) => eventId(f.event, f.id, f.data));
     await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 3, { timeoutMs: 10_000, what: '3 waiting events' });
