@@ -1,9 +1,8 @@
 import { Queue, type Worker } from 'bullmq';
 import type { Logger } from '../../shared/observability/logger.js';
-import { resolveMarkings } from '../../shared/opencti/markings.js';
 import { destinationKeys, queuePrefix, type EndpointState, type EventJob } from '../../shared/queue/contract.js';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
-import { createEventFilter } from '../../shared/routing/event-filter.js';
+import { destinationFilter } from '../../shared/routing/event-filter.js';
 import type { ProxySettings } from '../../shared/net/proxy.js';
 import type { DispatcherDestination } from '../config.js';
 import { createDeliver } from '../delivery/deliver.js';
@@ -126,11 +125,7 @@ export async function startDestination(destination: DispatcherDestination, conte
         metrics,
         logger,
         // The ingester filters before queueing; this catches events queued before a setting changed.
-        filter: createEventFilter({
-          eventTypes: settings.event_types,
-          entityTypes: settings.entity_types,
-          excludedMarkings: settings.markings_exclude && resolveMarkings(settings.markings_exclude, `${variablePrefix}MARKINGS_EXCLUDE`),
-        }),
+        filter: destinationFilter(destination),
         failureThreshold: settings.outage_failure_threshold,
         rateLimiter: settings.rate_limit_per_second ? new RateLimiter(redis, keys.rateLimit, settings.rate_limit_per_second) : undefined,
         order,

@@ -1,9 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Logger } from '../../shared/observability/logger.js';
-import { resolveMarkings } from '../../shared/opencti/markings.js';
 import { destinationKeys, queuePrefix, type QueuedJobData } from '../../shared/queue/contract.js';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
-import { createEventFilter } from '../../shared/routing/event-filter.js';
+import { destinationFilter } from '../../shared/routing/event-filter.js';
 import type { IngesterDestination } from '../config.js';
 import type { Route } from './router.js';
 
@@ -17,6 +16,12 @@ export interface DestinationQueues {
   /** The depth of the fullest destination queue: reading stops when any one is full, so Redis memory stays bounded whichever destination is down. */
   depth: Pick<Queue, 'getJobCountByTypes'>;
   close(): Promise<void>;
+}
+
+/** How the ingester routes to one destination: its queue, its lines, its filters. */
+export function routeOf(destination: IngesterDestination, queue: Queue, orderScope: string): Route {
+  const { name, settings } = destination;
+  return { name, queue, orderScope, filter: destinationFilter(destination), expression: settings.filter !== undefined, ordered: settings.ordering === 'entity' };
 }
 
 export function openDestinationQueues(
@@ -35,21 +40,10 @@ export function openDestinationQueues(
   };
   const routes: Route[] = [];
   const depthQueues: Queue[] = [];
-  for (const { name, variablePrefix, settings } of destinations) {
-    const keys = destinationKeys(connectorId, name);
+  for (const destination of destinations) {
+    const keys = destinationKeys(connectorId, destination.name);
     depthQueues.push(open(keys.queueName, connections.main));
-    routes.push({
-      name,
-      queue: open(keys.queueName, connections.commits),
-      orderScope: keys.orderScope,
-      filter: createEventFilter({
-        eventTypes: settings.event_types,
-        entityTypes: settings.entity_types,
-        excludedMarkings: settings.markings_exclude && resolveMarkings(settings.markings_exclude, `${variablePrefix}MARKINGS_EXCLUDE`),
-      }),
-      expression: settings.filter !== undefined,
-      ordered: settings.ordering === 'entity',
-    });
+    routes.push(routeOf(destination, open(keys.queueName, connections.commits), keys.orderScope));
   }
   return {
     routes,

@@ -1,5 +1,5 @@
 import type { ForwardedEvent } from '../queue/contract.js';
-import { createMarkingCheck } from '../opencti/markings.js';
+import { createMarkingCheck, resolveMarkings } from '../opencti/markings.js';
 import { dataIdAt, parsedData } from '../opencti/stix-id.js';
 
 /**
@@ -20,6 +20,21 @@ export interface EventFilterOptions {
 }
 
 export type EventFilter = (event: ForwardedEvent, body: string) => FilterReason | undefined;
+
+/** A destination's allow-lists and excluded markings, as read from its settings (WEBHOOK_* or DESTINATION_<NAME>_*). */
+interface DestinationFilterSettings {
+  variablePrefix: string;
+  settings: { event_types?: readonly string[] | undefined; entity_types?: readonly string[] | undefined; markings_exclude?: readonly string[] | undefined };
+}
+
+/** The filter of one destination: the ingester applies it before queueing, the dispatcher again before sending. */
+export function destinationFilter({ variablePrefix, settings }: DestinationFilterSettings): EventFilter | undefined {
+  return createEventFilter({
+    eventTypes: settings.event_types,
+    entityTypes: settings.entity_types,
+    excludedMarkings: settings.markings_exclude && resolveMarkings(settings.markings_exclude, `${variablePrefix}MARKINGS_EXCLUDE`),
+  });
+}
 
 /**
  * The allow-lists and the marking exclusion as one check, or undefined when

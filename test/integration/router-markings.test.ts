@@ -14,10 +14,10 @@ import type { Queue } from 'bullmq';
 import { loadIngesterConfig } from '../../ingester/config.js';
 import type { PendingEvent } from '../../ingester/commit/job-packing.js';
 import { Router, type Route } from '../../ingester/routing/router.js';
+import { routeOf } from '../../ingester/routing/routes.js';
 import { createLogger } from '../../shared/observability/logger.js';
-import { resolveMarkings } from '../../shared/opencti/markings.js';
 import type { ForwardedEvent } from '../../shared/queue/contract.js';
-import { createEventFilter, type FilterReason } from '../../shared/routing/event-filter.js';
+import type { FilterReason } from '../../shared/routing/event-filter.js';
 import { EventFactory, jsonPatchCompare, type BuildSpec, type EntityKind, type EnvelopeType, type JsonObject } from '../helpers/stix-fixtures.js';
 import { INGESTER_ENV, tempDir } from '../unit/config-helpers.js';
 import { sampleEvents } from '../unit/format-events.js';
@@ -141,18 +141,7 @@ function routesFrom(env: Record<string, string>): Route[] {
   const files = tempDir();
   try {
     const config = loadIngesterConfig({ env: { ...INGESTER_ENV, ...env }, file: files.write('empty.yml', '') });
-    return config.destinations.map(({ name, variablePrefix, settings }) => ({
-      name,
-      queue: {} as Queue,
-      orderScope: `test:${name}`,
-      filter: createEventFilter({
-        eventTypes: settings.event_types,
-        entityTypes: settings.entity_types,
-        excludedMarkings: settings.markings_exclude && resolveMarkings(settings.markings_exclude, `${variablePrefix}MARKINGS_EXCLUDE`),
-      }),
-      expression: settings.filter !== undefined,
-      ordered: settings.ordering === 'entity',
-    }));
+    return config.destinations.map((destination) => routeOf(destination, {} as Queue, `test:${destination.name}`));
   } finally {
     files.cleanup();
   }
