@@ -23,6 +23,7 @@ import {
   queueMemory,
   race,
   resources,
+  startPipeline,
   timeoutMs,
   type Backlog,
   type Context,
@@ -107,16 +108,8 @@ export async function filterScenario(ctx: Context, backlog: Backlog): Promise<Fi
   expected[2] = selected;
   ctx.log(`    ${filtered.name} takes ${selected.size} of ${events} events (${((100 * selected.size) / events).toFixed(2)} %): ${ONE_PERCENT_FILTER}`);
 
-  const pipeline = await Pipeline.start({
-    openctiUrl: backlog.emulator.url,
-    destinations,
-    urlFor: (path) => ctx.receiver.urlFor(path),
-    concurrency: ctx.options.concurrency,
-    logLevel: ctx.options.logLevel,
-    nodeOptions: ctx.options.nodeOptions,
-    // Nothing drains the queues while the ingester fills them (see queueScenario).
-    env: { INGESTER_MAX_QUEUED_EVENTS: '100000000' },
-  });
+  // Nothing drains the queues while the ingester fills them (see queueScenario).
+  const pipeline = await startPipeline(ctx, backlog.emulator.url, destinations, { env: { INGESTER_MAX_QUEUED_EVENTS: '100000000' } });
   const queues = destinations.map((d) => new Queue(queueNameOf(pipeline.connectorId, d.name), { connection: pipeline.client, prefix: queuePrefix(pipeline.connectorId) }));
   try {
     await pipeline.client.config('RESETSTAT');

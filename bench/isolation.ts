@@ -11,9 +11,8 @@ import { destinationKeys } from '../shared/queue/contract.js';
 import { StreamEmulator } from '../test/helpers/stream-emulator.js';
 import { nowMs } from './clock.js';
 import { benchDestinations } from './destinations.js';
-import { Pipeline } from './pipeline.js';
 import { ReceiverTimeoutError } from './receiver.js';
-import { check, latencyByDestination, race, roundSummary, timeoutMs, type Context, type DeliveryCheck, type DestinationLatency } from './scenarios.js';
+import { check, latencyByDestination, race, roundSummary, startPipeline, timeoutMs, type Context, type DeliveryCheck, type DestinationLatency } from './scenarios.js';
 import { round, summarise } from './stats.js';
 import { publishAtRate } from './workload.js';
 
@@ -59,14 +58,7 @@ async function isolationRun(ctx: Context, rate: number, outage: boolean): Promis
   if (a === undefined) throw new Error('bench: no destination A');
   const emulator = await StreamEmulator.start({ heartbeatIntervalMs: 1_000 });
   const publisher = ctx.workload.attach(emulator);
-  const pipeline = await Pipeline.start({
-    openctiUrl: emulator.url,
-    destinations,
-    urlFor: (path) => ctx.receiver.urlFor(path),
-    concurrency: ctx.options.concurrency,
-    logLevel: ctx.options.logLevel,
-    nodeOptions: ctx.options.nodeOptions,
-  });
+  const pipeline = await startPipeline(ctx, emulator.url, destinations);
   const breakerStates = new Set<string>();
   const breaker = setInterval(() => {
     pipeline.client.hget(destinationKeys(pipeline.connectorId, a.name).endpoint, 'state').then(

@@ -12,7 +12,7 @@ import { nowMs } from './clock.js';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import { benchDestinations, type BenchDestination } from './destinations.js';
 import type { BenchOptions } from './options.js';
-import { Pipeline, pollUntil, type UsageSnapshot } from './pipeline.js';
+import { Pipeline, pollUntil, type PipelineOptions, type UsageSnapshot } from './pipeline.js';
 import { ReceiverTimeoutError, type LeanReceiver, type ReceiverRecords } from './receiver.js';
 import { CpuWindow, redisAofInfo, redisUsedMemory, type AofInfo, type CpuShare, type ProcessUsage } from './resources.js';
 import { round, summarise, type LatencySummary } from './stats.js';
@@ -206,6 +206,24 @@ export function timeoutMs(ctx: Context): number {
   return ctx.options.timeoutSeconds * 1_000;
 }
 
+/** Starts a scenario's pipeline with the bench's receiver, concurrency, log level and runtime flags; `extra` adds what only this scenario sets. */
+export function startPipeline(
+  ctx: Context,
+  openctiUrl: string,
+  destinations: readonly BenchDestination[],
+  extra: Pick<PipelineOptions, 'profileDir' | 'env'> = {},
+): Promise<Pipeline> {
+  return Pipeline.start({
+    openctiUrl,
+    destinations,
+    urlFor: (path) => ctx.receiver.urlFor(path),
+    concurrency: ctx.options.concurrency,
+    logLevel: ctx.options.logLevel,
+    nodeOptions: ctx.options.nodeOptions,
+    ...extra,
+  });
+}
+
 export function race<T>(promise: Promise<T>, pipeline: Pipeline): Promise<T> {
   return Promise.race([promise, pipeline.failure]);
 }
@@ -356,14 +374,7 @@ export async function drainScenario(ctx: Context, backlog: Backlog, dispatchers 
   const destinations = benchDestinations(ctx.options.destinations);
   const profileDir = profileDirFor(ctx, label);
   const window = new CpuWindow();
-  const pipeline = await Pipeline.start({
-    openctiUrl: backlog.emulator.url,
-    destinations,
-    urlFor: (path) => ctx.receiver.urlFor(path),
-    concurrency: ctx.options.concurrency,
-    logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions,
-    profileDir,
-  });
+  const pipeline = await startPipeline(ctx, backlog.emulator.url, destinations, { profileDir });
   let result: Omit<DrainResult, 'profiles'>;
   try {
     await ctx.receiver.reset(receiverDelayMs);
@@ -428,16 +439,8 @@ export async function queueScenario(ctx: Context, backlog: Backlog): Promise<Que
   const destinations = benchDestinations(ctx.options.destinations);
   const deliveries = events * destinations.length;
   const window = new CpuWindow();
-  const pipeline = await Pipeline.start({
-    openctiUrl: backlog.emulator.url,
-    destinations,
-    urlFor: (path) => ctx.receiver.urlFor(path),
-    concurrency: ctx.options.concurrency,
-    logLevel: ctx.options.logLevel,
-    nodeOptions: ctx.options.nodeOptions,
-    // Nothing drains the queue here: backpressure (which counts a job as INGESTER_EVENTS_PER_JOB events) would stop the ingester for good.
-    env: { INGESTER_MAX_QUEUED_EVENTS: '100000000' },
-  });
+  // Nothing drains the queue here: backpressure (which counts a job as INGESTER_EVENTS_PER_JOB events) would stop the ingester for good.
+  const pipeline = await startPipeline(ctx, backlog.emulator.url, destinations, { env: { INGESTER_MAX_QUEUED_EVENTS: '100000000' } });
   try {
     await pipeline.client.config('RESETSTAT');
     const memoryBefore = await redisUsedMemory(pipeline.client);
@@ -512,7 +515,7 @@ export async function liveScenario(ctx: Context, rate: number): Promise<LiveResu
   const emulator = await StreamEmulator.start({ heartbeatIntervalMs: 1_000 });
   const publisher = ctx.workload.attach(emulator);
   const destinations = benchDestinations(ctx.options.destinations);
-  const pipeline = await Pipeline.start({ openctiUrl: emulator.url, destinations, urlFor: (path) => ctx.receiver.urlFor(path), concurrency: ctx.options.concurrency, logLevel: ctx.options.logLevel, nodeOptions: ctx.options.nodeOptions });
+  const pipeline = await startPipeline(ctx, emulator.url, destinations);
   try {
     await ctx.receiver.reset(0);
     await pipeline.startDispatchers(1);
