@@ -24,11 +24,10 @@ describe('crash faults', () => {
     await p.spawn('dispatcher');
     await p.spawn('dispatcher');
     let kills = 0;
-    // 500 events/s for 8 s: the kills all land while frames are still coming.
-    await p.publishDuring(4_000, 5, async () => {
+    // 300 events/s for 13 s: the kills land while frames are still coming (unless the machine is slow).
+    await p.publishDuring(4_000, 3, async ({ more }) => {
       for (const victims of [['ingester'], ['dispatcher'], ['ingester', 'dispatcher'], ['dispatcher'], ['ingester', 'dispatcher']] as const) {
-        const target = receiver.delivered().length + 150;
-        await receiver.waitForCount(target, 60_000);
+        await more(150);
         for (const kind of victims) {
           await p.kill(p.running(kind)[0]!);
           kills += 1;
@@ -44,14 +43,14 @@ describe('crash faults', () => {
 
   it('SIGKILL and restart of Redis loses nothing; both processes stay up and resume', async (t) => {
     const p = (pipeline = await Pipeline.start());
-    const { receiver, redis } = p.bed;
+    const { redis } = p.bed;
     const ingester = await p.spawn('ingester');
     const dispatcher = await p.spawn('dispatcher');
     let downAt = 0;
     let upAt = 0;
-    await p.publishDuring(3_000, 20, async () => {
+    await p.publishDuring(3_000, 20, async ({ more }) => {
       for (let round = 0; round < 2; round += 1) {
-        await receiver.waitForCount(receiver.delivered().length + 500, 60_000);
+        await more(500);
         downAt = Date.now();
         await redis.kill('SIGKILL');
         await new Promise((resolve) => setTimeout(resolve, 1_500)); // Redis stays down for a while: a fault window

@@ -84,17 +84,42 @@ export class Pipeline<B extends PipelineBed = TestBed> {
     return [...this.#processes].filter((child) => child.kind === kind && !this.#killed.has(child));
   }
 
-  /** Publishes `total` events in slices while `work` runs, so faults land mid-stream. */
-  async publishDuring(total: number, perTick: number, work: () => Promise<void>, spec: (i: number) => PublishSpec = () => ({})): Promise<void> {
+  /**
+   * Publishes `total` events in slices while `work` runs, so faults land
+   * mid-stream. `work` waits for progress with `more(n)`: n more requests
+   * answered 2xx or, once every event is published, 2 s without one (on a
+   * slow machine the stream may end before the last fault lands; that fault
+   * must still lose nothing).
+   */
+  async publishDuring(
+    total: number,
+    perTick: number,
+    work: (progress: { more: (n: number, timeoutMs?: number) => Promise<void> }) => Promise<void>,
+    spec: (i: number) => PublishSpec = () => ({}),
+  ): Promise<void> {
+    const { emulator, receiver } = this.bed;
     let published = 0;
     const timer = setInterval(() => {
       const n = Math.min(perTick, total - published);
       if (n <= 0) return clearInterval(timer);
-      this.bed.emulator.publishMany(n, (i) => spec(published + i));
+      emulator.publishMany(n, (i) => spec(published + i));
       published += n;
     }, 10);
+    const more = (n: number, timeoutMs = 60_000) => {
+      const target = receiver.delivered().length + n;
+      let seen = -1;
+      let quietSince = Date.now();
+      return waitFor(
+        () => {
+          const count = receiver.delivered().length;
+          if (count !== seen) [seen, quietSince] = [count, Date.now()];
+          return count >= target || (published >= total && Date.now() - quietSince >= 2_000) || undefined;
+        },
+        { timeoutMs, what: `${target} requests answered 2xx, or all ${total} events published and nothing more arriving` },
+      ).then(() => undefined);
+    };
     try {
-      await work();
+      await work({ more });
       await waitFor(() => published >= total, { timeoutMs: 60_000, what: `${total} events published` });
     } finally {
       clearInterval(timer);

@@ -46,10 +46,10 @@ describe('platform faults', () => {
     const ingester = await p.spawn('ingester', { OPENCTI_URL: relay.url });
     await p.spawn('dispatcher');
     let backAt = 0;
-    await p.publishDuring(3_000, 3, async () => {
+    await p.publishDuring(3_000, 3, async ({ more }) => {
       for (let round = 0; round < 2; round += 1) {
         // Frames must be flowing again (delivered, not merely written to the relay) before each cut.
-        await p.bed.receiver.waitForCount(p.bed.receiver.delivered().length + 300, 60_000);
+        await more(300);
         await relay!.down();
         await new Promise((resolve) => setTimeout(resolve, 2_500)); // the platform is away: a fault window
         emulator.refuseNext(500, 2);
