@@ -75,6 +75,9 @@ export class WebhookClient {
     this.#agent = new EnvHttpProxyAgent({
       connections: options.connections,
       pipelining: 1,
+      // HTTP/1.1 as the Python connector speaks: undici 8 would negotiate HTTP/2 with TLS endpoints that offer it,
+      // multiplexing every delivery on one connection instead of `connections` sockets.
+      allowH2: false,
       keepAliveTimeout: 30_000,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,

@@ -49,10 +49,13 @@ export function platformTls(settings: PlatformTlsSettings): ConnectionOptions {
  * and HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) honoured like
  * python-requests does for pycti. No body or header timeout: the stream is
  * idle between frames (its watchdog is the stream client's), and GraphQL
- * calls carry their own deadline.
+ * calls carry their own deadline. HTTP/1.1 only (undici 8 would negotiate
+ * HTTP/2 where the platform's TLS front offers it): over one HTTP/2
+ * connection, a stream paused for backpressure could hold up GraphQL calls
+ * by exhausting the connection's flow-control window.
  */
 export function createPlatformDispatcher(tls: ConnectionOptions, proxy: ProxySettings): Dispatcher {
-  return new EnvHttpProxyAgent({ bodyTimeout: 0, headersTimeout: 0, connect: tls, requestTls: tls, ...undiciProxyOptions(proxy) });
+  return new EnvHttpProxyAgent({ bodyTimeout: 0, headersTimeout: 0, allowH2: false, connect: tls, requestTls: tls, ...undiciProxyOptions(proxy) });
 }
 
 export const TLS_HINT =

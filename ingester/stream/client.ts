@@ -58,7 +58,7 @@ export class StreamClient {
     this.#options = options;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
     this.#ownsAgent = !options.dispatcher;
-    this.#agent = options.dispatcher ?? new Agent({ bodyTimeout: 0, headersTimeout: 0 });
+    this.#agent = options.dispatcher ?? new Agent({ bodyTimeout: 0, headersTimeout: 0, allowH2: false });
   }
 
   /** True between the platform's 200 answer and the next disconnect. */

@@ -28,43 +28,60 @@ export function proxySettingsFrom(env: Readonly<Record<string, string | undefine
 /**
  * The proxy options of an EnvHttpProxyAgent. Each is given, '' for none:
  * undici reads process.env for any that is undefined, and would then
- * disagree with what the startup log says.
+ * disagree with what the startup log says. `proxyTunnel`: http:// targets
+ * too go through a CONNECT tunnel, as with undici 7 (undici 8 would forward
+ * them in absolute form, handing the request and its credentials to the
+ * proxy itself); see docs/security.md.
  */
-export function undiciProxyOptions(settings: ProxySettings): { httpProxy: string; httpsProxy: string; noProxy: string } {
-  return { httpProxy: settings.httpProxy ?? '', httpsProxy: settings.httpsProxy ?? '', noProxy: settings.noProxy ?? '' };
+export function undiciProxyOptions(settings: ProxySettings): { httpProxy: string; httpsProxy: string; noProxy: string; proxyTunnel: true } {
+  return { httpProxy: settings.httpProxy ?? '', httpsProxy: settings.httpsProxy ?? '', noProxy: settings.noProxy ?? '', proxyTunnel: true };
 }
 
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
 
 /**
  * The proxy requests to `url` go through, without its credentials, or
- * undefined when they go direct. undici's rule (EnvHttpProxyAgent, 7.x):
+ * undefined when they go direct. undici's rule (EnvHttpProxyAgent, 8.x):
  * https uses HTTPS_PROXY, else HTTP_PROXY; http uses HTTP_PROXY. NO_PROXY
- * holds entries separated by commas or white space; exactly `*` turns the
- * proxy off for every host (` *` or `a,*` do not); an entry matches its host
- * and the host's subdomains, after dropping a leading `.` or `*.`;
- * `host:port` matches that port only (80/443 when the URL names none);
- * case does not matter; an IPv6 entry needs its brackets.
+ * holds entries separated by commas or white space; a `*` entry, anywhere,
+ * turns the proxy off for every host (`*:port` for that port only); an entry
+ * matches its host and the host's subdomains after dropping a leading `.`,
+ * while `*.example.com` matches subdomains only; `host:port` matches that
+ * port only (80/443 when the URL names none); case, a trailing dot and IPv6
+ * brackets do not matter.
  */
 export function proxyFor(url: string | URL, settings: ProxySettings): string | undefined {
   const target = new URL(url);
   const http = settings.httpProxy || undefined;
   const proxy = target.protocol === 'https:' ? settings.httpsProxy || http : http;
   if (proxy === undefined) return undefined;
-  const host = target.host.replace(/:\d*$/, '').toLowerCase();
+  const host = withoutTrailingDot(target.host.replace(/:\d*$/, '').replace(/^\[(.+)\]$/, '$1').toLowerCase());
   const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[target.protocol] || 0;
   return bypasses(settings.noProxy ?? '', host, port) ? undefined : redactUrl(proxy);
 }
 
 function bypasses(noProxy: string, host: string, port: number): boolean {
-  const entries = noProxy
+  return noProxy
     .split(/[,\s]/)
     .filter(Boolean)
-    .map((entry) => {
-      const withPort = /^(.+):(\d+)$/.exec(entry);
-      return { host: (withPort?.[1] ?? entry).replace(/^\*?\./, '').toLowerCase(), port: withPort ? Number.parseInt(withPort[2]!, 10) : 0 };
-    });
-  if (entries.length === 0) return false;
-  if (noProxy === '*') return true;
-  return entries.some((entry) => (!entry.port || entry.port === port) && (host === entry.host || host.endsWith(`.${entry.host}`)));
+    .map(noProxyEntry)
+    .some((entry) => (!entry.port || entry.port === port) && (entry.host === '*' || (!entry.subdomainsOnly && host === entry.host) || host.endsWith(`.${entry.host}`)));
+}
+
+function noProxyEntry(entry: string): { host: string; port: number; subdomainsOnly: boolean } {
+  const bracketedWithPort = /^\[(.+)\]:(\d+)$/.exec(entry);
+  const unbracketed = entry.replace(/^\[(.+)\]$/, '$1');
+  // A bare IPv6 address has several colons: only `name:digits` names a port.
+  const withPort = bracketedWithPort ?? (unbracketed.split(':').length === 2 ? /^(.+):(\d+)$/.exec(unbracketed) : null);
+  const host = withPort?.[1] ?? unbracketed;
+  return {
+    host: withoutTrailingDot(host.replace(/^\*?\./, '').toLowerCase()),
+    port: withPort ? Number.parseInt(withPort[2]!, 10) : 0,
+    subdomainsOnly: entry.startsWith('*'),
+  };
+}
+
+/** `example.com.` is `example.com` (the root label); a lone `.` stays. */
+function withoutTrailingDot(host: string): string {
+  return host.length > 1 && host.endsWith('.') ? host.slice(0, -1) : host;
 }

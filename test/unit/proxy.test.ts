@@ -64,7 +64,7 @@ async function undiciFromEnvironment(env: Environment, url: string): Promise<boo
     else process.env[name] = env[name];
   }
   try {
-    return await tunnelled(new EnvHttpProxyAgent({ connect: { lookup: loopback } }), url);
+    return await tunnelled(new EnvHttpProxyAgent({ connect: { lookup: loopback }, proxyTunnel: true }), url);
   } finally {
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
@@ -100,14 +100,19 @@ const cases = (): Case[] => {
     via(',, ', 'http://example.com:PORT', true),
     via('*', 'http://example.com:PORT', false),
     via('*', 'https://example.com', false),
-    via(' *', 'http://example.com:PORT', true),
-    via('other.test,*', 'http://example.com:PORT', true),
+    via(' *', 'http://example.com:PORT', false),
+    via('other.test,*', 'http://example.com:PORT', false),
+    via(`*:${P}`, 'http://example.com:PORT', false),
+    via('*:1', 'http://example.com:PORT', true),
     via('example.com', 'http://example.com:PORT', false),
     via('example.com', 'http://api.example.com:PORT', false),
     via('example.com', 'http://notexample.com:PORT', true),
     via('.example.com', 'http://example.com:PORT', false),
     via('.example.com', 'http://api.example.com:PORT', false),
     via('*.example.com', 'http://api.example.com:PORT', false),
+    via('*.example.com', 'http://example.com:PORT', true),
+    via('example.com.', 'http://example.com:PORT', false),
+    via('example.com', 'http://example.com.:PORT', false),
     via('api.example.com', 'http://example.com:PORT', true),
     via(`example.com:${P}`, 'http://example.com:PORT', false),
     via('example.com:1', 'http://example.com:PORT', true),
@@ -118,7 +123,9 @@ const cases = (): Case[] => {
     via('127.0.0.1', 'http://127.0.0.1:PORT', false),
     via('127.0.0.1', 'http://localhost:PORT', true),
     via('[::1]', 'http://[::1]:PORT', false),
-    via('::1', 'http://[::1]:PORT', true),
+    via('::1', 'http://[::1]:PORT', false),
+    via(`[::1]:${P}`, 'http://[::1]:PORT', false),
+    via('[::1]:1', 'http://[::1]:PORT', true),
     // Which variable: lower case wins even when empty; https falls back to HTTP_PROXY, http never uses HTTPS_PROXY.
     [{ HTTP_PROXY: proxyUrl, http_proxy: '' }, `http://example.com:${P}`, false],
     [{ HTTP_PROXY: proxyUrl, NO_PROXY: '*', no_proxy: '' }, `http://example.com:${P}`, true],
