@@ -1,6 +1,7 @@
 /** Command-line parsing for the operator CLI; pure, so it is unit-tested without Redis. */
 import { ErrorCode } from '../shared/errors/codes.js';
 import { OwhError } from '../shared/errors/owh-error.js';
+import { asksForVersion } from '../shared/process/version.js';
 
 const COMMANDS = ['status', 'failed', 'replay', 'purge'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -18,7 +19,8 @@ export interface CliArgs {
   destination?: string;
 }
 
-export type Parsed = { help: true } | { help: false; args: CliArgs };
+/** `show`: print the usage or the version instead of running a command. */
+export type Parsed = { show: 'help' | 'version' } | { show?: undefined; args: CliArgs };
 
 export const USAGE = `Usage: npm run cli -- <command> [options]
        node dist/cli/main.js <command> [options]
@@ -37,6 +39,7 @@ Options:
                          still be named while its queue remains in Redis.
   --json                 machine-readable output on stdout
   -h, --help             this help
+  -v, --version          print the version (opencti-webhook <version>)
 
 Reads CONNECTOR_ID, REDIS_URL and the destinations' names (DESTINATIONS, WEBHOOK_URL;
 environment, else config.yml or CONFIG_FILE), like the ingester and the dispatcher.
@@ -52,7 +55,8 @@ const DEFAULT_LIMIT = 50;
 
 export function parseArgs(argv: readonly string[]): Parsed {
   if (argv.length === 0) throw new UsageError('missing command');
-  if (argv.some((arg) => arg === '-h' || arg === '--help' || arg === 'help')) return { help: true };
+  if (argv.some((arg) => arg === '-h' || arg === '--help' || arg === 'help')) return { show: 'help' };
+  if (asksForVersion(argv)) return { show: 'version' };
   const [command, ...rest] = argv;
   if (!isCommand(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const args: CliArgs = { command, json: false, all: false, ids: [], limit: DEFAULT_LIMIT };
@@ -71,7 +75,7 @@ export function parseArgs(argv: readonly string[]): Parsed {
     else throw new UsageError(`${command} takes no argument (got ${JSON.stringify(arg)})`);
   }
   if (command === 'replay' && args.all === (args.ids.length > 0)) throw new UsageError('replay needs either --all or one or more event ids');
-  return { help: false, args };
+  return { args };
 }
 
 function isCommand(word: string | undefined): word is CommandName {

@@ -9,6 +9,7 @@ import { destinationKeys, queuePrefix } from '../shared/queue/contract.js';
 import { redactUrl } from '../shared/observability/redact.js';
 import { createRedisClient, describeRedisRejection, type RedisClient } from '../shared/redis/client.js';
 import type { RedisSettings } from '../shared/config/redis-fields.js';
+import { VERSION_LINE } from '../shared/process/version.js';
 import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
 import type { Command, CommandDestination } from './commands/command.js';
 import { failed } from './commands/failed.js';
@@ -40,8 +41,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let chosen: ChosenDestination[];
   try {
     const parsed = parseArgs(argv);
-    if (parsed.help) {
-      io.stdout(`${USAGE}\n`);
+    if (parsed.show !== undefined) {
+      io.stdout(`${parsed.show === 'help' ? USAGE : VERSION_LINE}\n`);
       return EXIT.ok;
     }
     args = parsed.args;

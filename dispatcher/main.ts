@@ -6,6 +6,7 @@ import { Readiness } from '../shared/observability/readiness.js';
 import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
 import { exitOnConfigError } from '../shared/process/startup.js';
+import { exitOnVersionFlag } from '../shared/process/version.js';
 import { loadProxySettings } from '../shared/config/load.js';
 import { boardServerOptions, startBoardServer } from './board/server.js';
 import { loadDispatcherConfig, workerName } from './config.js';
@@ -14,6 +15,7 @@ import { startTemplateRunners } from './formats/runners.js';
 import { failedRetention } from './worker/failed-retention.js';
 import { DispatcherMetricFamilies } from './metrics.js';
 
+exitOnVersionFlag();
 const guard = installProcessGuard('dispatcher');
 const config = exitOnConfigError('dispatcher', () => loadDispatcherConfig());
 const proxy = loadProxySettings();

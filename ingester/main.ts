@@ -10,7 +10,7 @@ import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js
 import { exitOnConfigError } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
 import { proxyFor } from '../shared/net/proxy.js';
-import { USER_AGENT } from '../shared/process/version.js';
+import { exitOnVersionFlag, USER_AGENT } from '../shared/process/version.js';
 import { loadIngesterConfig } from './config.js';
 import { CursorStore } from './position/cursor-store.js';
 import { LeaderTerm } from './leadership/leader-term.js';
@@ -27,6 +27,7 @@ import { openDestinationQueues } from './routing/routes.js';
 import { startFilterExpressions } from './routing/filter-expressions.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
 
+exitOnVersionFlag();
 const guard = installProcessGuard('ingester');
 const config = exitOnConfigError('ingester', () => loadIngesterConfig());
 const proxy = loadProxySettings();

@@ -16,9 +16,11 @@ import { Readiness } from '../../shared/observability/readiness.js';
 import { createRedis, describeRedis, logErrorEvents } from '../../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../../shared/redis/health.js';
 import { exitOnConfigError } from '../../shared/process/startup.js';
+import { exitOnVersionFlag } from '../../shared/process/version.js';
 import { boardServerOptions, startBoardServer } from './server.js';
 import { loadBoardConfig } from '../config.js';
 
+exitOnVersionFlag();
 installProcessGuard('board');
 const config = exitOnConfigError('board', () => loadBoardConfig());
 const { connector } = config;

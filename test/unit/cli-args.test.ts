@@ -4,8 +4,8 @@ import { parseArgs, UsageError } from '../../cli/args.js';
 
 const args = (...argv: string[]) => {
   const parsed = parseArgs(argv);
-  assert.equal(parsed.help, false);
-  return parsed.help ? undefined : parsed.args;
+  assert.equal(parsed.show, undefined);
+  return 'args' in parsed ? parsed.args : undefined;
 };
 
 describe('CLI arguments', () => {
@@ -21,7 +21,11 @@ describe('CLI arguments', () => {
   });
 
   it('answer help for -h, --help and help', () => {
-    for (const flag of ['-h', '--help', 'help']) assert.deepEqual(parseArgs([flag]), { help: true });
+    for (const flag of ['-h', '--help', 'help']) assert.deepEqual(parseArgs([flag]), { show: 'help' });
+  });
+
+  it('answer the version for -v and --version, with or without a command', () => {
+    for (const argv of [['-v'], ['--version'], ['status', '--version'], ['nonsense', '-v']]) assert.deepEqual(parseArgs(argv), { show: 'version' }, argv.join(' '));
   });
 
   it('reject what they do not understand, saying what', () => {
