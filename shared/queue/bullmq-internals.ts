@@ -10,7 +10,7 @@ import type { RedisClient } from '../redis/client.js';
  */
 
 /** The BullMQ release these internals were checked against (package.json pins it exactly). */
-export const BULLMQ_VERSION = '6.7.0';
+export const BULLMQ_VERSION = '6.7.6';
 
 /**
  * Commands `addJobToTransaction` queues per job: one EVALSHA (an EVAL on a
