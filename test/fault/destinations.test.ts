@@ -14,7 +14,7 @@ import { destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { freePort } from '../helpers/free-port.js';
 import { metricValue, scrapeMetrics } from '../helpers/metrics.js';
 import { startProcess } from '../helpers/processes.js';
-import { queuedEvents } from '../helpers/queued-events.js';
+import { pendingEvents, queuedEvents } from '../helpers/queued-events.js';
 import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import type { EntityKind } from '../helpers/stix-fixtures.js';
 import type { EmittedFrame } from '../helpers/stream-emulator.js';
@@ -115,7 +115,7 @@ describe('a refusing destination', () => {
     const [queueA, queueB] = [queueOf(env, 'a'), queueOf(env, 'b')];
     try {
       assert.equal((await queuedEvents(queueA, ['failed'])).length, 0, 'an endpoint that refuses everything is down, not a source of dead letters');
-      const held = await queuedEvents(queueA, ['waiting', 'delayed', 'active', 'prioritized']);
+      const held = await pendingEvents(queueA, ['waiting', 'delayed', 'active', 'prioritized']);
       assert.deepEqual(sorted(held.map((event) => event.data.body)), datas([...first, ...second]));
       assert.equal((await queuedEvents(queueB, ['failed', 'waiting', 'delayed', 'active', 'prioritized'])).length, 0);
       assert.equal((await queuedEvents(queueB, ['completed'])).length, first.length + second.length);

@@ -16,6 +16,15 @@ export async function queuedEvents(queue: Queue, states: JobType[], start = 0, e
   return (await queue.getJobs(states, start, end)).flatMap(eventsOf);
 }
 
+/**
+ * The events the jobs in `states` still have to deliver: a pack's from its
+ * progress on, as the dispatcher resumes it (the events before it were
+ * delivered, or left the pack as jobs of their own and are counted there).
+ */
+export async function pendingEvents(queue: Queue, states: JobType[]): Promise<QueuedEvent[]> {
+  return (await queue.getJobs(states)).flatMap((job) => eventsOf(job).slice(job.name === PACK_JOB_NAME && typeof job.progress === 'number' ? job.progress : 0));
+}
+
 /** The events of one job: itself, or a pack's events. */
 export function eventsOf(job: Job): QueuedEvent[] {
   if (job.name !== PACK_JOB_NAME) return [{ id: String(job.id), name: job.name, data: job.data as EventJob, job }];
