@@ -67,6 +67,7 @@ interface GeneratedLeaf {
   minimum?: number;
   maximum?: number;
   items?: { type?: string; enum?: unknown[] };
+  anyOf?: unknown[];
 }
 
 export function connectorConfigJsonSchema(schema: SectionedSchema): CatalogueSchema {
@@ -103,7 +104,7 @@ export function connectorConfigJsonSchema(schema: SectionedSchema): CatalogueSch
 function property(variable: string, leaf: z.ZodType): CatalogueProperty {
   const meta = leaf.meta() as FieldMeta | undefined;
   // The leaf's output type: what a value becomes once normalised (the input of a preprocess is `unknown`).
-  const generated = z.toJSONSchema(leaf, { io: 'output', unrepresentable: 'any' }) as GeneratedLeaf & { anyOf?: unknown };
+  const generated = z.toJSONSchema(leaf, { io: 'output', unrepresentable: 'any' }) as GeneratedLeaf;
   const type = catalogueType(variable, generated, meta);
   const result: CatalogueProperty = { description: meta?.description ?? '', type };
   if (generated.default !== undefined) result.default = type === 'array' && typeof generated.default === 'string' ? splitList(generated.default) : generated.default;
@@ -127,7 +128,7 @@ function property(variable: string, leaf: z.ZodType): CatalogueProperty {
  * bundle path) takes the type of its default, as upstream types every
  * *_SSL_VERIFY boolean: OPENCTI_CA_FILE carries a CA bundle in the catalogue.
  */
-function catalogueType(variable: string, generated: GeneratedLeaf & { anyOf?: unknown }, meta: FieldMeta | undefined): PropertyType {
+function catalogueType(variable: string, generated: GeneratedLeaf, meta: FieldMeta | undefined): PropertyType {
   if (meta?.secret) return 'string';
   if (TEXT_LISTS.has(variable) || generated.type === 'array') return 'array';
   if (generated.type === 'integer' || generated.type === 'number' || generated.type === 'boolean') return generated.type;
