@@ -201,7 +201,7 @@ describe('deploy/kubernetes', () => {
       const component = ComponentSchema.safeParse(parseYaml(repoFile(`deploy/kubernetes/${folder}/kustomization.yaml`)));
       assert.ok(component.success, `${folder}/kustomization.yaml must be a Component`);
     }
-    const uncommented = KustomizationSchema.parse(parseYaml(kustomizationText.replace(/^# (components:|  - )/gm, '$1')));
+    const uncommented = KustomizationSchema.parse(parseYaml(kustomizationText.replace(/^# (components:| {2}- )/gm, '$1')));
     assert.deepEqual(uncommented.components, subfolders);
     assert.equal(kustomization.components, undefined, 'the board is optional: shipped commented out');
   });
