@@ -311,7 +311,7 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('runs every pod as a fixed non-root user, read-only, without privileges or a service account token', () => {
+  it('runs every pod as a fixed non-root user, read-only, without privileges, service account token or service links', () => {
     for (const dockerfile of ['Dockerfile.ingester', 'Dockerfile.dispatcher']) assert.match(repoFile(dockerfile), /^USER node$/m, dockerfile);
     for (const workload of workloads) {
       const pod = workload.spec.template.spec!;
@@ -319,6 +319,8 @@ describe('deploy/kubernetes', () => {
       // `node` is uid 1000 in the node images; `redis` is 999 (group 1000) in redis:alpine.
       const uid = images.every((image) => image?.startsWith('opencti-webhook-')) ? 1000 : 999;
       assert.equal(pod.automountServiceAccountToken, false, workload.metadata.name);
+      // Service links would add OPENCTI_WEBHOOK_<SERVICE>_* variables, named like settings.
+      assert.equal(pod.enableServiceLinks, false, workload.metadata.name);
       assert.deepEqual(
         { runAsNonRoot: pod.securityContext?.runAsNonRoot, runAsUser: pod.securityContext?.runAsUser, seccomp: pod.securityContext?.seccompProfile?.type },
         { runAsNonRoot: true, runAsUser: uid, seccomp: 'RuntimeDefault' },
