@@ -7,6 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -23,21 +24,34 @@ export interface YamlFile {
   documents: unknown[];
 }
 
-/** Every .yaml file under deploy/kubernetes, each document parsed; a syntax error or warning throws, naming the file. */
+function parseDocuments(file: string, text: string, version: '1.1' | '1.2'): unknown[] {
+  const parsed = parseAllDocuments(text, { version });
+  if (!Array.isArray(parsed)) throw new Error(`${file}: not YAML documents`);
+  return parsed
+    .map((document) => {
+      const problems = [...document.errors, ...document.warnings];
+      if (problems.length > 0) throw new Error(`${file}: ${problems.map((problem) => problem.message).join('; ')}`);
+      return document.toJS() as unknown;
+    })
+    .filter((document) => document !== null);
+}
+
+/**
+ * Every .yaml file under deploy/kubernetes, each document parsed; a syntax
+ * error or warning throws, naming the file, and so does a scalar that YAML
+ * 1.1 (kubectl's parser) reads otherwise than YAML 1.2: `yes`, `on` or
+ * `0440` unquoted.
+ */
 export function yamlFiles(directory: string = KUBERNETES_DIR): YamlFile[] {
   return readdirSync(directory, { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.yaml'))
     .map((entry) => {
       const path = join(entry.parentPath, entry.name);
       const file = relative(KUBERNETES_DIR, path);
-      const parsed = parseAllDocuments(readFileSync(path, 'utf8'));
-      if (!Array.isArray(parsed)) throw new Error(`${file}: not YAML documents`);
-      const documents = parsed.map((document) => {
-        const problems = [...document.errors, ...document.warnings];
-        if (problems.length > 0) throw new Error(`${file}: ${problems.map((problem) => problem.message).join('; ')}`);
-        return document.toJS() as unknown;
-      });
-      return { file, documents: documents.filter((document) => document !== null) };
+      const text = readFileSync(path, 'utf8');
+      const documents = parseDocuments(file, text, '1.2');
+      if (!isDeepStrictEqual(documents, parseDocuments(file, text, '1.1'))) throw new Error(`${file}: YAML 1.1 (kubectl) reads a value otherwise: quote it`);
+      return { file, documents };
     })
     .sort((a, b) => a.file.localeCompare(b.file));
 }
