@@ -3,7 +3,7 @@
  * every YAML document of every file, the kustomizations, and validation of
  * each resource against the Kubernetes API schemas of the kubernetes-models
  * package, including fields those schemas do not know (a misspelt
- * `readinesProbe` is silently dropped by the API server's lenient decoding).
+ * `readinesProbe`), which would otherwise show only once applied to a cluster.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -42,8 +42,8 @@ function parseDocuments(file: string, text: string, version: '1.1' | '1.2'): unk
  * 1.1 (kubectl's parser) reads otherwise than YAML 1.2: `yes`, `on` or
  * `0440` unquoted.
  */
-export function yamlFiles(directory: string = KUBERNETES_DIR): YamlFile[] {
-  return readdirSync(directory, { withFileTypes: true, recursive: true })
+export function yamlFiles(): YamlFile[] {
+  return readdirSync(KUBERNETES_DIR, { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.yaml'))
     .map((entry) => {
       const path = join(entry.parentPath, entry.name);
