@@ -97,7 +97,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('pins the images it does not build and mounts files that exist', () => {
-    for (const name of ['prometheus', 'grafana', 'redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
+    for (const name of ['prometheus', 'grafana', 'webhook-redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
     for (const mount of ['deploy/prometheus/prometheus.yml', 'deploy/prometheus/alerts.yml', 'deploy/grafana/provisioning', 'docs/grafana-dashboard.json']) {
       assert.ok(existsSync(fileURLToPath(new URL(`../../../${mount}`, import.meta.url))), mount);
     }
@@ -168,7 +168,7 @@ describe("the README's destinations example (docker-compose.override.yml)", () =
 });
 
 describe('docker-compose.yml Redis', () => {
-  const args = compose.services.redis?.command ?? [];
+  const args = compose.services['webhook-redis']?.command ?? [];
   const value = (flag: string) => args[args.indexOf(flag) + 1];
 
   it('bounds Redis memory (REDIS_MAXMEMORY, 1gb by default) and refuses writes rather than evict queued events', () => {
