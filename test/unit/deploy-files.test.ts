@@ -251,20 +251,20 @@ describe('monitoring files', () => {
     }
   });
 
-  it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/redis-memory.md', () => {
+  it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/alerts.md', () => {
     const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
     assert.deepEqual(config.rule_files, ['alerts.yml']);
     assert.ok(compose.services.prometheus?.volumes?.includes('./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro'), 'alerts.yml is not mounted');
     const rules = parseYaml(repoFile('deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations?: { summary?: string } }> }> };
     const alerts = rules.groups.flatMap((group) => group.rules);
-    const guide = repoFile('docs/redis-memory.md');
+    const guide = repoFile('docs/alerts.md');
     assert.ok(alerts.length > 0);
     for (const { alert, expr, annotations } of alerts) {
       const metrics = [...expr.matchAll(/\bopencti_webhook_[a-z_]+\b/g)].map(([name]) => name);
       assert.ok(metrics.length > 0, `${alert} queries no metric of ours`);
       assert.deepEqual(metrics.filter((name) => !documented.has(name)), [], `${alert} queries undocumented metrics`);
       assert.ok(annotations?.summary, `${alert} has no summary`);
-      assert.ok(guide.includes(alert), `docs/redis-memory.md does not explain ${alert}`);
+      assert.ok(guide.includes(alert), `docs/alerts.md does not explain ${alert}`);
     }
   });
 
