@@ -251,6 +251,21 @@ describe('monitoring files', () => {
     }
   });
 
+  it("the Grafana dashboard shows the leading ingester's stream metrics only (a standby keeps its last term's values)", () => {
+    const dashboard = JSON.parse(repoFile('docs/grafana-dashboard.json')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    const leaderOnly = ['opencti_webhook_stream_lag_seconds', 'opencti_webhook_stream_connected', 'current_state', 'opencti_webhook_ingester_buffered_events', 'opencti_webhook_ingester_paused', 'opencti_webhook_redis_memory_used_ratio'];
+    let checked = 0;
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets ?? []) {
+        for (const metric of leaderOnly.filter((name) => new RegExp(`\\b${name}\\b`).test(expr))) {
+          assert.ok(expr.includes(`${metric} and on (job, instance) (opencti_webhook_ingester_leader == 1)`), `${panel.title}: ${expr}`);
+          checked += 1;
+        }
+      }
+    }
+    assert.ok(checked >= 5, `${checked} leader-only queries`);
+  });
+
   it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/alerts.md', () => {
     const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
     assert.deepEqual(config.rule_files, ['alerts.yml']);
