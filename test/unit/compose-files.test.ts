@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
 import { envName } from '../../shared/config/load.js';
 import { ConfigSchema } from '../../shared/config/schema.js';
 import { repoFile } from '../helpers/docs.js';
@@ -43,7 +44,7 @@ const openctiOverlay = load('docker-compose.opencti.yml');
 /** The variables of the schema whose values are secrets, from the fields' own metadata. */
 const secretVariables = Object.entries(ConfigSchema.shape).flatMap(([section, sectionSchema]) =>
   Object.entries(sectionSchema.shape)
-    .filter(([, leaf]) => (leaf.meta() as { secret?: boolean } | undefined)?.secret)
+    .filter(([, leaf]) => ((leaf as z.ZodType).meta() as { secret?: boolean } | undefined)?.secret)
     .map(([key]) => envName(section, key)),
 );
 // A JSON object of header names and values: passed as a variable until the
