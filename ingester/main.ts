@@ -9,7 +9,7 @@ import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
 import { exitOnConfigError } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
-import { proxyFor } from '../shared/net/proxy.js';
+import { describeProxy } from '../shared/net/proxy.js';
 import { USER_AGENT } from '../shared/process/version.js';
 import { loadIngesterConfig } from './config.js';
 import { CursorStore } from './position/cursor-store.js';
@@ -56,8 +56,8 @@ logger.info(
     recoverIsoDate: connector.live_stream_recover_iso_date ?? 'now',
     sslVerify: opencti.ssl_verify !== false,
     caFiles: [opencti.ssl_verify, opencti.ca_file].filter((file) => typeof file === 'string'),
-    proxy: proxyFor(platformUrl, proxy) ?? false,
-    noProxy: proxy.noProxy,
+    proxy: describeProxy(platformUrl, proxy),
+    ...(proxy.noProxy ? { noProxy: proxy.noProxy } : {}),
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
     eventsPerJob: config.ingester.events_per_job,
