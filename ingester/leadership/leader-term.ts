@@ -206,7 +206,7 @@ export class LeaderTerm {
   async stop(graceful: boolean): Promise<void> {
     this.#gate?.stop();
     await this.#stream?.stop();
-    this.deps.metrics.streamClosed();
+    this.deps.metrics.termEnded();
     if (graceful) await this.#enqueuer?.flushed();
     else this.#enqueuer?.stop();
     this.#presence?.stop();
