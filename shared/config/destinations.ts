@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { DEFAULT_DESTINATION } from '../queue/contract.js';
-import { asRecord, describeIssues, readLeaves, type ConfigProblem } from './leaves.js';
+import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment } from './leaves.js';
 
 /**
  * The destinations: where events go, each with its own webhook settings.
@@ -25,8 +25,6 @@ export interface Destination<T> {
 /** The schema of one destination's settings, built for its variable prefix (its cross-field messages name the destination's variables). */
 export type DestinationSchemaFor<D extends z.ZodType> = (variablePrefix: string) => D;
 
-type Environment = Readonly<Record<string, string | undefined>>;
-
 export function destinationVariablePrefix(name: string): string {
   return name === DEFAULT_DESTINATION ? 'WEBHOOK_' : `DESTINATION_${name.toUpperCase().replaceAll('-', '_')}_`;
 }
@@ -43,7 +41,13 @@ export function readDestinations<D extends z.ZodType>(
 ): { destinations: Array<Destination<z.output<D>>>; problems: ConfigProblem[] } {
   const fileMap = asRecord(file.destinations);
   const { names, problems } = listedNames(env, file);
-  const defaultUrl = readLeaves(['url'], () => env.WEBHOOK_URL, asRecord(file.webhook)).url;
+  const defaultUrl = readLeaves(['url'], {
+    env,
+    fromFile: asRecord(file.webhook),
+    variable: () => 'WEBHOOK_URL',
+    fileKey: () => 'webhook.url',
+    meta: () => undefined,
+  }).raw.url;
   if (defaultUrl !== undefined || names.length === 0) names.unshift(DEFAULT_DESTINATION);
   const schemas = new Map(names.map((name) => [name, schemaFor(destinationVariablePrefix(name))]));
   const keysOf = (name: string) => Object.keys((schemas.get(name) as unknown as z.ZodObject).shape);
@@ -54,20 +58,28 @@ export function readDestinations<D extends z.ZodType>(
     const schema = schemas.get(name)!;
     const keys = keysOf(name);
     const fromFile = name === DEFAULT_DESTINATION ? asRecord(file.webhook) : asRecord(fileMap[name]);
-    const raw = readLeaves(keys, (key) => env[`${variablePrefix}${key.toUpperCase()}`], fromFile);
+    const read = readLeaves(keys, {
+      env,
+      fromFile,
+      variable: (key) => `${variablePrefix}${key.toUpperCase()}`,
+      fileKey: (key) => `${fileSection(name)}.${key}`,
+      meta: (key) => leafMeta(schema, key),
+    });
+    const { raw } = read;
     const result = schema.safeParse(raw);
-    if (result.success) {
+    if (result.success && read.problems.length === 0) {
       destinations.push({ name, variablePrefix, settings: result.data });
       continue;
     }
-    problems.push(
-      ...describeIssues(result.error.issues, (key) => ({
-        variable: `${variablePrefix}${key.toUpperCase()}`,
-        key: `${fileSection(name)}.${key}`,
-        meta: ((schema as unknown as z.ZodObject).shape[key] as z.ZodType | undefined)?.meta() as never,
-        value: raw[key],
-      })),
-    );
+    const invalid = result.success
+      ? []
+      : describeIssues(result.error.issues, (key) => ({
+          variable: `${variablePrefix}${key.toUpperCase()}`,
+          key: `${fileSection(name)}.${key}`,
+          meta: leafMeta(schema, key),
+          value: raw[key],
+        }));
+    problems.push(...withReadProblems(read, invalid));
   }
   return { destinations, problems };
 }

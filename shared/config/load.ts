@@ -5,8 +5,7 @@ import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
 import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
 import { readDestinations, type Destination, type DestinationSchemaFor } from './destinations.js';
-import type { FieldMeta } from './fields.js';
-import { asRecord, describeIssues, readLeaves, type ConfigProblem, type LeafDescription } from './leaves.js';
+import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment, type LeafDescription, type ReadLeaves } from './leaves.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
@@ -18,8 +17,7 @@ export class ConfigError extends OwhError {
   }
 }
 
-/** Environment variables by name. */
-export type Environment = Readonly<Record<string, string | undefined>>;
+export type { Environment } from './leaves.js';
 
 export interface ConfigSources {
   /** The environment; the process's own when absent. This module is the only reader of process.env. */
@@ -49,12 +47,22 @@ export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {},
   const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
+  const read: ReadLeaves = { raw: {}, problems: [] };
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
-    raw[section] = readLeaves(Object.keys(sectionSchema.shape), (key) => env[envName(section, key)], asRecord(file[section]));
+    const sectionRead = readLeaves(Object.keys(sectionSchema.shape), {
+      env,
+      fromFile: asRecord(file[section]),
+      variable: (key) => envName(section, key),
+      fileKey: (key) => `${section}.${key}`,
+      meta: (key) => leafMeta(sectionSchema, key),
+    });
+    raw[section] = sectionRead.raw;
+    read.problems.push(...sectionRead.problems);
     for (const [key, value] of Object.entries(raw[section])) given[`${section}.${key}`] = value;
   }
   const result = schema.safeParse(raw);
-  const problems = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
+  const invalid = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
+  const problems = withReadProblems(read, invalid);
   const destinations = destination ? readDestinations(destination, env, file) : undefined;
   problems.push(...(destinations?.problems ?? []));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -94,7 +102,7 @@ function sectionLeaf(schema: SectionedSchema, section: string, key: string, give
   return {
     variable: envName(section, key),
     key: `${section}.${key}`,
-    meta: (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined,
+    meta: schema.shape[section] ? leafMeta(schema.shape[section], key) : undefined,
     value: given[`${section}.${key}`],
   };
 }
