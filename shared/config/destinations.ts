@@ -25,8 +25,11 @@ export interface Destination<T> {
 /** The schema of one destination's settings, built for its variable prefix (its cross-field messages name the destination's variables). */
 export type DestinationSchemaFor<D extends z.ZodType> = (variablePrefix: string) => D;
 
+/** What the variables of every named destination start with. */
+export const DESTINATION_VARIABLE_PREFIX = 'DESTINATION_';
+
 export function destinationVariablePrefix(name: string): string {
-  return name === DEFAULT_DESTINATION ? 'WEBHOOK_' : `DESTINATION_${name.toUpperCase().replaceAll('-', '_')}_`;
+  return name === DEFAULT_DESTINATION ? 'WEBHOOK_' : `${DESTINATION_VARIABLE_PREFIX}${name.toUpperCase().replaceAll('-', '_')}_`;
 }
 
 function fileSection(name: string): string {
@@ -84,9 +87,17 @@ export function readDestinations<D extends z.ZodType>(
   return { destinations, problems };
 }
 
+/** The variable listing the named destinations. */
+export const DESTINATIONS_VARIABLE = 'DESTINATIONS';
+
+/** The valid names listed, as the loader reads them. */
+export function listedDestinationNames(env: Environment, file: Record<string, unknown>): string[] {
+  return listedNames(env, file).names;
+}
+
 /** DESTINATIONS (comma- or space-separated), else the keys of config.yml's `destinations:`. */
 function listedNames(env: Environment, file: Record<string, unknown>): { names: string[]; problems: ConfigProblem[] } {
-  const fromEnv = env.DESTINATIONS?.trim();
+  const fromEnv = env[DESTINATIONS_VARIABLE]?.trim();
   let given: string[];
   if (fromEnv) given = fromEnv.split(/[\s,]+/).filter(Boolean);
   else if (file.destinations === undefined || file.destinations === null) given = [];

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { redactWebhookUrl } from '../observability/redact.js';
 import type { FieldMeta } from './fields.js';
+import type { ConfigProblem, Environment } from './problems.js';
 import { readSecretLeaf } from './secret-files.js';
 
 /**
@@ -9,16 +10,7 @@ import { readSecretLeaf } from './secret-files.js';
  * (destinations.ts), so both report problems the same way.
  */
 
-export interface ConfigProblem {
-  /** Environment variable name, e.g. WEBHOOK_URL. */
-  variable: string;
-  /** config.yml key, e.g. webhook.url. */
-  key: string;
-  message: string;
-}
-
-/** Environment variables by name. */
-export type Environment = Readonly<Record<string, string | undefined>>;
+export type { ConfigProblem, Environment } from './problems.js';
 
 /** Where a group of leaves (a section, a destination) is read from, and how its keys are named. */
 export interface LeafSources {

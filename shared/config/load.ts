@@ -26,6 +26,10 @@ export interface ConfigSources {
   file?: string;
 }
 
+/** The variable naming config.yml, read outside the schema. */
+export const CONFIG_FILE_VARIABLE = 'CONFIG_FILE';
+const DEFAULT_CONFIG_FILE = './config.yml';
+
 export function envName(section: string, key: string): string {
   return `${section}_${key}`.toUpperCase();
 }
@@ -43,7 +47,7 @@ export function loadConfig<S extends SectionedSchema, D extends z.ZodType>(
   destination: DestinationSchemaFor<D>,
 ): Readonly<z.infer<S> & { destinations: ReadonlyArray<Destination<z.output<D>>> }>;
 export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {}, destination?: DestinationSchemaFor<z.ZodType>): unknown {
-  const env = sources.env ?? process.env;
+  const env = sourceEnvironment(sources);
   const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
@@ -69,6 +73,11 @@ export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {},
   return deepFreeze(destinations ? { ...result.data, destinations: destinations.destinations } : result.data);
 }
 
+/** The environment of `sources`: its own, else the process's. */
+export function sourceEnvironment(sources: ConfigSources): Environment {
+  return sources.env ?? process.env;
+}
+
 /**
  * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) from the environment
  * (the process's own when absent). They stay outside the schema and
@@ -78,9 +87,10 @@ export function loadProxySettings(env: Environment = process.env): ProxySettings
   return proxySettingsFrom(env);
 }
 
-function readConfigFile(env: Environment, file: string | undefined): Record<string, unknown> {
-  const explicit = file ?? env.CONFIG_FILE;
-  const path = explicit || './config.yml';
+/** config.yml as a mapping: `file`, else CONFIG_FILE, else ./config.yml when it exists (else empty). */
+export function readConfigFile(env: Environment, file: string | undefined): Record<string, unknown> {
+  const explicit = file ?? env[CONFIG_FILE_VARIABLE];
+  const path = explicit || DEFAULT_CONFIG_FILE;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ConfigProblem, Environment } from './leaves.js';
+import type { ConfigProblem, Environment } from './problems.js';
 
 /**
  * Secrets from files (Docker and Kubernetes secrets): every secret setting
@@ -11,7 +11,7 @@ import type { ConfigProblem, Environment } from './leaves.js';
  */
 
 /** The suffix of a secret's file variable, and of its config.yml key in lower case. */
-export const SECRET_FILE_SUFFIX = '_FILE';
+const SECRET_FILE_SUFFIX = '_FILE';
 
 export function secretFileVariable(variable: string): string {
   return `${variable}${SECRET_FILE_SUFFIX}`;
