@@ -7,8 +7,9 @@
  */
 export function closestName(name: string, known: Iterable<string>): string | undefined {
   const wanted = name.toLowerCase();
-  // One edit per six characters, at least one and at most three: WEBHOOK_URLL (12) allows 2.
-  const limit = Math.min(3, Math.max(1, Math.floor(wanted.length / 6)));
+  // One edit per six characters, at least one and at most two: WEBHOOK_URLL (12) allows 2, while
+  // DESTINATION_SIEM_URL is three edits from DESTINATION_SOAR_URL, another destination rather than a typo.
+  const limit = Math.min(2, Math.max(1, Math.floor(wanted.length / 6)));
   let best: { name: string; distance: number } | undefined;
   for (const candidate of known) {
     const distance = editDistance(wanted, candidate.toLowerCase());

@@ -86,7 +86,8 @@ function unknownVariables(env: Readonly<Record<string, string | undefined>>, des
     if (value === undefined || known.has(name) || !prefixes.some((prefix) => upper.startsWith(prefix)) || isForeign(upper, value)) continue;
     unknown.push(withSuggestion({ source: 'env', name }, known));
   }
-  return unknown.sort((a, b) => a.name.localeCompare(b.name));
+  // By code point: the same order in every locale.
+  return unknown.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function isForeign(name: string, value: string): boolean {
