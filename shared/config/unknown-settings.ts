@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { closestName } from './closest-name.js';
 import { DESTINATION_VARIABLE_PREFIX, DESTINATIONS_VARIABLE, destinationVariablePrefix, listedDestinationNames } from './destinations.js';
-import { asRecord, leafMeta } from './leaves.js';
+import { asRecord, leafMeta, type Environment } from './leaves.js';
 import { CONFIG_FILE_VARIABLE, ConfigError, envName, readConfigFile, sourceEnvironment, type ConfigSources } from './load.js';
 import { ConfigSchema, destinationSchema } from './schema.js';
 import { secretFileKey, secretFileVariable } from './secret-files.js';
@@ -69,7 +69,7 @@ function keysOf(leaves: Leaves): string[] {
   return Object.keys((leaves as unknown as z.ZodObject).shape).flatMap((key) => (leafMeta(leaves, key)?.secret ? [key, secretFileKey(key)] : [key]));
 }
 
-function unknownVariables(env: Readonly<Record<string, string | undefined>>, destinations: readonly string[]): UnknownSetting[] {
+function unknownVariables(env: Environment, destinations: readonly string[]): UnknownSetting[] {
   const known = new Set<string>([CONFIG_FILE_VARIABLE, DESTINATIONS_VARIABLE, ...IGNORED_COMPATIBLE.map(([section, key]) => envName(section, key))]);
   const prefixes = [DESTINATION_VARIABLE_PREFIX];
   for (const [section, leaves] of sections()) {
@@ -128,8 +128,10 @@ function withSuggestion(setting: UnknownSetting, known: Iterable<string>): Unkno
 export function describeUnknownSetting({ source, name, suggestion }: UnknownSetting): string {
   const what = `unknown ${source === 'env' ? 'variable' : 'config.yml key'} ${name}`;
   if (suggestion !== undefined) return `${what}; did you mean ${suggestion}?`;
-  if (source === 'env' && name.toUpperCase().endsWith(secretFileVariable(''))) return `${what}; only secret settings accept ${secretFileVariable('<VAR>')} (docs/configuration.md)`;
-  if (source === 'env' && name.toUpperCase().startsWith(DESTINATION_VARIABLE_PREFIX)) return `${what}; a destination's variables are read only for the names listed in ${DESTINATIONS_VARIABLE}`;
-  if (name.startsWith('destinations.') && source === 'config.yml') return `${what}; a destination's settings are read only for the names listed in ${DESTINATIONS_VARIABLE}`;
+  if (name.toUpperCase().endsWith(secretFileVariable(''))) return `${what}; only secret settings accept ${source === 'env' ? secretFileVariable('<VAR>') : secretFileKey('<key>')} (docs/configuration.md)`;
+  if (source === 'env' && name.toUpperCase().startsWith(DESTINATION_VARIABLE_PREFIX)) {
+    return `${what}; a destination's variables are ${DESTINATION_VARIABLE_PREFIX}<NAME>_<KEY> for a name listed in ${DESTINATIONS_VARIABLE} and a key of the WEBHOOK_* settings`;
+  }
+  if (/^destinations\.[^.]+$/.test(name)) return `${what}; this destination is not listed in ${DESTINATIONS_VARIABLE}`;
   return `${what}; it is ignored`;
 }

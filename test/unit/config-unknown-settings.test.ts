@@ -92,7 +92,7 @@ describe('findUnknownSettings: environment', () => {
       { source: 'env', name: 'DESTINATION_SIEM_URL' },
       { source: 'env', name: 'DESTINATION_SOAR_URLL', suggestion: 'DESTINATION_SOAR_URL' },
     ]);
-    assert.match(describeUnknownSetting(found[0]!), /read only for the names listed in DESTINATIONS/);
+    assert.match(describeUnknownSetting(found[0]!), /DESTINATION_<NAME>_<KEY> for a name listed in DESTINATIONS/);
     // The names may come from config.yml's destinations: too.
     const yaml = files.write('listed.yml', 'destinations:\n  siem:\n    url: https://siem.example/x\n');
     assert.deepEqual(findUnknownSettings({ env: { DESTINATION_SIEM_URL: 'x' }, file: yaml }), []);
@@ -120,6 +120,8 @@ describe('findUnknownSettings: config.yml', () => {
       { source: 'config.yml', name: 'destinations.teams.tokn', suggestion: 'destinations.teams.token' },
       { source: 'config.yml', name: 'destinations.siem', suggestion: 'destinations.siem-2' },
     ]);
+    assert.match(describeUnknownSetting({ source: 'config.yml', name: 'destinations.other' }), /this destination is not listed in DESTINATIONS$/);
+    assert.match(describeUnknownSetting({ source: 'config.yml', name: 'webhook.url_file' }), /only secret settings accept <key>_file/);
   });
 
   it('still checks the environment when config.yml cannot be read (the loader reports that)', () => {
