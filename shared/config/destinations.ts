@@ -82,7 +82,7 @@ export function readDestinations<D extends z.ZodType>(
           meta: leafMeta(schema, key),
           value: raw[key],
         }));
-    problems.push(...withReadProblems(read, invalid));
+    problems.push(...withReadProblems(read.problems, invalid));
   }
   return { destinations, problems };
 }

@@ -57,9 +57,9 @@ export function readLeaves(keys: readonly string[], sources: LeafSources): ReadL
  * secret whose file could not be read is unset, and "is required" would only
  * repeat why.
  */
-export function withReadProblems(read: ReadLeaves, invalid: readonly ConfigProblem[]): ConfigProblem[] {
-  const unread = new Set(read.problems.map(({ key }) => key.replace(/_file$/, '')));
-  return [...read.problems, ...invalid.filter(({ key }) => !unread.has(key))];
+export function withReadProblems(readProblems: readonly ConfigProblem[], invalid: readonly ConfigProblem[]): ConfigProblem[] {
+  const unread = new Set(readProblems.map(({ key }) => key.replace(/_file$/, '')));
+  return [...readProblems, ...invalid.filter(({ key }) => !unread.has(key))];
 }
 
 /** The metadata of `key`'s leaf in a schema of leaves. */

@@ -5,7 +5,7 @@ import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
 import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
 import { readDestinations, type Destination, type DestinationSchemaFor } from './destinations.js';
-import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment, type LeafDescription, type ReadLeaves } from './leaves.js';
+import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment, type LeafDescription } from './leaves.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
@@ -51,7 +51,7 @@ export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {},
   const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
-  const read: ReadLeaves = { raw: {}, problems: [] };
+  const readProblems: ConfigProblem[] = [];
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
     const sectionRead = readLeaves(Object.keys(sectionSchema.shape), {
       env,
@@ -61,12 +61,12 @@ export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {},
       meta: (key) => leafMeta(sectionSchema, key),
     });
     raw[section] = sectionRead.raw;
-    read.problems.push(...sectionRead.problems);
+    readProblems.push(...sectionRead.problems);
     for (const [key, value] of Object.entries(raw[section])) given[`${section}.${key}`] = value;
   }
   const result = schema.safeParse(raw);
   const invalid = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
-  const problems = withReadProblems(read, invalid);
+  const problems = withReadProblems(readProblems, invalid);
   const destinations = destination ? readDestinations(destination, env, file) : undefined;
   problems.push(...(destinations?.problems ?? []));
   if (problems.length > 0) throw new ConfigError(problems);
