@@ -4,6 +4,7 @@
  * files; which settings are secret comes from the schema's metadata.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import type { z } from 'zod';
@@ -31,6 +32,17 @@ function secretVariables(leaves: z.ZodType, name: (key: string) => string): stri
   return Object.entries<z.ZodType>(shape)
     .filter(([, leaf]) => (leaf.meta() as FieldMeta | undefined)?.secret)
     .map(([key]) => name(key));
+}
+
+/** The message of the dispatcher's ConfigError for `env`, loaded by a child process running as the user nobody. */
+function messageAsNobody(env: Env): string {
+  chmodSync(files.dir, 0o755);
+  const config = new URL('../../dispatcher/config.js', import.meta.url).href;
+  const script = `const { loadDispatcherConfig } = await import(${JSON.stringify(config)});
+try { loadDispatcherConfig({ env: ${JSON.stringify(env)}, file: ${JSON.stringify(empty)} }); } catch (error) { process.stdout.write(error.message); }`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '--eval', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(child.status, 0, child.stderr);
+  return child.stdout;
 }
 
 describe('secret settings', () => {
@@ -124,11 +136,14 @@ describe('<VAR>_FILE', () => {
     assert.deepEqual(variables(directory), ['WEBHOOK_TOKEN_FILE']);
   });
 
-  it('reports a file it may not read as EACCES', { skip: process.getuid?.() === 0 ? 'root reads any file' : false }, () => {
+  it('reports a file it may not read as EACCES', () => {
     const locked = files.write('locked', 'locked-secret\n');
     chmodSync(locked, 0o000);
-    const error = configError(() => dispatcher({ ...BEARER, WEBHOOK_TOKEN_FILE: locked }));
-    assert.match(error.message, /WEBHOOK_TOKEN_FILE .*\(EACCES\)/);
+    const env = { ...DISPATCHER_ENV, ...BEARER, WEBHOOK_TOKEN_FILE: locked };
+    // root reads any file: then the loader runs in a child process as nobody.
+    const message = process.getuid?.() === 0 ? messageAsNobody(env) : configError(() => loadDispatcherConfig({ env, file: empty })).message;
+    assert.match(message, /WEBHOOK_TOKEN_FILE \(webhook\.token_file\) names a file that cannot be read: ".*locked" \(EACCES\)/);
+    assert.doesNotMatch(message, /locked-secret/);
   });
 
   it('treats an empty file as an empty variable: unset', () => {
