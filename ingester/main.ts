@@ -7,7 +7,7 @@ import { Readiness } from '../shared/observability/readiness.js';
 import { redactUrl } from '../shared/observability/redact.js';
 import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
-import { exitOnConfigError } from '../shared/process/startup.js';
+import { exitOnConfigError, loadProcessConfig } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
 import { describeProxy } from '../shared/net/proxy.js';
 import { USER_AGENT } from '../shared/process/version.js';
@@ -28,7 +28,7 @@ import { startFilterExpressions } from './routing/filter-expressions.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
 
 const guard = installProcessGuard('ingester');
-const config = exitOnConfigError('ingester', () => loadIngesterConfig());
+const config = loadProcessConfig('ingester', () => loadIngesterConfig());
 const proxy = loadProxySettings();
 const { connector, opencti } = config;
 const logger = createLogger('ingester', connector.log_level);
