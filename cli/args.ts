@@ -4,6 +4,9 @@ import { OwhError } from '../shared/errors/owh-error.js';
 
 const COMMANDS = ['status', 'failed', 'replay', 'purge', 'check'] as const;
 export type CommandName = (typeof COMMANDS)[number];
+/** The processes `check` validates. */
+export const PROCESSES = ['ingester', 'dispatcher', 'board'] as const;
+export type ProcessName = (typeof PROCESSES)[number];
 
 export interface CliArgs {
   command: CommandName;
@@ -18,6 +21,8 @@ export interface CliArgs {
   destination?: string;
   /** check: the deadline of each probe. */
   timeoutMs: number;
+  /** check --only: the processes to check (where a container holds one process's settings); all without it. */
+  only?: ProcessName[];
 }
 
 export type Parsed = { help: true } | { help: false; args: CliArgs };
@@ -31,9 +36,10 @@ Commands:
   failed [--limit N]     dead-lettered events, newest first (default 50)
   replay --all | <id>... send dead-lettered events again: same webhook-id, full retry budget
   purge                  delete the history of delivered (completed) events
-  check [--timeout-ms N] validate the configuration of every process, then try Redis, the
-                         OpenCTI API and live stream, and each webhook (HEAD): nothing is
-                         queued, sent or moved (default timeout 5000 ms per probe)
+  check [--timeout-ms N] [--only ingester,dispatcher,board]
+                         validate the configuration of every process (or those named),
+                         then try Redis, the OpenCTI API and live stream, and each webhook
+                         (HEAD): nothing is queued, sent or moved (timeout 5000 ms per probe)
 
 Options:
   --destination <name>   act on one destination: status and failed cover every configured
@@ -73,6 +79,8 @@ export function parseArgs(argv: readonly string[]): Parsed {
     else if (arg.startsWith('--limit=') && command === 'failed') args.limit = positiveInteger(arg.slice('--limit='.length));
     else if (arg === '--timeout-ms' && command === 'check') args.timeoutMs = timeout(rest[++i]);
     else if (arg.startsWith('--timeout-ms=') && command === 'check') args.timeoutMs = timeout(arg.slice('--timeout-ms='.length));
+    else if (arg === '--only' && command === 'check') args.only = processNames(rest[++i]);
+    else if (arg.startsWith('--only=') && command === 'check') args.only = processNames(arg.slice('--only='.length));
     else if ((arg === '--destination' || arg.startsWith('--destination=')) && command === 'check') {
       throw new UsageError('check takes no --destination: it checks every process and every destination');
     }
@@ -95,6 +103,13 @@ function isCommand(word: string | undefined): word is CommandName {
 function destinationName(text: string | undefined): string {
   if (text === undefined || text === '' || text.startsWith('-')) throw new UsageError(`--destination needs a destination name (got ${JSON.stringify(text ?? '')})`);
   return text;
+}
+
+function processNames(text: string | undefined): ProcessName[] {
+  const names = (text ?? '').split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(PROCESSES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) throw new UsageError(`--only needs process names from ${PROCESSES.join(', ')}, comma-separated (got ${JSON.stringify(text ?? '')})`);
+  return [...new Set(names as ProcessName[])];
 }
 
 function timeout(text: string | undefined): number {

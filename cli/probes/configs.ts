@@ -8,6 +8,7 @@ import { redactUrl } from '../../shared/observability/redact.js';
 import { loadBoardConfig, loadDispatcherConfig, type DispatcherConfig } from '../../dispatcher/config.js';
 import { loadIngesterConfig, type IngesterConfig } from '../../ingester/config.js';
 import { platformTls } from '../../ingester/platform/http.js';
+import type { ProcessName } from '../args.js';
 import type { CheckRow } from './row.js';
 
 /** What the probes need of the configurations that loaded; absent when invalid (their rows say why). */
@@ -42,37 +43,45 @@ const BoardPresence = z.object({
  * is one row naming them all. Unknown variables and config.yml keys are
  * warnings: the processes start with them, ignoring them.
  */
-export function checkConfigurations(sources: ConfigSources): CheckedConfigs {
-  const ingester = load(() => {
-    const config = loadIngesterConfig(sources);
-    platformTls(config.opencti);
-    return config;
-  });
-  const dispatcher = load(() => loadDispatcherConfig(sources));
+export function checkConfigurations(sources: ConfigSources, processes: readonly ProcessName[]): CheckedConfigs {
+  const wanted = (process: ProcessName) => processes.includes(process);
+  const ingester = wanted('ingester')
+    ? load(() => {
+        const config = loadIngesterConfig(sources);
+        platformTls(config.opencti);
+        return config;
+      })
+    : undefined;
+  const dispatcher = wanted('dispatcher') ? load(() => loadDispatcherConfig(sources)) : undefined;
   const presence = load(() => loadConfig(BoardPresence, sources));
   const boardExpected = !('config' in presence) || Boolean(presence.config.bull_board.username || presence.config.bull_board.password);
-  const board = boardExpected ? load(() => loadBoardConfig(sources)) : undefined;
+  const board = wanted('board') && boardExpected ? load(() => loadBoardConfig(sources)) : undefined;
   const redis = load(() => loadConfig(z.object({ redis: RedisSection }), sources));
 
   const rows: CheckRow[] = [];
-  if ('config' in ingester) rows.push(ok('ingester', describeIngester(ingester.config)));
-  if ('config' in dispatcher) rows.push(ok('dispatcher', describeDispatcher(dispatcher.config)));
-  if (board === undefined) {
-    const served = 'config' in dispatcher && dispatcher.config.bull_board.enable ? '; the board the dispatcher serves (BULL_BOARD_ENABLE) is checked with the dispatcher' : '';
+  const notAsked = (process: ProcessName): CheckRow => ({ check: 'config', target: process, result: 'skipped', detail: `not asked for (--only ${processes.join(',')})` });
+  if (ingester === undefined) rows.push(notAsked('ingester'));
+  else if ('config' in ingester) rows.push(ok('ingester', describeIngester(ingester.config)));
+  if (dispatcher === undefined) rows.push(notAsked('dispatcher'));
+  else if ('config' in dispatcher) rows.push(ok('dispatcher', describeDispatcher(dispatcher.config)));
+  if (!wanted('board')) {
+    rows.push(notAsked('board'));
+  } else if (board === undefined) {
+    const served = dispatcher && 'config' in dispatcher && dispatcher.config.bull_board.enable ? '; the board the dispatcher serves (BULL_BOARD_ENABLE) is checked with the dispatcher' : '';
     rows.push({ check: 'config', target: 'board', result: 'skipped', detail: `no board-only process: BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD are unset${served}` });
   } else if ('config' in board) {
     const { bull_board: settings } = board.config;
     rows.push(ok('board', `listens on ${settings.addr}:${settings.port}${settings.base_path}${settings.username ? ' with basic auth' : ''}`));
   }
-  rows.push(...problemRows({ ingester, dispatcher, ...(board ? { board } : {}) }));
+  rows.push(...problemRows({ ...(ingester ? { ingester } : {}), ...(dispatcher ? { dispatcher } : {}), ...(board ? { board } : {}) }));
   for (const { source, name, suggestion } of findUnknownSettings(sources)) {
     const kind = source === 'env' ? 'variable' : 'config.yml key';
     rows.push({ check: 'config', target: source, result: 'warn', detail: `unknown ${kind} ${name}${suggestion ? `; did you mean ${suggestion}?` : ''} (ignored)` });
   }
   return {
     rows,
-    ...('config' in ingester ? { ingester: ingester.config } : {}),
-    ...('config' in dispatcher ? { dispatcher: dispatcher.config } : {}),
+    ...(ingester && 'config' in ingester ? { ingester: ingester.config } : {}),
+    ...(dispatcher && 'config' in dispatcher ? { dispatcher: dispatcher.config } : {}),
     ...('config' in redis ? { redis: redis.config.redis } : {}),
   };
 }

@@ -1,7 +1,7 @@
 /** One line of `check`'s report, and what the probes share. */
 
 export const RESULTS = ['ok', 'warn', 'fail', 'skipped'] as const;
-export type CheckResult = (typeof RESULTS)[number];
+type CheckResult = (typeof RESULTS)[number];
 
 export interface CheckRow {
   /** What was checked: config, redis, opencti api, live stream, webhook. */

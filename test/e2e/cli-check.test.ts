@@ -167,6 +167,21 @@ describe('cli check', () => {
     }
   });
 
+  it('--only checks the processes named, as in a container that holds one process\'s settings', async () => {
+    const { OPENCTI_TOKEN: _notInTheDispatcherContainer, ...dispatcherEnv } = env;
+    const run = await runCliInProcess(['check', '--only', 'dispatcher', '--json', ...TIMEOUT], dispatcherEnv);
+    assert.equal(run.code, 0, run.stdout);
+    const rows = JSON.parse(run.stdout) as CheckRow[];
+    assert.deepEqual(rows.map(({ check: name, target, result }) => `${name} ${target.split(' ')[0]} ${result}`), [
+      'config ingester skipped',
+      'config dispatcher ok',
+      'config board skipped',
+      `redis ${bed.redis.url} ok`,
+      'webhook default ok',
+      'webhook siem ok',
+    ]);
+  });
+
   it('refuses --destination and a bad --timeout-ms (usage, exit 2)', async () => {
     for (const args of [['check', '--destination', 'siem'], ['check', '--timeout-ms', '0']]) {
       const run = await runCliInProcess(args, env);
