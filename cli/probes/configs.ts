@@ -5,10 +5,10 @@ import { BoardOnlySection, BullBoardSection, RedisSection } from '../../shared/c
 import type { RedisSettings } from '../../shared/config/redis-fields.js';
 import { findUnknownSettings } from '../../shared/config/unknown-settings.js';
 import { redactUrl } from '../../shared/observability/redact.js';
-import { loadBoardConfig, loadDispatcherConfig, type DispatcherConfig } from '../../dispatcher/config.js';
+import { loadBoardConfig, loadDispatcherConfig, type BoardConfig, type DispatcherConfig } from '../../dispatcher/config.js';
 import { loadIngesterConfig, type IngesterConfig } from '../../ingester/config.js';
 import { platformTls } from '../../ingester/platform/http.js';
-import type { ProcessName } from '../args.js';
+import { PROCESSES, type ProcessName } from '../args.js';
 import type { CheckRow } from './row.js';
 
 /** What the probes need of the configurations that loaded; absent when invalid (their rows say why). */
@@ -58,23 +58,32 @@ export function checkConfigurations(sources: ConfigSources, processes: readonly 
   const board = wanted('board') && boardExpected ? load(() => loadBoardConfig(sources)) : undefined;
   const redis = load(() => loadConfig(z.object({ redis: RedisSection }), sources));
 
+  const loaded = { ingester, dispatcher, board };
+  const problems = problemRows(loaded);
+  const valid: Partial<Record<ProcessName, string>> = {
+    ...(ingester && 'config' in ingester ? { ingester: describeIngester(ingester.config) } : {}),
+    ...(dispatcher && 'config' in dispatcher ? { dispatcher: describeDispatcher(dispatcher.config) } : {}),
+    ...(board && 'config' in board ? { board: describeBoard(board.config) } : {}),
+  };
   const rows: CheckRow[] = [];
-  const notAsked = (process: ProcessName): CheckRow => ({ check: 'config', target: process, result: 'skipped', detail: `not asked for (--only ${processes.join(',')})` });
-  if (ingester === undefined) rows.push(notAsked('ingester'));
-  else if ('config' in ingester) rows.push(ok('ingester', describeIngester(ingester.config)));
-  if (dispatcher === undefined) rows.push(notAsked('dispatcher'));
-  else if ('config' in dispatcher) rows.push(ok('dispatcher', describeDispatcher(dispatcher.config)));
-  if (!wanted('board')) {
-    rows.push(notAsked('board'));
-  } else if (board === undefined) {
-    const served = dispatcher && 'config' in dispatcher && dispatcher.config.bull_board.enable ? '; the board the dispatcher serves (BULL_BOARD_ENABLE) is checked with the dispatcher' : '';
-    rows.push({ check: 'config', target: 'board', result: 'skipped', detail: `no board-only process: BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD are unset${served}` });
-  } else if ('config' in board) {
-    const { bull_board: settings } = board.config;
-    rows.push(ok('board', `listens on ${settings.addr}:${settings.port}${settings.base_path}${settings.username ? ' with basic auth' : ''}`));
+  for (const process of PROCESSES) {
+    const result = loaded[process];
+    if (!wanted(process)) {
+      rows.push({ check: 'config', target: process, result: 'skipped', detail: `not asked for (--only ${processes.join(',')})` });
+    } else if (result === undefined) {
+      // Only the board may be wanted and absent: no credentials, no board-only process.
+      const served = dispatcher && 'config' in dispatcher && dispatcher.config.bull_board.enable ? '; the board the dispatcher serves (BULL_BOARD_ENABLE) is checked with the dispatcher' : '';
+      rows.push({ check: 'config', target: process, result: 'skipped', detail: `no board-only process: BULL_BOARD_USERNAME and BULL_BOARD_PASSWORD are unset${served}` });
+    } else if ('problems' in result) {
+      // A problem several processes share is listed once, with the first of them.
+      rows.push(...problems.filter(({ processes: [first] }) => first === process).map(({ row }) => row));
+    } else {
+      rows.push({ check: 'config', target: process, result: 'ok', detail: valid[process] ?? '' });
+    }
   }
-  rows.push(...problemRows({ ...(ingester ? { ingester } : {}), ...(dispatcher ? { dispatcher } : {}), ...(board ? { board } : {}) }));
-  for (const { source, name, suggestion } of findUnknownSettings(sources)) {
+  // An unreadable config.yml is already a config row of every process.
+  const unknown = load(() => findUnknownSettings(sources));
+  for (const { source, name, suggestion } of 'config' in unknown ? unknown.config : []) {
     const kind = source === 'env' ? 'variable' : 'config.yml key';
     rows.push({ check: 'config', target: source, result: 'warn', detail: `unknown ${kind} ${name}${suggestion ? `; did you mean ${suggestion}?` : ''} (ignored)` });
   }
@@ -86,15 +95,12 @@ export function checkConfigurations(sources: ConfigSources, processes: readonly 
   };
 }
 
-function ok(target: string, detail: string): CheckRow {
-  return { check: 'config', target, result: 'ok', detail };
-}
-
-/** One row per distinct problem, its target the processes that would refuse to start over it. */
-function problemRows(loaded: Record<string, Loaded<unknown>>): CheckRow[] {
-  const byProblem = new Map<string, { processes: string[]; problem: ConfigProblem }>();
-  for (const [process, result] of Object.entries(loaded)) {
-    if (!('problems' in result)) continue;
+/** One row per distinct problem, naming the processes that would refuse to start over it. */
+function problemRows(loaded: Partial<Record<ProcessName, Loaded<unknown>>>): Array<{ processes: ProcessName[]; row: CheckRow }> {
+  const byProblem = new Map<string, { processes: ProcessName[]; problem: ConfigProblem }>();
+  for (const process of PROCESSES) {
+    const result = loaded[process];
+    if (result === undefined || !('problems' in result)) continue;
     for (const problem of result.problems) {
       const key = `${problem.variable}\n${problem.message}`;
       const entry = byProblem.get(key) ?? { processes: [], problem };
@@ -103,10 +109,8 @@ function problemRows(loaded: Record<string, Loaded<unknown>>): CheckRow[] {
     }
   }
   return [...byProblem.values()].map(({ processes, problem }) => ({
-    check: 'config',
-    target: processes.join(', '),
-    result: 'fail',
-    detail: `${problem.variable} (${problem.key}) ${problem.message}`,
+    processes,
+    row: { check: 'config', target: processes.join(', '), result: 'fail', detail: `${problem.variable} (${problem.key}) ${problem.message}` },
   }));
 }
 
@@ -117,4 +121,8 @@ function describeIngester({ opencti, connector, destinations }: IngesterConfig):
 function describeDispatcher({ destinations, dispatcher, bull_board: board }: DispatcherConfig): string {
   const served = dispatcher.destinations ? `; DISPATCHER_DESTINATIONS: this dispatcher serves ${dispatcher.destinations.join(', ')}` : '';
   return `destinations ${destinations.map(({ name, settings }) => `${name} (${settings.format})`).join(', ')}${served}${board.enable ? `; board on ${board.addr}:${board.port}` : ''}`;
+}
+
+function describeBoard({ bull_board: board }: BoardConfig): string {
+  return `listens on ${board.addr}:${board.port}${board.base_path}${board.username ? ' with basic auth' : ''}`;
 }

@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { cursorKey } from '../../shared/queue/contract.js';
 import { RESULTS, type CheckRow } from '../../cli/probes/row.js';
 import { runCliInProcess, runCliJson, runCliProcess } from '../helpers/cli.js';
+import { createTestPki } from '../helpers/certificates.js';
 import { freePort } from '../helpers/free-port.js';
+import { RecordingReceiver } from '../helpers/recording-receiver.js';
 import { StreamEmulator } from '../helpers/stream-emulator.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 
@@ -103,6 +105,29 @@ describe('cli check', () => {
     assert.match(siem.detail, /unreachable \(ECONNREFUSED\)/);
     assert.equal(siem.target, `siem http://127.0.0.1:${closed}/hook`, 'no query string (credentials hide there)');
     assert.equal(rows.filter(({ result }) => result === 'fail').length, 1);
+  });
+
+  it('judges HTTP answers: 405 proves the endpoint, 401 and 404 warn, an untrusted certificate fails', async () => {
+    const answers: Record<string, number> = { '/webhook': 405, '/webhook-siem': 401 };
+    bed.receiver.setFaults((request) => ({ status: answers[request.path] ?? 404 }));
+    const pki = createTestPki();
+    const https = await RecordingReceiver.start({ tls: { key: pki.serverKey, cert: pki.serverCert } });
+    try {
+      const rows = await check({ DESTINATIONS: 'siem,lost,tls', DESTINATION_LOST_URL: `${bed.receiver.url}-lost`, DESTINATION_TLS_URL: https.url }, 1);
+      const verdict = (name: string) => {
+        const { result, detail } = find(rows, 'webhook', `${name} `);
+        return `${result}: ${detail}`;
+      };
+      assert.match(verdict('default'), /^ok: HEAD answered 405: reachable$/);
+      assert.match(verdict('siem'), /^warn: HEAD answered 401, OPTIONS 401: the configured credentials were refused/);
+      assert.match(verdict('lost'), /^warn: HEAD answered 404, OPTIONS 404: no such path.*DESTINATION_LOST_URL/);
+      assert.match(verdict('tls'), /^fail: TLS: certificate not trusted .*\[\w+\]$/);
+      assert.equal(https.requests.length, 0);
+    } finally {
+      bed.receiver.setFaults(undefined);
+      await https.close();
+      pki.remove();
+    }
   });
 
   it('fails the OpenCTI rows on a wrong token', async () => {
