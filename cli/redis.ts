@@ -8,9 +8,15 @@ import { createRedisClient, describeRedisRejection, type RedisClient } from '../
 
 export type RedisConnection = { redis: RedisClient } | { error: string };
 
-/** Connects `role`'s client; on failure, why, naming the target without credentials. */
-export async function connectRedis(settings: RedisSettings, role: string): Promise<RedisConnection> {
+/**
+ * Connects `role`'s client; on failure, why, naming the target without
+ * credentials. `signal` drops a connection still waiting for a server that
+ * accepted the socket but does not answer (no timeout covers that).
+ */
+export async function connectRedis(settings: RedisSettings, role: string, signal?: AbortSignal): Promise<RedisConnection> {
   const redis = createRedisClient(settings, role, { failFast: true });
+  const drop = (): void => redis.disconnect();
+  signal?.addEventListener('abort', drop, { once: true });
   // Failures surface as rejected commands; the event only keeps the socket's reason,
   // which connect() replaces with a bare "Connection is closed".
   let socketError: unknown;
@@ -22,7 +28,7 @@ export async function connectRedis(settings: RedisSettings, role: string): Promi
     return { redis };
   } catch (error) {
     redis.disconnect();
-    const reason = socketError ?? error;
+    const reason = signal?.aborted ? signal.reason : (socketError ?? error);
     return { error: `cannot reach Redis ${settings.mode === 'standalone' ? 'at ' : ''}${redisTarget(settings)}: ${describeRedisRejection(reason) ?? describeError(reason)}` };
   }
 }

@@ -1,6 +1,5 @@
 import { Cluster } from 'ioredis';
 import type { RedisSettings } from '../../shared/config/redis-fields.js';
-import type { RedisClient } from '../../shared/redis/client.js';
 import { connectRedis, describeError } from '../redis.js';
 import { withDeadline, type CheckRow } from './row.js';
 
@@ -19,14 +18,12 @@ interface RedisNodeInfo {
  */
 export async function probeRedis(settings: RedisSettings, target: string, timeoutMs: number): Promise<CheckRow> {
   const row = (result: CheckRow['result'], detail: string): CheckRow => ({ check: 'redis', target, result, detail });
-  let client: RedisClient | undefined;
-  let expired = false;
+  // Aborted at the deadline or at the end, whichever comes first: either way the connection goes.
+  const done = new AbortController();
   const work = async (): Promise<CheckRow> => {
-    const connection = await connectRedis(settings, 'cli-check');
+    const connection = await connectRedis(settings, 'cli-check', done.signal);
     if ('error' in connection) return row('fail', connection.error);
-    client = connection.redis;
-    // Connected after the deadline: nobody will close it but us.
-    if (expired) client.disconnect();
+    const client = connection.redis;
     try {
       const started = Date.now();
       await client.ping();
@@ -47,12 +44,9 @@ export async function probeRedis(settings: RedisSettings, target: string, timeou
     }
   };
   try {
-    return await withDeadline(work(), timeoutMs, () => {
-      expired = true;
-      return row('fail', `no answer from Redis within ${timeoutMs} ms`);
-    });
+    return await withDeadline(work(), timeoutMs, () => row('fail', `no answer from Redis within ${timeoutMs} ms`));
   } finally {
-    client?.disconnect();
+    done.abort();
   }
 }
 
