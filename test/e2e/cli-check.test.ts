@@ -7,6 +7,7 @@
  * stream closed); Redis keys and the stored stream position unchanged.
  */
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { cursorKey } from '../../shared/queue/contract.js';
 import { RESULTS, type CheckRow } from '../../cli/probes/row.js';
@@ -177,6 +178,32 @@ describe('cli check', () => {
     assert.equal(find(rows, 'redis').result, 'fail');
     assert.match(find(rows, 'redis').detail, /ECONNREFUSED/);
     assert.ok(!JSON.stringify(rows).includes('redis-pass-5b'));
+  });
+
+  it('ends within its timeouts when every server accepts the connection but never answers', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      const silentEnv = { ...env, REDIS_URL: `redis://${address}`, OPENCTI_URL: `http://${address}`, WEBHOOK_URL: `http://${address}/hook`, DESTINATIONS: '' };
+      const run = await runCliProcess(['check', '--json', '--timeout-ms', '1000'], silentEnv);
+      const elapsed = Date.now() - started;
+      assert.equal(run.code, 1, run.stderr);
+      const rows = JSON.parse(run.stdout) as CheckRow[];
+      assert.deepEqual(rows.filter(({ check: name }) => name !== 'config').map(({ check: name, result, detail }) => `${name} ${result} ${detail}`), [
+        'redis fail no answer from Redis within 1000 ms',
+        'opencti api fail no answer within the timeout (--timeout-ms)',
+        'live stream fail no answer within the timeout (--timeout-ms)',
+        'webhook fail request timed out',
+      ]);
+      // Two timeouts at most in a row (HEAD then OPTIONS; the lookup then the stream), plus Node's start: nothing holds the process.
+      assert.ok(elapsed < 8_000, `the process took ${elapsed} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('warns about a stopped stream and fails an unknown one', async () => {
