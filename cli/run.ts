@@ -71,8 +71,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       if ((await queue.getVersion()) === null) return usage(unknownDestination(name, configuredNames(config)));
       io.stderr(`opencti-webhook cli: ${notConfiguredWarning(name)}\n`);
     }
-    const command = args.command;
-    const result = await COMMANDS[command]({ destinations, redis, connectorId, args, now: Date.now() });
+    const result = await COMMANDS[args.command]({ destinations, redis, connectorId, args, now: Date.now() });
     io.stdout(args.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return result.ok ? EXIT.ok : EXIT.failed;
   } catch (error) {
