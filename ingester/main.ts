@@ -26,6 +26,7 @@ import { Router } from './routing/router.js';
 import { openDestinationQueues } from './routing/routes.js';
 import { startFilterExpressions } from './routing/filter-expressions.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
+import { liveStreamUrl } from './stream/request.js';
 
 const guard = installProcessGuard('ingester');
 const config = loadProcessConfig('ingester', () => loadIngesterConfig());
@@ -39,7 +40,7 @@ lifecycle.handleSignals();
 const platformHttp = createPlatformDispatcher(exitOnConfigError('ingester', () => platformTls(opencti)), proxy);
 lifecycle.onShutdown('platform-http', () => platformHttp.close());
 const platformUrl = opencti.url.replace(/\/+$/, '');
-const streamBaseUrl = `${platformUrl}/stream/${connector.live_stream_id}`;
+const streamBaseUrl = liveStreamUrl(config);
 const startSettings: StartSettings = {
   startTimestamp: connector.live_stream_start_timestamp,
   recoverIsoDate: connector.live_stream_recover_iso_date,
