@@ -28,7 +28,7 @@ export async function connectRedis(settings: RedisSettings, role: string, signal
     return { redis };
   } catch (error) {
     redis.disconnect();
-    const reason = signal?.aborted ? signal.reason : (socketError ?? error);
+    const reason: unknown = signal?.aborted ? signal.reason : (socketError ?? error);
     return { error: `cannot reach Redis ${settings.mode === 'standalone' ? 'at ' : ''}${redisTarget(settings)}: ${describeRedisRejection(reason) ?? describeError(reason)}` };
   }
 }

@@ -22,7 +22,6 @@ export interface UnknownSetting {
 
 /** Python-connector settings this product accepts without reading them (docs/migrating.md): not typos. */
 const IGNORED_COMPATIBLE: ReadonlyArray<[section: string, key: string]> = [
-  ['connector', 'type'],
   ['opencti', 'custom_headers'],
 ];
 

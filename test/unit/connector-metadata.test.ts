@@ -88,6 +88,8 @@ describe('__metadata__/connector_config_schema.json', () => {
     assert.equal(loadConfig(ConfigSchema, { env: { ...env, CONNECTOR_TYPE: 'STREAM' }, file: noFile }).connector.type, 'STREAM');
     assert.equal(loadConfig(ConfigSchema, { env, file: noFile }).connector.type, 'STREAM');
     assert.deepEqual(variables(configError(() => loadConfig(ConfigSchema, { env: { ...env, CONNECTOR_TYPE: 'EXTERNAL_IMPORT' }, file: noFile }))), ['CONNECTOR_TYPE']);
+    // The ingester, the process that registers as the STREAM connector, refuses another type.
+    assert.deepEqual(variables(configError(() => loadIngesterConfig({ env: { ...env, CONNECTOR_TYPE: 'EXTERNAL_IMPORT' }, file: noFile }))), ['CONNECTOR_TYPE']);
   });
 
   it('types comma-separated lists as arrays of strings, and nothing else', () => {
