@@ -1,4 +1,9 @@
-/** What the demo's child processes (redis-server, the ingester, the dispatcher) have in common: how they end. */
+/**
+ * What the demo's child processes (redis-server, the ingester, the dispatcher) have in
+ * common: how they end, and that they end with the demo even when it crashes. The demo starts
+ * them in process groups of their own, so that Ctrl-C reaches only the demo, which then stops
+ * them in order (Redis last); the price is that they would outlive a demo that dies.
+ */
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,4 +32,15 @@ export async function stopChild(child: ChildProcess, exited: Promise<ExitInfo>, 
     if ((await Promise.race([exited, sleep(graceMs, 'timeout' as const, { ref: false })])) !== 'timeout') return;
   }
   throw new Error(`pid ${child.pid} did not exit within ${graceMs} ms of ${signals.join(', then ')}`);
+}
+
+const atExit = new Set<() => void>();
+process.on('exit', () => {
+  for (const task of atExit) task();
+});
+
+/** Runs `task` (synchronous, last-resort cleanup) if this process exits before the returned function is called. */
+export function onProcessExit(task: () => void): () => void {
+  atExit.add(task);
+  return () => atExit.delete(task);
 }

@@ -12,13 +12,16 @@
  * not depend on the test suite.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { redactUrl } from '../shared/observability/redact.js';
 import { DEFAULT_DESTINATION, cursorKey, destinationKeys, queuePrefix } from '../shared/queue/contract.js';
+import { onProcessExit } from './child.js';
 import { OpenctiSimulator } from './opencti-simulator.js';
 import { PrintingReceiver, type ReceivedEvent } from './printing-receiver.js';
 import { ProductProcess } from './product-process.js';
@@ -30,10 +33,19 @@ const durationS = Number(process.env.DEMO_DURATION_S ?? 0);
 const PRINTED_PER_SECOND = 3;
 const TOKEN = 'demo-token';
 const STREAM_ID = 'demo-stream';
+const CLEANUP_STEP_MS = 15_000;
 
 /** Undone in reverse order when the demo stops, however far it got. */
 const cleanups: Array<() => Promise<unknown>> = [];
 let stopping = false;
+
+// From the start: the children run in process groups of their own (child.ts), so the demo
+// must stop them itself whenever it is stopped.
+process.on('SIGINT', () => void stop('Ctrl-C'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGHUP', () => void stop('SIGHUP'));
+// Output piped into a program that has quit (`npm run demo | head`): stop as after Ctrl-C.
+process.stdout.on('error', () => void stop('output closed'));
 
 try {
   await run();
@@ -71,15 +83,22 @@ async function run(): Promise<void> {
 
   const connectorId = `demo-${randomUUID()}`;
   const queue = new Queue(destinationKeys(connectorId, DEFAULT_DESTINATION).queueName, { connection: { url }, prefix: queuePrefix(connectorId) });
+  // A Redis that went away is reported by the progress line and the processes, not by a stack trace per retry.
+  queue.on('error', () => undefined);
   cleanups.push(async () => {
     // Leave nothing behind in a Redis the demo did not start.
     await queue.obliterate({ force: true }).catch(() => undefined);
-    const redis = new Redis(url);
-    await redis.del(cursorKey(connectorId)).finally(() => redis.quit());
+    const redis = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    await redis.del(cursorKey(connectorId)).finally(() => redis.disconnect());
     await queue.close();
   });
   const cwd = await mkdtemp(join(tmpdir(), 'opencti-webhook-demo-'));
-  cleanups.push(() => rm(cwd, { recursive: true, force: true }));
+  const forgetCwd = onProcessExit(() => rmSync(cwd, { recursive: true, force: true }));
+  cleanups.push(async () => {
+    await rm(cwd, { recursive: true, force: true });
+    forgetCwd();
+  });
   const env = {
     OPENCTI_URL: simulator.url,
     OPENCTI_TOKEN: TOKEN,
@@ -125,8 +144,6 @@ async function run(): Promise<void> {
     clearInterval(progress);
   });
   if (durationS > 0) setTimeout(() => void stop('time is up'), durationS * 1_000);
-  process.on('SIGINT', () => void stop('Ctrl-C'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
 function printEvent({ headers, body }: ReceivedEvent): void {
@@ -144,7 +161,12 @@ async function stop(reason: string, code = 0): Promise<void> {
 
 async function cleanUp(): Promise<void> {
   stopping = true;
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`demo: cleanup: ${(error as Error).message}`));
+  for (const cleanup of cleanups.reverse()) {
+    // A step that cannot finish (its Redis is gone) must not keep the others from running.
+    const timedOut = sleep(CLEANUP_STEP_MS, 'timed out' as const, { ref: false });
+    const outcome = await Promise.race([cleanup().then(() => 'done' as const), timedOut]).catch((error: unknown) => (error as Error).message);
+    if (outcome !== 'done') console.error(`demo: a cleanup step failed (${outcome}); going on`);
+  }
   cleanups.length = 0;
 }
 

@@ -1,14 +1,14 @@
 /**
  * Runs the built ingester or dispatcher as the demo's child process, with exactly the demo's
  * settings (PATH plus `env`: nothing from the caller's environment, no ./config.yml, since
- * `cwd` is the demo's own temp dir). Its JSON logs are not shown; the last lines are kept for
- * when it stops on its own.
+ * `cwd` is the demo's own temp dir), in a process group of its own (see child.ts). Its JSON
+ * logs are not shown; the last lines are kept for when it stops on its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { exitOf, stopChild, type ExitInfo } from './child.js';
+import { exitOf, onProcessExit, stopChild, type ExitInfo } from './child.js';
 
 export type ProductKind = 'ingester' | 'dispatcher';
 
@@ -26,13 +26,15 @@ export class ProductProcess {
     private readonly child: ChildProcess,
   ) {
     this.exited = exitOf(child);
+    const forget = onProcessExit(() => child.kill('SIGKILL'));
+    void this.exited.then(forget);
   }
 
   /** Spawns `kind` and resolves once it logs `<kind>.started`; rejects with its last lines if it exits or hangs first. */
   static async start(kind: ProductKind, env: Record<string, string>, cwd: string): Promise<ProductProcess> {
     // Compiled, this file is dist/demo/product-process.js, next to dist/<kind>/main.js.
     const script = fileURLToPath(new URL(`../${kind}/main.js`, import.meta.url));
-    const child = spawn(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const product = new ProductProcess(kind, child);
     const started = new Promise<void>((resolve) => {
       const keep = (line: string, fromStdout: boolean): void => {

@@ -15,14 +15,14 @@
  * - Redis's own output goes to a log file whose tail every start failure quotes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, rmSync, statSync } from 'node:fs';
 import { appendFile, mkdtemp, open, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { exitOf, stopChild, type ExitInfo } from './child.js';
+import { exitOf, onProcessExit, stopChild, type ExitInfo } from './child.js';
 import { freePort } from './free-port.js';
 
 /** How to get redis-server (and redis-cli, same package), in one line: the demo's and the test suite's prerequisite messages. */
@@ -57,6 +57,8 @@ export interface LaunchOptions {
   /** Time allowed for our process to answer PING. @defaultValue 10000 */
   readyTimeoutMs?: number;
   probe?: RedisProbeOptions;
+  /** In a process group of its own: a Ctrl-C in the terminal does not reach it. @defaultValue false */
+  detached?: boolean;
 }
 
 export interface LaunchedRedis {
@@ -101,7 +103,7 @@ export function redisArgs(dir: string, appendonly: boolean): string[] {
  * process is gone: the error is {@link RedisNotInstalledError}, {@link RedisBindError}, or one
  * that quotes the log's tail.
  */
-export async function launchRedis({ port, args, logPath, readyTimeoutMs = 10_000, probe = {} }: LaunchOptions): Promise<LaunchedRedis> {
+export async function launchRedis({ port, args, logPath, readyTimeoutMs = 10_000, probe = {}, detached = false }: LaunchOptions): Promise<LaunchedRedis> {
   const binary = findOnPath('redis-server');
   if (binary === undefined) throw new RedisNotInstalledError();
   await appendFile(logPath, `\n--- spawning redis-server on port ${port} at ${new Date().toISOString()} ---\n`);
@@ -110,7 +112,7 @@ export async function launchRedis({ port, args, logPath, readyTimeoutMs = 10_000
   let child: ChildProcess;
   try {
     // spawn() forks synchronously: the child holds its own copy of fd once this returns.
-    child = spawn(binary, args, { stdio: ['ignore', fd, fd] });
+    child = spawn(binary, args, { stdio: ['ignore', fd, fd], detached });
   } finally {
     closeSync(fd);
   }
@@ -228,19 +230,27 @@ function probeRedis(port: number, { tls, auth }: RedisProbeOptions, timeoutMs = 
   });
 }
 
-/** The demo's Redis: AOF on, a temp dir removed by {@link stop}. */
+/** The demo's Redis: AOF on, its own process group (see child.ts), a temp dir removed by {@link stop}. */
 export class ThrowawayRedis {
+  private readonly forget: () => void;
+
   private constructor(
     readonly url: string,
     private readonly dir: string,
     private readonly launched: LaunchedRedis,
-  ) {}
+  ) {
+    this.forget = onProcessExit(() => {
+      launched.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
 
   static async start(): Promise<ThrowawayRedis> {
     const dir = await mkdtemp(join(tmpdir(), 'opencti-webhook-demo-redis-'));
     try {
       return await onFreePort(async (port) => {
-        const launched = await launchRedis({ port, args: ['--port', String(port), ...redisArgs(dir, true)], logPath: join(dir, 'redis.log') });
+        const args = ['--port', String(port), ...redisArgs(dir, true)];
+        const launched = await launchRedis({ port, args, logPath: join(dir, 'redis.log'), detached: true });
         return new ThrowawayRedis(`redis://127.0.0.1:${port}`, dir, launched);
       });
     } catch (error) {
@@ -255,6 +265,7 @@ export class ThrowawayRedis {
       await stopChild(this.launched.child, this.launched.exited, 'SIGTERM');
     } finally {
       await rm(this.dir, { recursive: true, force: true });
+      this.forget();
     }
   }
 }
