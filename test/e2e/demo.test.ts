@@ -5,7 +5,9 @@
  * with Redis available the demo delivers events.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { findOnPath } from '../../demo/redis-server.js';
 import { freePort } from '../helpers/free-port.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { scaled } from '../helpers/wait.js';
 
 const DEMO = fileURLToPath(new URL('../../demo/main.js', import.meta.url));
@@ -119,5 +122,34 @@ describe('npm run demo', () => {
     assert.ok(delivered, result.stdout);
     // How many depends on the machine's load; that any arrived is what the demo shows.
     assert.ok(Number(delivered[1]) > 0, result.stdout);
+  });
+
+  it('stops everything it started on Ctrl-C, its throwaway Redis last', async () => {
+    const demo = spawn(process.execPath, [DEMO], { env: { PATH: process.env.PATH ?? '', REDIS_URL: await closedRedisUrl(), DEMO_BACKLOG: '100' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    demo.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(demo, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const progress = new Promise<void>((resolve) => {
+      demo.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (/^\[ +\d+s\] received/m.test(stdout)) resolve();
+      });
+    });
+    const first = await Promise.race([progress.then(() => 'progress' as const), exited.then(() => 'exited' as const), sleep(scaled(60_000), 'timeout' as const)]);
+    if (first !== 'exited') demo.kill('SIGINT');
+    const [code] = await Promise.race([exited, sleep(scaled(60_000)).then(() => [-1] as const)]);
+    if (code === -1) demo.kill('SIGKILL');
+    assert.equal(first, 'progress', `${stderr}\n${stdout}`);
+    assert.equal(code, 0, `${stderr}\n${stdout}`);
+    assert.match(stdout, /^stopping \(Ctrl-C\)/m);
+    assert.match(stdout, /^delivered \d+ events in/m);
+    const port = Number(/^redis {6}redis:\/\/127\.0\.0\.1:(\d+) \(throwaway/m.exec(stdout)?.[1]);
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('error', () => resolve(true));
+    });
+    assert.equal(refused, true, `the throwaway Redis on port ${port} still runs`);
   });
 });
