@@ -136,9 +136,9 @@ describe('npm run demo', () => {
         if (/^\[ +\d+s\] received/m.test(stdout)) resolve();
       });
     });
-    const first = await Promise.race([progress.then(() => 'progress' as const), exited.then(() => 'exited' as const), sleep(scaled(60_000), 'timeout' as const)]);
+    const first = await Promise.race([progress.then(() => 'progress' as const), exited.then(() => 'exited' as const), sleep(scaled(60_000), 'timeout' as const, { ref: false })]);
     if (first !== 'exited') demo.kill('SIGINT');
-    const [code] = await Promise.race([exited, sleep(scaled(60_000)).then(() => [-1] as const)]);
+    const [code] = await Promise.race([exited, sleep(scaled(60_000), undefined, { ref: false }).then(() => [-1] as const)]);
     if (code === -1) demo.kill('SIGKILL');
     assert.equal(first, 'progress', `${stderr}\n${stdout}`);
     assert.equal(code, 0, `${stderr}\n${stdout}`);
