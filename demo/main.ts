@@ -27,9 +27,9 @@ import { PrintingReceiver, type ReceivedEvent } from './printing-receiver.js';
 import { ProductProcess } from './product-process.js';
 import { findOnPath, REDIS_INSTALL_HINT, ThrowawayRedis } from './redis-server.js';
 
-const rate = Number(process.env.DEMO_RATE ?? 200);
-const backlog = Number(process.env.DEMO_BACKLOG ?? 2_000);
-const durationS = Number(process.env.DEMO_DURATION_S ?? 0);
+const rate = knob('DEMO_RATE', 200);
+const backlog = knob('DEMO_BACKLOG', 2_000);
+const durationS = knob('DEMO_DURATION_S', 0);
 const PRINTED_PER_SECOND = 3;
 const TOKEN = 'demo-token';
 const STREAM_ID = 'demo-stream';
@@ -183,4 +183,14 @@ async function answers(url: string): Promise<boolean> {
   } finally {
     probe.disconnect();
   }
+}
+
+/** A number ≥ 0 from the environment, else the default; anything else ends the demo with one line naming the variable. */
+function knob(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (Number.isFinite(value) && value >= 0) return value;
+  console.error(`demo: ${name} must be a number ≥ 0, not ${JSON.stringify(raw)}`);
+  process.exit(1);
 }

@@ -147,7 +147,13 @@ export class OpenctiSimulator {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
     };
     if (!authorized) return answer({ errors: [{ name: 'AUTH_REQUIRED', message: 'You must be logged in to do this.' }] });
-    const { query = '', variables = {} } = JSON.parse(body) as { query?: string; variables?: Record<string, unknown> };
+    let request: { query?: string; variables?: Record<string, unknown> };
+    try {
+      request = JSON.parse(body) as typeof request;
+    } catch {
+      return answer({ errors: [{ name: 'BAD_REQUEST', message: 'the body is not JSON' }] });
+    }
+    const { query = '', variables = {} } = request;
     // One operation per document, told apart by its root field (no GraphQL parser needed for four).
     if (/\babout\b/.test(query)) return answer({ data: { about: { version: '6.9.0 (demo simulator)' } } });
     if (/\bstreamCollection\(/.test(query)) {

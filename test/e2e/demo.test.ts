@@ -70,6 +70,12 @@ describe('demo prerequisites', () => {
     assert.match(line, /docker run -d -p 6379:6379 redis:7/);
   });
 
+  it('names a tuning variable that is not a number', async () => {
+    const result = await run(DEMO, { PATH: barePath, DEMO_RATE: 'fast' }, 20_000);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(assertOneLineNoStack(result.stderr), 'demo: DEMO_RATE must be a number ≥ 0, not "fast"');
+  });
+
   it('does not print the password of REDIS_URL', async () => {
     const url = (await closedRedisUrl()).replace('//', '//demo:s3cret-password@');
     const result = await run(DEMO, { PATH: barePath, REDIS_URL: url }, 20_000);
