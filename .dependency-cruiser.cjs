@@ -57,6 +57,13 @@ module.exports = {
       to: { path: TOOLING },
     },
     {
+      name: 'demo-not-test',
+      severity: 'error',
+      comment: 'The demo is a newcomer\'s first command: it must run without the test suite. Tests, benchmarks and scripts may reuse demo/ (its throwaway Redis); product code may not (product-not-tooling).',
+      from: { path: '^demo/' },
+      to: { path: '^test/' },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that resolves to nothing fails at run time (or names a package missing from package.json).',
