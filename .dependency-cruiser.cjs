@@ -42,8 +42,11 @@ module.exports = {
     {
       name: 'cli-only-shared',
       severity: 'error',
-      comment: 'The CLI talks to the queue through the shared contract, never through a process\'s internals.',
-      from: { path: '^cli/' },
+      comment:
+        'The CLI talks to the queue through the shared contract, never through a process\'s internals. ' +
+        'Except `check` (cli/probes/): it must validate and connect exactly as each process would, so it ' +
+        'uses their loaders and clients (both images ship all of dist/); it touches no queue.',
+      from: { path: '^cli/', pathNot: '^cli/probes/' },
       to: { path: '^(ingester|dispatcher)/' },
     },
     {
@@ -52,6 +55,13 @@ module.exports = {
       comment: 'Tests, benchmarks, the demo and scripts are not shipped: product code that needed them would break in the image.',
       from: { path: PRODUCT },
       to: { path: TOOLING },
+    },
+    {
+      name: 'demo-not-test',
+      severity: 'error',
+      comment: 'The demo is a newcomer\'s first command: it must run without the test suite. Tests, benchmarks and scripts may reuse demo/ (its throwaway Redis); product code may not (product-not-tooling).',
+      from: { path: '^demo/' },
+      to: { path: '^test/' },
     },
     {
       name: 'not-to-unresolvable',

@@ -6,11 +6,10 @@
 import { Queue } from 'bullmq';
 import { ConfigError, type ConfigSources } from '../shared/config/load.js';
 import { destinationKeys, queuePrefix } from '../shared/queue/contract.js';
-import { redactUrl } from '../shared/observability/redact.js';
-import { createRedisClient, describeRedisRejection, type RedisClient } from '../shared/redis/client.js';
-import type { RedisSettings } from '../shared/config/redis-fields.js';
+import type { RedisClient } from '../shared/redis/client.js';
 import { VERSION_LINE } from '../shared/process/version.js';
 import { parseArgs, USAGE, UsageError, type CliArgs, type CommandName } from './args.js';
+import { check } from './commands/check.js';
 import type { Command, CommandDestination } from './commands/command.js';
 import { failed } from './commands/failed.js';
 import { purge } from './commands/purge.js';
@@ -18,8 +17,10 @@ import { replay } from './commands/replay.js';
 import { status } from './commands/status.js';
 import { loadCliConfig, type CliConfig } from './config.js';
 import { chooseDestinations, notConfiguredWarning, unknownDestination, type ChosenDestination } from './destinations.js';
+import { connectRedis, describeError } from './redis.js';
 
-const COMMANDS: Record<CommandName, Command> = { status, failed, replay, purge };
+/** The commands that act on the queues; `check` reads the configuration of every process itself. */
+const COMMANDS: Record<Exclude<CommandName, 'check'>, Command> = { status, failed, replay, purge };
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 export interface CliIo {
@@ -46,6 +47,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT.ok;
     }
     args = parsed.args;
+    if (args.command === 'check') {
+      const result = await check(args, io.config);
+      io.stdout(args.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
+      return result.ok ? EXIT.ok : EXIT.failed;
+    }
     config = loadCliConfig(io.config);
     chosen = chooseDestinations(args.command, args.destination, configuredNames(config));
   } catch (error) {
@@ -54,20 +60,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     throw error;
   }
 
-  // Fail fast: a person is waiting, unlike the services, which wait for Redis forever.
-  const redis = createRedisClient(config.redis, 'cli', { failFast: true });
-  // Failures surface as rejected commands; the event only keeps the socket's reason,
-  // which connect() replaces with a bare "Connection is closed".
-  let socketError: unknown;
-  redis.on('error', (error: unknown) => {
-    socketError = error;
-  });
-  try {
-    await redis.connect();
-  } catch (error) {
-    const reason = socketError ?? error;
-    return fail(EXIT.failed, `cannot reach Redis ${describeTarget(config.redis)}: ${describeRedisRejection(reason) ?? describeError(reason)}`);
-  }
+  const connection = await connectRedis(config.redis, 'cli');
+  if ('error' in connection) return fail(EXIT.failed, connection.error);
+  const { redis } = connection;
   const connectorId = config.connector.id;
   const destinations = chosen.map((destination) => openDestination(destination, connectorId, redis));
   try {
@@ -97,16 +92,4 @@ function openDestination({ name, configured }: ChosenDestination, connectorId: s
   const keys = destinationKeys(connectorId, name);
   const queue = new Queue(keys.queueName, { connection: redis, prefix: queuePrefix(connectorId), skipMetasUpdate: true });
   return { name, configured, keys, queue };
-}
-
-function describeError(error: unknown): string {
-  const { message, code } = error as { message?: string; code?: string };
-  return code && !message?.includes(code) ? `${message} (${code})` : (message ?? String(error));
-}
-
-/** Where the CLI looked for Redis, without credentials. */
-function describeTarget(redis: RedisSettings): string {
-  if (redis.mode === 'cluster') return `cluster ${(redis.cluster_nodes ?? []).map(({ host, port }) => `${host}:${port}`).join(',') || redactUrl(redis.url)}`;
-  if (redis.mode === 'sentinel') return `sentinel master ${redis.sentinel_master ?? ''} via ${(redis.sentinels ?? []).map(({ host, port }) => `${host}:${port}`).join(',')}`;
-  return `at ${redactUrl(redis.url)}`;
 }

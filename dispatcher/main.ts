@@ -5,7 +5,7 @@ import { closeServer, startMetricsServer } from '../shared/observability/metrics
 import { Readiness } from '../shared/observability/readiness.js';
 import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
-import { exitOnConfigError } from '../shared/process/startup.js';
+import { loadProcessConfig } from '../shared/process/startup.js';
 import { exitOnVersionFlag } from '../shared/process/version.js';
 import { loadProxySettings } from '../shared/config/load.js';
 import { boardServerOptions, startBoardServer } from './board/server.js';
@@ -17,7 +17,7 @@ import { DispatcherMetricFamilies } from './metrics.js';
 
 exitOnVersionFlag();
 const guard = installProcessGuard('dispatcher');
-const config = exitOnConfigError('dispatcher', () => loadDispatcherConfig());
+const config = loadProcessConfig('dispatcher', () => loadDispatcherConfig());
 const proxy = loadProxySettings();
 const { connector } = config;
 const logger = createLogger('dispatcher', connector.log_level);

@@ -8,6 +8,7 @@ export const IngesterConfigSchema = z.object({
   connector: ConnectorSection.pick({
     id: true,
     name: true,
+    type: true,
     scope: true,
     log_level: true,
     live_stream_id: true,

@@ -7,9 +7,9 @@ import { Readiness } from '../shared/observability/readiness.js';
 import { redactUrl } from '../shared/observability/redact.js';
 import { createRedis, describeRedis } from '../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../shared/redis/health.js';
-import { exitOnConfigError } from '../shared/process/startup.js';
+import { exitOnConfigError, loadProcessConfig } from '../shared/process/startup.js';
 import { loadProxySettings } from '../shared/config/load.js';
-import { proxyFor } from '../shared/net/proxy.js';
+import { describeProxy } from '../shared/net/proxy.js';
 import { exitOnVersionFlag, USER_AGENT } from '../shared/process/version.js';
 import { loadIngesterConfig } from './config.js';
 import { CursorStore } from './position/cursor-store.js';
@@ -26,10 +26,11 @@ import { Router } from './routing/router.js';
 import { openDestinationQueues } from './routing/routes.js';
 import { startFilterExpressions } from './routing/filter-expressions.js';
 import { checkLiveStream, StartupError, waitUntilStarted } from './stream/check.js';
+import { liveStreamUrl } from './stream/request.js';
 
 exitOnVersionFlag();
 const guard = installProcessGuard('ingester');
-const config = exitOnConfigError('ingester', () => loadIngesterConfig());
+const config = loadProcessConfig('ingester', () => loadIngesterConfig());
 const proxy = loadProxySettings();
 const { connector, opencti } = config;
 const logger = createLogger('ingester', connector.log_level);
@@ -40,7 +41,7 @@ lifecycle.handleSignals();
 const platformHttp = createPlatformDispatcher(exitOnConfigError('ingester', () => platformTls(opencti)), proxy);
 lifecycle.onShutdown('platform-http', () => platformHttp.close());
 const platformUrl = opencti.url.replace(/\/+$/, '');
-const streamBaseUrl = `${platformUrl}/stream/${connector.live_stream_id}`;
+const streamBaseUrl = liveStreamUrl(config);
 const startSettings: StartSettings = {
   startTimestamp: connector.live_stream_start_timestamp,
   recoverIsoDate: connector.live_stream_recover_iso_date,
@@ -57,8 +58,8 @@ logger.info(
     recoverIsoDate: connector.live_stream_recover_iso_date ?? 'now',
     sslVerify: opencti.ssl_verify !== false,
     caFiles: [opencti.ssl_verify, opencti.ca_file].filter((file) => typeof file === 'string'),
-    proxy: proxyFor(platformUrl, proxy) ?? false,
-    noProxy: proxy.noProxy,
+    proxy: describeProxy(platformUrl, proxy),
+    ...(proxy.noProxy ? { noProxy: proxy.noProxy } : {}),
     pingIntervalMs: config.ingester.ping_interval_ms,
     maxQueuedEvents: config.ingester.max_queued_events,
     eventsPerJob: config.ingester.events_per_job,

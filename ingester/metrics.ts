@@ -70,7 +70,7 @@ export class IngesterMetrics {
     const newestIdMs = () => this.#newestIdMs;
     new Gauge({
       name: 'opencti_webhook_stream_lag_seconds',
-      help: 'Now minus the time of the newest stream id read (events and heartbeats); NaN until the first one',
+      help: 'Now minus the time of the newest stream id read (events and heartbeats); NaN until the first one and while this ingester stands by',
       registers,
       collect() {
         const newest = newestIdMs();
@@ -133,9 +133,16 @@ export class IngesterMetrics {
     this.#connected.set(1);
   }
 
-  /** The stream was closed on purpose (shutdown, or the lease lost): not a disconnect. */
-  streamClosed(): void {
+  /**
+   * The leader term ended (shutdown, or the lease lost): the stream was closed
+   * on purpose, not a disconnect. A standby reads nothing, so its lag, pause
+   * and Redis memory readings would only grow stale: they go back to none.
+   */
+  termEnded(): void {
     this.#connected.set(0);
+    this.#newestIdMs = undefined;
+    this.#backpressure.remove();
+    this.#redisMemoryRatio.remove();
   }
 
   disconnected(reason: DisconnectReason): void {

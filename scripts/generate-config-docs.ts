@@ -1,9 +1,11 @@
 /**
  * `npm run generate:docs`: writes the reference part of docs/configuration.md
  * from the configuration schema (each leaf's description and accepted values,
- * its default, and which processes read it). The hand-written text above the
- * marker line is kept as it is. Commit the result; a test fails when the
- * committed file no longer matches the schema.
+ * its default, and which processes read it), and the catalogue's
+ * __metadata__/CONNECTOR_CONFIG_DOC.md (see connector-config-doc.ts). The
+ * hand-written text above the marker line of docs/configuration.md is kept as
+ * it is. Commit the result; a test fails when a committed file no longer
+ * matches the schema.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +14,10 @@ import { CliConfigSchema } from '../cli/config.js';
 import { BoardConfigSchema, DispatcherConfigSchema } from '../dispatcher/config.js';
 import { IngesterConfigSchema } from '../ingester/config.js';
 import type { FieldMeta } from '../shared/config/fields.js';
+import { connectorConfigJsonSchema } from '../shared/config/json-schema.js';
 import { envName } from '../shared/config/load.js';
 import { ConfigSchema, DestinationRoutingFields, WebhookSection, destinationSchema } from '../shared/config/schema.js';
+import { CONNECTOR_CONFIG_DOC_PATH, renderConnectorConfigDoc } from './connector-config-doc.js';
 
 // Compiled, this file is <repo>/dist/scripts/generate-config-docs.js.
 export const CONFIG_DOCS_PATH = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
@@ -118,4 +122,6 @@ export function renderConfigDocs(current: string): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(CONFIG_DOCS_PATH, renderConfigDocs(readFileSync(CONFIG_DOCS_PATH, 'utf8')));
   console.log(`wrote ${CONFIG_DOCS_PATH}`);
+  writeFileSync(CONNECTOR_CONFIG_DOC_PATH, renderConnectorConfigDoc(connectorConfigJsonSchema(ConfigSchema)));
+  console.log(`wrote ${CONNECTOR_CONFIG_DOC_PATH}`);
 }

@@ -15,14 +15,14 @@ import { destinationKeys, queuePrefix } from '../../shared/queue/contract.js';
 import { Readiness } from '../../shared/observability/readiness.js';
 import { createRedis, describeRedis, logErrorEvents } from '../../shared/redis/client.js';
 import { redisReadyCheck, registerRedisUpGauge } from '../../shared/redis/health.js';
-import { exitOnConfigError } from '../../shared/process/startup.js';
+import { loadProcessConfig } from '../../shared/process/startup.js';
 import { exitOnVersionFlag } from '../../shared/process/version.js';
 import { boardServerOptions, startBoardServer } from './server.js';
 import { loadBoardConfig } from '../config.js';
 
 exitOnVersionFlag();
 installProcessGuard('board');
-const config = exitOnConfigError('board', () => loadBoardConfig());
+const config = loadProcessConfig('board', () => loadBoardConfig());
 const { connector } = config;
 const logger = createLogger('board', connector.log_level);
 const lifecycle = new Lifecycle(logger);

@@ -130,6 +130,26 @@ export class WebhookClient {
   }
 
   /**
+   * A request that carries no event, for the CLI's `check`: `method` (HEAD,
+   * OPTIONS) with the headers of every request (authentication,
+   * WEBHOOK_EXTRA_HEADERS), so a gateway that refuses anonymous requests
+   * answers as it would to a delivery; no body, no webhook-id and no
+   * signature, so no receiver can take it for an event. Through the same
+   * agent as the deliveries: same TLS, proxy, no redirect followed. Rejects
+   * like post() on network and TLS errors and timeouts.
+   */
+  async probe(method: 'HEAD' | 'OPTIONS'): Promise<{ status: number }> {
+    const { 'content-type': _noBody, ...headers } = this.#headers;
+    const response = await this.#agent
+      .request({ origin: this.#origin, path: this.#path, method, headers, signal: AbortSignal.timeout(this.#timeoutMs) })
+      .catch((error: unknown) => {
+        throw tlsAlerts.explain(error);
+      });
+    await response.body.dump({ limit: DRAIN_LIMIT_BYTES });
+    return { status: response.statusCode };
+  }
+
+  /**
    * The start of an answer, printable. An endpoint may echo the credentials it
    * refused; they must not reach logs or the failed set. They are removed
    * before the text is cut, from a start read long enough to hold a secret

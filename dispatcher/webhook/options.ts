@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { proxyFor, type ProxySettings } from '../../shared/net/proxy.js';
+import { describeProxy, type ProxySettings } from '../../shared/net/proxy.js';
 import { tlsConnectionOptions } from '../../shared/net/tls.js';
 import { redactWebhookUrl } from '../../shared/observability/redact.js';
 import type { DispatcherDestination } from '../config.js';
@@ -75,7 +75,7 @@ export function describeWebhook(webhook: Webhook, proxy: ProxySettings): Record<
       clientCertFile: webhook.client_cert_file ?? null,
       httpsOnly: webhook.https_only,
     },
-    proxy: proxyFor(webhook.url, proxy) ?? null,
+    proxy: describeProxy(webhook.url, proxy),
     ...(noProxy ? { noProxy } : {}),
     rateLimitPerSecond: webhook.rate_limit_per_second ?? null,
     eventTypes: webhook.event_types ?? 'all',

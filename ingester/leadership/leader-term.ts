@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../shared/observability/logger.js';
-import { USER_AGENT } from '../../shared/process/version.js';
 import type { IngesterConfig } from '../config.js';
 import { formatPyctiState } from '../platform/connector-state.js';
 import { ConnectorPresence } from '../platform/connector-presence.js';
@@ -18,6 +17,7 @@ import { RecentJobSizes } from '../backpressure/recent-job-sizes.js';
 import type { RedisMemory } from '../backpressure/redis-memory.js';
 import { chooseStart, configuredStart, type StartSettings } from '../position/start-point.js';
 import { StreamClient } from '../stream/client.js';
+import { liveStreamHeaders } from '../stream/request.js';
 import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
 import { StreamPosition } from '../position/stream-position.js';
 
@@ -151,13 +151,7 @@ export class LeaderTerm {
       // pycti sends the same ?recover= on every connection; the date is normalised, nothing to escape.
       url: () => (reading.recoverUntil === false ? this.deps.streamBaseUrl : `${this.deps.streamBaseUrl}?recover=${reading.recoverUntil}`),
       dispatcher: this.deps.platformHttp,
-      headers: {
-        authorization: `Bearer ${config.opencti.token}`,
-        'listen-delete': String(connector.live_stream_listen_delete),
-        'no-dependencies': String(connector.live_stream_no_dependencies),
-        'with-inferences': String(connector.live_stream_with_inferences),
-        'user-agent': USER_AGENT,
-      },
+      headers: liveStreamHeaders(config),
       lastEventId: () => position.resumeFrom,
       onFrame: withLagTracking(
         metrics,
@@ -206,7 +200,7 @@ export class LeaderTerm {
   async stop(graceful: boolean): Promise<void> {
     this.#gate?.stop();
     await this.#stream?.stop();
-    this.deps.metrics.streamClosed();
+    this.deps.metrics.termEnded();
     if (graceful) await this.#enqueuer?.flushed();
     else this.#enqueuer?.stop();
     this.#presence?.stop();

@@ -25,7 +25,7 @@ export interface StreamCheckDeps {
 
 export type StreamCheck = 'live' | 'stopped' | 'unverified';
 
-const TOKEN_REJECTED = 'OpenCTI rejected OPENCTI_TOKEN: check that it is the API token of an existing, enabled user (Profile → API access)';
+export const TOKEN_REJECTED = 'OpenCTI rejected OPENCTI_TOKEN: check that it is the API token of an existing, enabled user (Profile → API access)';
 
 /**
  * Checks at start that the platform accepts the token and that the live
@@ -80,5 +80,9 @@ export async function waitUntilStarted({ api, streamId, logger, signal }: Stream
 }
 
 function unknownStream(streamId: string): StartupError {
-  return new StartupError(ErrorCode.streamUnknown, `CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream ${JSON.stringify(streamId)} visible to the user of OPENCTI_TOKEN; check the id (Data sharing → Live streams) and that this user may access the stream`);
+  return new StartupError(ErrorCode.streamUnknown, unknownStreamMessage(streamId));
+}
+
+export function unknownStreamMessage(streamId: string): string {
+  return `CONNECTOR_LIVE_STREAM_ID: OpenCTI has no live stream ${JSON.stringify(streamId)} visible to the user of OPENCTI_TOKEN; check the id (Data sharing → Live streams) and that this user may access the stream`;
 }

@@ -6,6 +6,9 @@ import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
 import type { RawFrame } from './frame.js';
 import { TLS_HINT, tlsVerifyFailure } from '../platform/http.js';
 
+/** What a 401 from the stream means, for the logs and the CLI's `check`. */
+export const STREAM_REJECTED_HINT = 'OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)';
+
 export type DisconnectReason = 'network' | 'idle' | 'http_401' | 'http_410' | 'http_other';
 
 export interface StreamClientOptions {
@@ -139,7 +142,7 @@ export class StreamClient {
     if (details.tlsError) {
       logger.error({ ...fields, hint: TLS_HINT }, 'stream.tls_failed');
     } else if (reason === 'http_401') {
-      logger.error({ ...fields, code: ErrorCode.streamRejected, hint: 'OpenCTI answered 401; check OPENCTI_TOKEN (valid, with access to the stream) and CONNECTOR_LIVE_STREAM_ID (unknown ids also get 401)' }, 'stream.rejected');
+      logger.error({ ...fields, code: ErrorCode.streamRejected, hint: STREAM_REJECTED_HINT }, 'stream.rejected');
     } else if (reason === 'http_410') {
       logger.warn({ ...fields, code: ErrorCode.streamStopped, hint: 'the live stream is stopped in OpenCTI; waiting for it to be started' }, 'stream.stopped');
     } else {

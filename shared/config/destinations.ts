@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { DEFAULT_DESTINATION } from '../queue/contract.js';
-import { asRecord, describeIssues, readLeaves, type ConfigProblem } from './leaves.js';
+import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment } from './leaves.js';
 
 /**
  * The destinations: where events go, each with its own webhook settings.
@@ -25,10 +25,11 @@ export interface Destination<T> {
 /** The schema of one destination's settings, built for its variable prefix (its cross-field messages name the destination's variables). */
 export type DestinationSchemaFor<D extends z.ZodType> = (variablePrefix: string) => D;
 
-type Environment = Readonly<Record<string, string | undefined>>;
+/** What the variables of every named destination start with. */
+export const DESTINATION_VARIABLE_PREFIX = 'DESTINATION_';
 
 export function destinationVariablePrefix(name: string): string {
-  return name === DEFAULT_DESTINATION ? 'WEBHOOK_' : `DESTINATION_${name.toUpperCase().replaceAll('-', '_')}_`;
+  return name === DEFAULT_DESTINATION ? 'WEBHOOK_' : `${DESTINATION_VARIABLE_PREFIX}${name.toUpperCase().replaceAll('-', '_')}_`;
 }
 
 function fileSection(name: string): string {
@@ -43,7 +44,13 @@ export function readDestinations<D extends z.ZodType>(
 ): { destinations: Array<Destination<z.output<D>>>; problems: ConfigProblem[] } {
   const fileMap = asRecord(file.destinations);
   const { names, problems } = listedNames(env, file);
-  const defaultUrl = readLeaves(['url'], () => env.WEBHOOK_URL, asRecord(file.webhook)).url;
+  const defaultUrl = readLeaves(['url'], {
+    env,
+    fromFile: asRecord(file.webhook),
+    variable: () => 'WEBHOOK_URL',
+    fileKey: () => 'webhook.url',
+    meta: () => undefined,
+  }).raw.url;
   if (defaultUrl !== undefined || names.length === 0) names.unshift(DEFAULT_DESTINATION);
   const schemas = new Map(names.map((name) => [name, schemaFor(destinationVariablePrefix(name))]));
   const keysOf = (name: string) => Object.keys((schemas.get(name) as unknown as z.ZodObject).shape);
@@ -54,27 +61,43 @@ export function readDestinations<D extends z.ZodType>(
     const schema = schemas.get(name)!;
     const keys = keysOf(name);
     const fromFile = name === DEFAULT_DESTINATION ? asRecord(file.webhook) : asRecord(fileMap[name]);
-    const raw = readLeaves(keys, (key) => env[`${variablePrefix}${key.toUpperCase()}`], fromFile);
+    const read = readLeaves(keys, {
+      env,
+      fromFile,
+      variable: (key) => `${variablePrefix}${key.toUpperCase()}`,
+      fileKey: (key) => `${fileSection(name)}.${key}`,
+      meta: (key) => leafMeta(schema, key),
+    });
+    const { raw } = read;
     const result = schema.safeParse(raw);
-    if (result.success) {
+    if (result.success && read.problems.length === 0) {
       destinations.push({ name, variablePrefix, settings: result.data });
       continue;
     }
-    problems.push(
-      ...describeIssues(result.error.issues, (key) => ({
-        variable: `${variablePrefix}${key.toUpperCase()}`,
-        key: `${fileSection(name)}.${key}`,
-        meta: ((schema as unknown as z.ZodObject).shape[key] as z.ZodType | undefined)?.meta() as never,
-        value: raw[key],
-      })),
-    );
+    const invalid = result.success
+      ? []
+      : describeIssues(result.error.issues, (key) => ({
+          variable: `${variablePrefix}${key.toUpperCase()}`,
+          key: `${fileSection(name)}.${key}`,
+          meta: leafMeta(schema, key),
+          value: raw[key],
+        }));
+    problems.push(...withReadProblems(read.problems, invalid));
   }
   return { destinations, problems };
 }
 
+/** The variable listing the named destinations. */
+export const DESTINATIONS_VARIABLE = 'DESTINATIONS';
+
+/** The valid names listed, as the loader reads them. */
+export function listedDestinationNames(env: Environment, file: Record<string, unknown>): string[] {
+  return listedNames(env, file).names;
+}
+
 /** DESTINATIONS (comma- or space-separated), else the keys of config.yml's `destinations:`. */
 function listedNames(env: Environment, file: Record<string, unknown>): { names: string[]; problems: ConfigProblem[] } {
-  const fromEnv = env.DESTINATIONS?.trim();
+  const fromEnv = env[DESTINATIONS_VARIABLE]?.trim();
   let given: string[];
   if (fromEnv) given = fromEnv.split(/[\s,]+/).filter(Boolean);
   else if (file.destinations === undefined || file.destinations === null) given = [];

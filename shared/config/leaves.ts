@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import { redactWebhookUrl } from '../observability/redact.js';
 import type { FieldMeta } from './fields.js';
+import type { ConfigProblem, Environment } from './problems.js';
+import { readSecretLeaf } from './secret-files.js';
 
 /**
  * Reading leaves from the environment and config.yml, and wording what is
@@ -8,24 +10,61 @@ import type { FieldMeta } from './fields.js';
  * (destinations.ts), so both report problems the same way.
  */
 
-export interface ConfigProblem {
-  /** Environment variable name, e.g. WEBHOOK_URL. */
-  variable: string;
-  /** config.yml key, e.g. webhook.url. */
-  key: string;
-  message: string;
+export type { ConfigProblem, Environment } from './problems.js';
+
+/** Where a group of leaves (a section, a destination) is read from, and how its keys are named. */
+export interface LeafSources {
+  env: Environment;
+  /** The group's mapping in config.yml. */
+  fromFile: Record<string, unknown>;
+  /** The environment variable of a key, e.g. WEBHOOK_TOKEN. */
+  variable: (key: string) => string;
+  /** The full config.yml key of a key, e.g. webhook.token. */
+  fileKey: (key: string) => string;
+  /** The leaf of a key, whose metadata says whether it is a secret (secrets may also come from files). */
+  meta: (key: string) => FieldMeta | undefined;
 }
 
-/** The keys' values, the environment's (through `fromEnv`) winning over the file's. */
-export function readLeaves(keys: readonly string[], fromEnv: (key: string) => string | undefined, fromFile: Record<string, unknown>): Record<string, unknown> {
+export interface ReadLeaves {
+  raw: Record<string, unknown>;
+  /** Secrets that could not be read (secret-files.ts). */
+  problems: ConfigProblem[];
+}
+
+/** The keys' values, the environment's winning over the file's; a secret may also come from a file. */
+export function readLeaves(keys: readonly string[], sources: LeafSources): ReadLeaves {
+  const { env, fromFile, variable } = sources;
   const raw: Record<string, unknown> = {};
+  const problems: ConfigProblem[] = [];
   for (const key of keys) {
-    const envValue = fromEnv(key);
-    // pycti treats an empty variable as unset; so do we.
-    const value = envValue !== undefined && envValue !== '' ? envValue : fromFile[key];
+    let value: unknown;
+    if (sources.meta(key)?.secret) {
+      const read = readSecretLeaf({ variable: variable(key), key: sources.fileKey(key), leafKey: key, env, fromFile });
+      if (read.problem) problems.push(read.problem);
+      value = read.value;
+    } else {
+      const envValue = env[variable(key)];
+      // pycti treats an empty variable as unset; so do we.
+      value = envValue !== undefined && envValue !== '' ? envValue : fromFile[key];
+    }
     if (value !== undefined && value !== null) raw[key] = value;
   }
-  return raw;
+  return { raw, problems };
+}
+
+/**
+ * The read problems, then the validation problems of the other variables: a
+ * secret whose file could not be read is unset, and "is required" would only
+ * repeat why.
+ */
+export function withReadProblems(readProblems: readonly ConfigProblem[], invalid: readonly ConfigProblem[]): ConfigProblem[] {
+  const unread = new Set(readProblems.map(({ key }) => key.replace(/_file$/, '')));
+  return [...readProblems, ...invalid.filter(({ key }) => !unread.has(key))];
+}
+
+/** The metadata of `key`'s leaf in a schema of leaves. */
+export function leafMeta(leaves: z.ZodType, key: string): FieldMeta | undefined {
+  return ((leaves as unknown as z.ZodObject).shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined;
 }
 
 export function asRecord(value: unknown): Record<string, unknown> {

@@ -5,8 +5,7 @@ import { ErrorCode } from '../errors/codes.js';
 import { OwhError } from '../errors/owh-error.js';
 import { proxySettingsFrom, type ProxySettings } from '../net/proxy.js';
 import { readDestinations, type Destination, type DestinationSchemaFor } from './destinations.js';
-import type { FieldMeta } from './fields.js';
-import { asRecord, describeIssues, readLeaves, type ConfigProblem, type LeafDescription } from './leaves.js';
+import { asRecord, describeIssues, leafMeta, readLeaves, withReadProblems, type ConfigProblem, type Environment, type LeafDescription } from './leaves.js';
 
 /** A configuration made of sections of leaves, like config.yml. */
 type SectionedSchema = z.ZodObject<Record<string, z.ZodObject>>;
@@ -18,8 +17,7 @@ export class ConfigError extends OwhError {
   }
 }
 
-/** Environment variables by name. */
-export type Environment = Readonly<Record<string, string | undefined>>;
+export type { Environment } from './leaves.js';
 
 export interface ConfigSources {
   /** The environment; the process's own when absent. This module is the only reader of process.env. */
@@ -27,6 +25,10 @@ export interface ConfigSources {
   /** config.yml path; when absent, `CONFIG_FILE` from env, else ./config.yml if it exists. */
   file?: string;
 }
+
+/** The variable naming config.yml, read outside the schema. */
+export const CONFIG_FILE_VARIABLE = 'CONFIG_FILE';
+const DEFAULT_CONFIG_FILE = './config.yml';
 
 export function envName(section: string, key: string): string {
   return `${section}_${key}`.toUpperCase();
@@ -45,20 +47,35 @@ export function loadConfig<S extends SectionedSchema, D extends z.ZodType>(
   destination: DestinationSchemaFor<D>,
 ): Readonly<z.infer<S> & { destinations: ReadonlyArray<Destination<z.output<D>>> }>;
 export function loadConfig(schema: SectionedSchema, sources: ConfigSources = {}, destination?: DestinationSchemaFor<z.ZodType>): unknown {
-  const env = sources.env ?? process.env;
+  const env = sourceEnvironment(sources);
   const file = readConfigFile(env, sources.file);
   const raw: Record<string, Record<string, unknown>> = {};
   const given: Record<string, unknown> = {};
+  const readProblems: ConfigProblem[] = [];
   for (const [section, sectionSchema] of Object.entries(schema.shape)) {
-    raw[section] = readLeaves(Object.keys(sectionSchema.shape), (key) => env[envName(section, key)], asRecord(file[section]));
+    const sectionRead = readLeaves(Object.keys(sectionSchema.shape), {
+      env,
+      fromFile: asRecord(file[section]),
+      variable: (key) => envName(section, key),
+      fileKey: (key) => `${section}.${key}`,
+      meta: (key) => leafMeta(sectionSchema, key),
+    });
+    raw[section] = sectionRead.raw;
+    readProblems.push(...sectionRead.problems);
     for (const [key, value] of Object.entries(raw[section])) given[`${section}.${key}`] = value;
   }
   const result = schema.safeParse(raw);
-  const problems = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
+  const invalid = result.success ? [] : describeIssues(result.error.issues, (section, key) => (key === undefined ? undefined : sectionLeaf(schema, section, key, given)));
+  const problems = withReadProblems(readProblems, invalid);
   const destinations = destination ? readDestinations(destination, env, file) : undefined;
   problems.push(...(destinations?.problems ?? []));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(destinations ? { ...result.data, destinations: destinations.destinations } : result.data);
+}
+
+/** The environment of `sources`: its own, else the process's. */
+export function sourceEnvironment(sources: ConfigSources): Environment {
+  return sources.env ?? process.env;
 }
 
 /**
@@ -70,9 +87,10 @@ export function loadProxySettings(env: Environment = process.env): ProxySettings
   return proxySettingsFrom(env);
 }
 
-function readConfigFile(env: Environment, file: string | undefined): Record<string, unknown> {
-  const explicit = file ?? env.CONFIG_FILE;
-  const path = explicit || './config.yml';
+/** config.yml as a mapping: `file`, else CONFIG_FILE, else ./config.yml when it exists (else empty). */
+export function readConfigFile(env: Environment, file: string | undefined): Record<string, unknown> {
+  const explicit = file ?? env[CONFIG_FILE_VARIABLE];
+  const path = explicit || DEFAULT_CONFIG_FILE;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -94,7 +112,7 @@ function sectionLeaf(schema: SectionedSchema, section: string, key: string, give
   return {
     variable: envName(section, key),
     key: `${section}.${key}`,
-    meta: (schema.shape[section]?.shape[key] as z.ZodType | undefined)?.meta() as FieldMeta | undefined,
+    meta: schema.shape[section] ? leafMeta(schema.shape[section], key) : undefined,
     value: given[`${section}.${key}`],
   };
 }

@@ -64,6 +64,8 @@ export const ConnectorSection = z.object({
   scope: defaultedTextField('webhook', 'Connector scope sent when registering with OpenCTI; comma-separated.'),
   confidence_level: optionalIntegerField({ min: 0, max: 100 }, 'Kept for compatibility with the original connector (unused).'),
   log_level: choiceField(['debug', 'info', 'warn', 'warning', 'error'], 'info', 'Log verbosity.'),
+  // OpenCTI's connector manager sets CONNECTOR_TYPE for every connector it runs; only STREAM fits this one.
+  type: choiceField(['STREAM'], 'STREAM', "Connector type, as OpenCTI's connector manager sets it: this connector reads a live stream, so only STREAM."),
   consumer_count: integerField({ min: 1, max: 1000 }, 10, 'Concurrent webhook deliveries per dispatcher process.'),
   live_stream_id: textField('Id of the OpenCTI live stream to read (Data sharing → Live streams), or `live`.', {
     pattern: SAFE_ID,

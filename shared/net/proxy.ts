@@ -1,28 +1,42 @@
 import { redactUrl } from '../observability/redact.js';
 
 /**
- * The proxy variables, each as undici's EnvHttpProxyAgent reads it: the
- * lower-case name wins over the upper-case one, even when set to nothing.
- * Read once, by the configuration loader; undefined when neither is set.
+ * The proxy variables as curl reads them: the lower-case name first, then the
+ * upper-case one, and an empty variable is unset. So `HTTPS_PROXY=""` (what
+ * compose passes for an unset `${HTTPS_PROXY:-}`) means no proxy, and an
+ * empty `https_proxy` does not hide `HTTPS_PROXY`. (undici's own reading of
+ * process.env lets an empty lower-case variable win; the settings are always
+ * passed to it explicitly, so its rule never applies.) Read once, by the
+ * configuration loader.
  */
 export interface ProxySettings {
-  /** http_proxy, else HTTP_PROXY. */
+  /** http_proxy, else HTTP_PROXY; undefined when both are unset or empty. */
   httpProxy?: string | undefined;
   /** https_proxy, else HTTPS_PROXY. */
   httpsProxy?: string | undefined;
   /** no_proxy, else NO_PROXY. */
   noProxy?: string | undefined;
+  /** The variable each setting came from, for the startup log. */
+  sources?: Partial<Record<ProxySetting, string>>;
 }
+
+type ProxySetting = 'httpProxy' | 'httpsProxy' | 'noProxy';
 
 /** Environment variables outside the configuration schema, honoured in either case. */
 export const PROXY_VARIABLES = ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'] as const;
 
+const VARIABLE_OF: Record<ProxySetting, (typeof PROXY_VARIABLES)[number]> = { httpsProxy: 'HTTPS_PROXY', httpProxy: 'HTTP_PROXY', noProxy: 'NO_PROXY' };
+
 export function proxySettingsFrom(env: Readonly<Record<string, string | undefined>>): ProxySettings {
-  return {
-    httpProxy: env.http_proxy ?? env.HTTP_PROXY,
-    httpsProxy: env.https_proxy ?? env.HTTPS_PROXY,
-    noProxy: env.no_proxy ?? env.NO_PROXY,
-  };
+  const sources: Partial<Record<ProxySetting, string>> = {};
+  const settings: ProxySettings = { sources };
+  for (const [setting, upper] of Object.entries(VARIABLE_OF) as Array<[ProxySetting, string]>) {
+    const variable = [upper.toLowerCase(), upper].find((name) => env[name]);
+    if (variable === undefined) continue;
+    settings[setting] = env[variable];
+    sources[setting] = variable;
+  }
+  return settings;
 }
 
 /**
@@ -51,13 +65,30 @@ const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
  * brackets do not matter.
  */
 export function proxyFor(url: string | URL, settings: ProxySettings): string | undefined {
+  return route(url, settings).proxy;
+}
+
+/**
+ * How requests to `url` go, for a startup log: the proxy and the variable it
+ * came from, or `direct` and why (the NO_PROXY variable that covers the host,
+ * or which variables are unset or empty).
+ */
+export function describeProxy(url: string | URL, settings: ProxySettings): string {
+  const { proxy, setting } = route(url, settings);
+  const source = (name: ProxySetting) => settings.sources?.[name] ?? VARIABLE_OF[name];
+  if (setting === undefined) return new URL(url).protocol === 'https:' ? 'direct (HTTPS_PROXY and HTTP_PROXY unset or empty)' : 'direct (HTTP_PROXY unset or empty)';
+  return proxy === undefined ? `direct (${source('noProxy')} covers ${new URL(url).host})` : `${proxy} (${source(setting)})`;
+}
+
+/** The proxy for `url` and the setting it comes from; a setting without a proxy: NO_PROXY covers the host. */
+function route(url: string | URL, settings: ProxySettings): { proxy?: string; setting?: ProxySetting } {
   const target = new URL(url);
-  const http = settings.httpProxy || undefined;
-  const proxy = target.protocol === 'https:' ? settings.httpsProxy || http : http;
-  if (proxy === undefined) return undefined;
+  const setting: ProxySetting = target.protocol === 'https:' && settings.httpsProxy ? 'httpsProxy' : 'httpProxy';
+  const proxy = settings[setting];
+  if (!proxy) return {};
   const host = withoutTrailingDot(target.host.replace(/:\d*$/, '').replace(/^\[(.+)\]$/, '$1').toLowerCase());
   const port = Number.parseInt(target.port, 10) || DEFAULT_PORTS[target.protocol] || 0;
-  return bypasses(settings.noProxy ?? '', host, port) ? undefined : redactUrl(proxy);
+  return bypasses(settings.noProxy ?? '', host, port) ? { setting } : { proxy: redactUrl(proxy), setting };
 }
 
 function bypasses(noProxy: string, host: string, port: number): boolean {

@@ -21,6 +21,8 @@ export interface CreateRedisOptions {
 }
 
 const FAIL_FAST_CONNECT_TIMEOUT_MS = 5_000;
+/** A server that accepted the socket but never answers would hold a closing CLI this long (ioredis' default: 2 s). */
+const FAIL_FAST_DISCONNECT_TIMEOUT_MS = 100;
 /** Reconnect backoff of the services: 0.25 s more per attempt, at most 5 s. */
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 250, 5_000);
 
@@ -64,7 +66,7 @@ export function createRedisClient(settings: RedisSettings, role: string, options
     connectionName: `opencti-webhook:${role}`,
     ...(tls ? { tls } : {}),
     ...(options.failFast
-      ? { lazyConnect: true, connectTimeout: FAIL_FAST_CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1, retryStrategy: () => null }
+      ? { lazyConnect: true, connectTimeout: FAIL_FAST_CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 1, retryStrategy: () => null, disconnectTimeout: FAIL_FAST_DISCONNECT_TIMEOUT_MS }
       : { maxRetriesPerRequest: null, retryStrategy: reconnectDelay }),
   };
   if (settings.mode === 'cluster') {

@@ -206,6 +206,8 @@ describe('scaling and high availability', () => {
         const text = await scrapeMetrics(oldMetrics.port);
         assert.equal(metricValue(text, 'opencti_webhook_ingester_leader'), 0);
         assert.equal(metricValue(text, 'opencti_webhook_stream_connected'), 0);
+        // A standby reads nothing: no stale lag for a dashboard or an alert to pick up.
+        assert.ok(Number.isNaN(metricValue(text, 'opencti_webhook_stream_lag_seconds')), 'a standby reports a lag');
         assert.equal(metricValue(text, `opencti_webhook_ingester_lease_lost_total{reason="${String(lost.reason)}"}`), 1);
 
         // The old leader, now a standby in the same process, takes over in turn.

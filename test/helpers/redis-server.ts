@@ -1,26 +1,22 @@
 /**
  * A dedicated `redis-server` per test file, spawned from PATH (we have no Docker), never the
- * shared instance on 6379.
+ * shared instance on 6379. Finding, spawning and the readiness check are the demo's throwaway
+ * Redis (demo/redis-server.ts); this adds what tests need on top:
  *
- * - Readiness means a PING is answered with PONG by *our* process (checked through
- *   `INFO server` → `process_id`), not that the port accepts connections: the port opens
- *   before Redis serves (and answers `-LOADING` while replaying an AOF), and a port picked
- *   with {@link freePort} can be taken by someone else before Redis binds it.
- * - Redis's own stdout/stderr go to `<dir>/redis.log`; every start failure quotes its tail.
  * - `kill()` + `restart()` keep port and data dir, so a test can crash Redis under a running
- *   product and bring the same instance back (with AOF data when `appendonly` is on).
+ *   product and bring the same instance back (with AOF data when `appendonly` is on);
+ * - TLS, ACL credentials for the readiness probe, a config file, extra arguments;
+ * - tracked clients, and a last-resort kill when the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { appendFile, mkdtemp, open, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { freePort } from './free-port.js';
-import { scaled, waitFor, withTimeout } from './wait.js';
+import { stopChild, type ExitInfo } from '../../demo/child.js';
+import { launchRedis, onFreePort, redisArgs, RedisBindError, redisLogTail, type LaunchedRedis, type RedisProbeOptions } from '../../demo/redis-server.js';
+import { scaled } from './wait.js';
 
 export interface RedisServerOptions {
   /** Enables the AOF (`appendfsync everysec`; pass `args: ['--appendfsync', 'always']` to fsync every write). @defaultValue false */
@@ -48,19 +44,8 @@ export interface RedisServerTls {
   probeKeyFile?: string;
 }
 
-interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** redis-server could not bind its port; the caller should try another one (or wait). */
-class BindError extends Error {
-  override name = 'BindError';
-}
-
 const MAX_BIND_ATTEMPTS = 5;
 const EXIT_TIMEOUT_MS = 10_000;
-const BIND_FAILURE = /Address already in use|Could not create server TCP listening socket|Failed listening on port/i;
 
 const live = new Set<RedisServer>();
 // A test process that dies without after() hooks must not leave Redis servers behind.
@@ -71,8 +56,7 @@ process.on('exit', () => {
 export class RedisServer {
   readonly url: string;
   readonly logPath: string;
-  private child: ChildProcess | undefined;
-  private exited: Promise<ExitInfo> | undefined;
+  private launched: LaunchedRedis | undefined;
   private exitInfo: ExitInfo | undefined;
   private readonly clients = new Set<Redis>();
   private stopping: Promise<void> | undefined;
@@ -89,30 +73,27 @@ export class RedisServer {
   /** Spawns a fresh Redis on a free port in a fresh temp dir and waits until it answers PING. */
   static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await mkdtemp(join(tmpdir(), 'opencti-webhook-redis-'));
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= MAX_BIND_ATTEMPTS; attempt++) {
-      const server = new RedisServer(await freePort(), dir, opts);
-      try {
+    try {
+      return await onFreePort(async (port) => {
+        const server = new RedisServer(port, dir, opts);
         await server.launch();
         live.add(server);
         return server;
-      } catch (err) {
-        lastError = err;
-        if (!(err instanceof BindError)) break;
-      }
+      });
+    } catch (error) {
+      // The error already quotes the redis.log tail; keeping the dir would only leak temp dirs.
+      await rm(dir, { recursive: true, force: true });
+      throw error;
     }
-    // The error already quotes the redis.log tail; keeping the dir would only leak temp dirs.
-    await rm(dir, { recursive: true, force: true });
-    throw lastError;
   }
 
   /** pid of the running redis-server, undefined while it is down. */
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
+    return this.running ? this.launched?.child.pid : undefined;
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.exitInfo === undefined;
+    return this.launched !== undefined && this.exitInfo === undefined;
   }
 
   /**
@@ -121,17 +102,8 @@ export class RedisServer {
    * {@link restart}. No-op when Redis is already down.
    */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    const exited = this.exited;
-    if (child === undefined || exited === undefined || this.exitInfo !== undefined) return;
-    child.kill(signal);
-    try {
-      await withTimeout(exited, EXIT_TIMEOUT_MS, `redis-server pid ${child.pid} to exit after ${signal}`);
-    } catch (err) {
-      if (signal === 'SIGKILL') throw err;
-      child.kill('SIGKILL');
-      await withTimeout(exited, EXIT_TIMEOUT_MS, `redis-server pid ${child.pid} to exit after SIGKILL`);
-    }
+    if (this.launched === undefined || this.exitInfo !== undefined) return;
+    await stopChild(this.launched.child, this.launched.exited, signal, scaled(EXIT_TIMEOUT_MS));
   }
 
   /**
@@ -149,7 +121,7 @@ export class RedisServer {
         return;
       } catch (err) {
         lastError = err;
-        if (!(err instanceof BindError)) break;
+        if (!(err instanceof RedisBindError)) break;
         // Someone holds our port; it may be released shortly (we cannot move: clients point here).
         await sleep(scaled(200 * attempt));
       }
@@ -188,41 +160,27 @@ export class RedisServer {
     return client;
   }
 
-  private probeOptions(): ProbeOptions {
-    const { tls, probeAuth } = this.opts;
-    return {
-      ...(tls ? { tls: { ca: readFileSync(tls.caFile, 'utf8'), cert: readFileSync(tls.probeCertFile ?? tls.certFile, 'utf8'), key: readFileSync(tls.probeKeyFile ?? tls.keyFile, 'utf8') } } : {}),
-      ...(probeAuth ? { auth: probeAuth } : {}),
-    };
-  }
-
   /** Last `lines` lines of redis.log. */
-  async logTail(lines = 30, fromByte = 0): Promise<string> {
-    let handle;
-    try {
-      handle = await open(this.logPath, 'r');
-    } catch {
-      return '(no redis.log)';
-    }
-    try {
-      const { size } = await handle.stat();
-      const start = Math.max(fromByte, size - 64 * 1024);
-      const buf = Buffer.alloc(size - start);
-      await handle.read(buf, 0, buf.length, start);
-      return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } finally {
-      await handle.close();
-    }
+  logTail(lines = 30, fromByte = 0): Promise<string> {
+    return redisLogTail(this.logPath, lines, fromByte);
   }
 
   /** @internal Synchronous last-resort cleanup for process exit. */
   killSync(): void {
-    if (this.running) this.child?.kill('SIGKILL');
+    if (this.running) this.launched?.child.kill('SIGKILL');
     try {
       rmSync(this.dir, { recursive: true, force: true });
     } catch {
       // Best effort: the process is exiting.
     }
+  }
+
+  private probeOptions(): RedisProbeOptions {
+    const { tls, probeAuth } = this.opts;
+    return {
+      ...(tls ? { tls: { ca: readFileSync(tls.caFile, 'utf8'), cert: readFileSync(tls.probeCertFile ?? tls.certFile, 'utf8'), key: readFileSync(tls.probeKeyFile ?? tls.keyFile, 'utf8') } } : {}),
+      ...(probeAuth ? { auth: probeAuth } : {}),
+    };
   }
 
   private argv(): string[] {
@@ -234,123 +192,25 @@ export class RedisServer {
     return [
       ...(this.opts.configFile ? [this.opts.configFile] : []),
       ...listen,
-      '--bind', '127.0.0.1',
-      '--dir', this.dir,
-      '--save', '',
-      '--appendonly', this.opts.appendonly === true ? 'yes' : 'no',
-      '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
+      ...redisArgs(this.dir, this.opts.appendonly === true),
       ...(this.opts.args ?? []),
     ];
   }
 
   private async launch(): Promise<void> {
-    await appendFile(this.logPath, `\n--- spawning redis-server on port ${this.port} at ${new Date().toISOString()} ---\n`);
-    const logOffset = statSync(this.logPath).size;
-    const fd = openSync(this.logPath, 'a');
-    let child: ChildProcess;
-    try {
-      // spawn() forks synchronously, so the child holds its own copy of fd once this returns.
-      child = spawn('redis-server', this.argv(), { stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd);
-    }
-    let spawnError: Error | undefined;
-    this.child = child;
     this.exitInfo = undefined;
-    const exited = new Promise<ExitInfo>((resolve) => {
-      const onExit = (info: ExitInfo): void => {
-        if (this.child === child) this.exitInfo = info;
-        resolve(info);
-      };
-      child.once('exit', (code, signal) => onExit({ code, signal }));
-      child.once('error', (err) => {
-        spawnError = err;
-        onExit({ code: null, signal: null });
-      });
+    const launched = await launchRedis({
+      port: this.port,
+      args: this.argv(),
+      logPath: this.logPath,
+      readyTimeoutMs: scaled(this.opts.readyTimeoutMs ?? 10_000),
+      probe: this.probeOptions(),
     });
-    this.exited = exited;
-
-    const ac = new AbortController();
-    void exited.then((info) =>
-      ac.abort(new Error(`redis-server exited before answering PING (code ${info.code}, signal ${info.signal})`)),
-    );
-    const readyMs = this.opts.readyTimeoutMs ?? 10_000;
-    try {
-      const pid = await waitFor(() => probeRedis(this.port, this.probeOptions()), {
-        timeoutMs: readyMs,
-        intervalMs: 50,
-        what: `redis-server on port ${this.port} to answer PING`,
-        signal: ac.signal,
-      });
-      if (pid !== child.pid) {
-        throw new BindError(`port ${this.port} is served by another redis (pid ${pid}, ours ${child.pid})`);
-      }
-    } catch (err) {
-      if (this.exitInfo === undefined) child.kill('SIGKILL');
-      await withTimeout(exited, EXIT_TIMEOUT_MS, `redis-server pid ${child.pid} to exit`).catch(() => undefined);
-      if (spawnError !== undefined) {
-        throw new Error(`could not spawn redis-server (is it on PATH?): ${spawnError.message}`, { cause: err });
-      }
-      const tail = await this.logTail(30, logOffset);
-      const message = `${(err as Error).message}\nredis log ${this.logPath}, tail:\n${tail}`;
-      if (err instanceof BindError || BIND_FAILURE.test(tail)) throw new BindError(message, { cause: err });
-      throw new Error(message, { cause: err });
-    }
+    this.launched = launched;
+    void launched.exited.then((info) => {
+      if (this.launched === launched) this.exitInfo = info;
+    });
   }
-}
-
-interface ProbeOptions {
-  tls?: { ca: string; cert: string; key: string };
-  auth?: { username: string; password: string };
-}
-
-/**
- * One readiness probe over a raw socket (TLS when the server serves only TLS): AUTH when
- * given, then PING must answer +PONG; then `INFO server` tells which process answered.
- * Error replies (`-LOADING` during AOF replay) and connection errors reject, so
- * {@link waitFor} keeps polling and reports the last one.
- */
-function probeRedis(port: number, options: ProbeOptions = {}, timeoutMs = 1000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = options.tls
-      ? tlsConnect({ host: '127.0.0.1', port, ...options.tls, checkServerIdentity: () => undefined })
-      : createConnection({ host: '127.0.0.1', port });
-    const auth = options.auth ? `AUTH ${options.auth.username} ${options.auth.password}\r\n` : '';
-    let buf = '';
-    let settled = false;
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      socket.destroy();
-      fn();
-    };
-    const PONG = '+PONG\r\n';
-    socket.setEncoding('utf8');
-    socket.setTimeout(timeoutMs, () => settle(() => reject(new Error(`no reply within ${timeoutMs} ms`))));
-    socket.on(options.tls ? 'secureConnect' : 'connect', () => socket.write(`${auth}PING\r\nINFO server\r\n`));
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      if (auth && buf.startsWith('+OK\r\n')) buf = buf.slice('+OK\r\n'.length);
-      if (buf.startsWith('-')) {
-        const end = buf.indexOf('\r\n');
-        if (end >= 0) settle(() => reject(new Error(`redis replied ${buf.slice(0, end)}`)));
-        return;
-      }
-      if (!buf.startsWith(PONG)) {
-        if (!PONG.startsWith(buf)) settle(() => reject(new Error(`unexpected reply ${JSON.stringify(buf.slice(0, 60))}`)));
-        return;
-      }
-      const match = /process_id:(\d+)\r\n/.exec(buf);
-      if (match?.[1] !== undefined) {
-        const pid = Number(match[1]);
-        settle(() => resolve(pid));
-      }
-    });
-    socket.on('error', (err: Error) => settle(() => reject(err)));
-    socket.on('close', () => settle(() => reject(new Error('connection closed before a reply'))));
-  });
 }
 
 /**

@@ -10,7 +10,7 @@ const args = (...argv: string[]) => {
 
 describe('CLI arguments', () => {
   it('parse each command with its options', () => {
-    assert.deepEqual(args('status', '--json'), { command: 'status', json: true, all: false, ids: [], limit: 50 });
+    assert.deepEqual(args('status', '--json'), { command: 'status', json: true, all: false, ids: [], limit: 50, timeoutMs: 5000 });
     assert.equal(args('failed', '--limit', '5')?.limit, 5);
     assert.equal(args('failed', '--limit=7')?.limit, 7);
     assert.deepEqual(args('replay', 'a-1', 'b-2')?.ids, ['a-1', 'b-2']);
@@ -18,6 +18,12 @@ describe('CLI arguments', () => {
     assert.equal(args('status', '--destination', 'siem')?.destination, 'siem');
     assert.equal(args('purge', '--destination=siem')?.destination, 'siem');
     assert.equal(args('status')?.destination, undefined);
+    assert.equal(args('check')?.timeoutMs, 5000);
+    assert.equal(args('check', '--timeout-ms', '1500', '--json')?.timeoutMs, 1500);
+    assert.equal(args('check', '--timeout-ms=200')?.timeoutMs, 200);
+    assert.deepEqual(args('check', '--only', 'dispatcher,board')?.only, ['dispatcher', 'board']);
+    assert.deepEqual(args('check', '--only=ingester')?.only, ['ingester']);
+    assert.equal(args('check')?.only, undefined);
   });
 
   it('answer help for -h, --help and help', () => {
@@ -42,6 +48,15 @@ describe('CLI arguments', () => {
       [['status', '--destination', '--json'], /--destination needs a destination name/],
       [['purge', '--destination='], /--destination needs a destination name/],
       [['failed', '--destination', 'a', '--destination', 'b'], /--destination is given twice/],
+      [['check', '--destination', 'siem'], /check takes no --destination/],
+      [['check', '--timeout-ms', '0'], /--timeout-ms needs a number of milliseconds from 1 to 120000/],
+      [['check', '--timeout-ms', 'soon'], /--timeout-ms needs/],
+      [['check', '--timeout-ms=999999'], /--timeout-ms needs/],
+      [['status', '--timeout-ms', '100'], /unknown option --timeout-ms for status/],
+      [['check', 'extra'], /check takes no argument/],
+      [['check', '--only', 'worker'], /--only needs process names from ingester, dispatcher, board/],
+      [['check', '--only'], /--only needs/],
+      [['status', '--only', 'ingester'], /unknown option --only for status/],
     ];
     for (const [argv, message] of cases) assert.throws(() => parseArgs(argv), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));
   });

@@ -97,7 +97,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('pins the images it does not build and mounts files that exist', () => {
-    for (const name of ['prometheus', 'grafana', 'redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
+    for (const name of ['prometheus', 'grafana', 'webhook-redis']) assert.match(String(compose.services[name]?.image), /:[\w.-]+$/, name);
     for (const mount of ['deploy/prometheus/prometheus.yml', 'deploy/prometheus/alerts.yml', 'deploy/grafana/provisioning', 'docs/grafana-dashboard.json']) {
       assert.ok(existsSync(fileURLToPath(new URL(`../../../${mount}`, import.meta.url))), mount);
     }
@@ -168,7 +168,7 @@ describe("the README's destinations example (docker-compose.override.yml)", () =
 });
 
 describe('docker-compose.yml Redis', () => {
-  const args = compose.services.redis?.command ?? [];
+  const args = compose.services['webhook-redis']?.command ?? [];
   const value = (flag: string) => args[args.indexOf(flag) + 1];
 
   it('bounds Redis memory (REDIS_MAXMEMORY, 1gb by default) and refuses writes rather than evict queued events', () => {
@@ -245,20 +245,35 @@ describe('monitoring files', () => {
     }
   });
 
-  it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/redis-memory.md', () => {
+  it("the Grafana dashboard shows the leading ingester's stream metrics only (a standby keeps its last term's values)", () => {
+    const dashboard = JSON.parse(repoFile('docs/grafana-dashboard.json')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    const leaderOnly = ['opencti_webhook_stream_lag_seconds', 'opencti_webhook_stream_connected', 'current_state', 'opencti_webhook_ingester_buffered_events', 'opencti_webhook_ingester_paused', 'opencti_webhook_redis_memory_used_ratio'];
+    let checked = 0;
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets ?? []) {
+        for (const metric of leaderOnly.filter((name) => new RegExp(`\\b${name}\\b`).test(expr))) {
+          assert.ok(expr.includes(`${metric} and on (job, instance) (opencti_webhook_ingester_leader == 1)`), `${panel.title}: ${expr}`);
+          checked += 1;
+        }
+      }
+    }
+    assert.ok(checked >= 5, `${checked} leader-only queries`);
+  });
+
+  it('Prometheus loads alert rules, mounted next to its config, on documented metrics, each explained in docs/alerts.md', () => {
     const config = parseYaml(repoFile('deploy/prometheus/prometheus.yml')) as { rule_files?: string[] };
     assert.deepEqual(config.rule_files, ['alerts.yml']);
     assert.ok(compose.services.prometheus?.volumes?.includes('./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro'), 'alerts.yml is not mounted');
     const rules = parseYaml(repoFile('deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string; annotations?: { summary?: string } }> }> };
     const alerts = rules.groups.flatMap((group) => group.rules);
-    const guide = repoFile('docs/redis-memory.md');
+    const guide = repoFile('docs/alerts.md');
     assert.ok(alerts.length > 0);
     for (const { alert, expr, annotations } of alerts) {
       const metrics = [...expr.matchAll(/\bopencti_webhook_[a-z_]+\b/g)].map(([name]) => name);
       assert.ok(metrics.length > 0, `${alert} queries no metric of ours`);
       assert.deepEqual(metrics.filter((name) => !documented.has(name)), [], `${alert} queries undocumented metrics`);
       assert.ok(annotations?.summary, `${alert} has no summary`);
-      assert.ok(guide.includes(alert), `docs/redis-memory.md does not explain ${alert}`);
+      assert.ok(guide.includes(alert), `docs/alerts.md does not explain ${alert}`);
     }
   });
 

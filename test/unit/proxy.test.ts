@@ -2,8 +2,10 @@
  * Proxy resolution against undici's own EnvHttpProxyAgent: for each
  * environment and URL, whether a request goes through a CONNECT proxy on
  * loopback (which refuses every tunnel, so nothing leaves the machine) is
- * compared with what proxyFor says, both with undici reading process.env
- * itself and with the settings passed to it explicitly.
+ * compared with what proxyFor says, with the settings passed to undici
+ * explicitly as the processes do, and with undici reading process.env
+ * itself, which differs only where a variable is empty (curl's rule, ours:
+ * empty is unset; undici's: an empty lower-case variable wins).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,7 +14,7 @@ import type { AddressInfo, LookupFunction } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EnvHttpProxyAgent } from 'undici';
 import { loadProxySettings, type Environment } from '../../shared/config/load.js';
-import { PROXY_VARIABLES, proxyFor, undiciProxyOptions } from '../../shared/net/proxy.js';
+import { PROXY_VARIABLES, describeProxy, proxyFor, undiciProxyOptions } from '../../shared/net/proxy.js';
 
 const ALL_PROXY_VARIABLES = PROXY_VARIABLES.flatMap((name) => [name, name.toLowerCase()]);
 
@@ -85,8 +87,11 @@ async function undiciFromSettings(env: Environment, url: string): Promise<boolea
   }
 }
 
-/** [environment, URL, proxied?]; PORT stands for the port of a real server (direct requests reach it). */
-type Case = [Record<string, string>, string, boolean];
+/**
+ * [environment, URL, proxied?, proxied by undici reading process.env (when it differs)];
+ * PORT stands for the port of a real server (direct requests reach it).
+ */
+type Case = [Record<string, string>, string, boolean, boolean?];
 const cases = (): Case[] => {
   const P = String(port);
   const via = (noProxy: string | undefined, url: string, proxied: boolean): Case => [
@@ -126,24 +131,28 @@ const cases = (): Case[] => {
     via('::1', 'http://[::1]:PORT', false),
     via(`[::1]:${P}`, 'http://[::1]:PORT', false),
     via('[::1]:1', 'http://[::1]:PORT', true),
-    // Which variable: lower case wins even when empty; https falls back to HTTP_PROXY, http never uses HTTPS_PROXY.
-    [{ HTTP_PROXY: proxyUrl, http_proxy: '' }, `http://example.com:${P}`, false],
-    [{ HTTP_PROXY: proxyUrl, NO_PROXY: '*', no_proxy: '' }, `http://example.com:${P}`, true],
+    // Which variable: lower case first, an empty one is unset (it hides nothing); https falls back to HTTP_PROXY, http never uses HTTPS_PROXY.
+    [{ HTTP_PROXY: proxyUrl, http_proxy: '' }, `http://example.com:${P}`, true, false],
+    [{ HTTP_PROXY: proxyUrl, NO_PROXY: '*', no_proxy: '' }, `http://example.com:${P}`, false, true],
+    [{ http_proxy: proxyUrl, HTTP_PROXY: 'http://127.0.0.1:1' }, `http://example.com:${P}`, true],
     [{ HTTPS_PROXY: proxyUrl }, `http://example.com:${P}`, false],
     [{ HTTPS_PROXY: proxyUrl }, 'https://example.com', true],
     [{ http_proxy: proxyUrl, HTTPS_PROXY: '' }, 'https://example.com', true],
-    [{ https_proxy: '', HTTPS_PROXY: proxyUrl }, 'https://example.com', false],
+    [{ https_proxy: '', HTTPS_PROXY: proxyUrl }, 'https://example.com', true, false],
+    // What compose passes for unset variables (`${HTTPS_PROXY:-}`): no proxy at all.
+    [{ HTTPS_PROXY: '', HTTP_PROXY: '', NO_PROXY: '' }, 'https://example.com', false],
+    [{ HTTPS_PROXY: '', HTTP_PROXY: '', NO_PROXY: '' }, `http://example.com:${P}`, false],
     [{}, `http://example.com:${P}`, false],
   ];
 };
 
 describe('proxyFor', () => {
-  it('agrees with undici on every NO_PROXY form and variable', async () => {
-    for (const [env, url, proxied] of cases()) {
+  it('agrees with undici given the settings on every NO_PROXY form and variable', async () => {
+    for (const [env, url, proxied, byUndiciAlone = proxied] of cases()) {
       const label = `${JSON.stringify(env).replaceAll(proxyUrl, 'PROXY')} ${url}`;
       assert.equal(proxyFor(url, loadProxySettings(env)) !== undefined, proxied, `proxyFor: ${label}`);
-      assert.equal(await undiciFromEnvironment(env, url), proxied, `undici from process.env: ${label}`);
       assert.equal(await undiciFromSettings(env, url), proxied, `undici from the settings: ${label}`);
+      assert.equal(await undiciFromEnvironment(env, url), byUndiciAlone, `undici from process.env: ${label}`);
     }
   });
 
@@ -151,5 +160,17 @@ describe('proxyFor', () => {
     const settings = loadProxySettings({ HTTPS_PROXY: 'http://user:secret@proxy.corp:3128', http_proxy: 'http://plain.corp:8080' });
     assert.equal(proxyFor('https://opencti.example', settings), 'http://proxy.corp:3128/');
     assert.equal(proxyFor('http://opencti.example', settings), 'http://plain.corp:8080/');
+  });
+
+  it('logs what requests really use: the proxy and its variable, or direct and why', () => {
+    const corporate = loadProxySettings({ HTTPS_PROXY: 'http://user:secret@proxy.corp:3128', http_proxy: 'http://plain.corp:8080', NO_PROXY: '.internal' });
+    assert.equal(describeProxy('https://opencti.example', corporate), 'http://proxy.corp:3128/ (HTTPS_PROXY)');
+    assert.equal(describeProxy('http://opencti.example', corporate), 'http://plain.corp:8080/ (http_proxy)');
+    assert.equal(describeProxy('https://opencti.internal:8443', corporate), 'direct (NO_PROXY covers opencti.internal:8443)');
+    assert.equal(describeProxy('https://opencti.example', loadProxySettings({ http_proxy: 'http://plain.corp:8080', HTTPS_PROXY: '' })), 'http://plain.corp:8080/ (http_proxy)');
+    const compose = loadProxySettings({ HTTPS_PROXY: '', HTTP_PROXY: '', NO_PROXY: '', https_proxy: '' });
+    assert.deepEqual(compose, { sources: {} });
+    assert.equal(describeProxy('https://opencti.example', compose), 'direct (HTTPS_PROXY and HTTP_PROXY unset or empty)');
+    assert.equal(describeProxy('http://opencti.example', loadProxySettings({ HTTPS_PROXY: 'http://proxy.corp:3128' })), 'direct (HTTP_PROXY unset or empty)');
   });
 });
