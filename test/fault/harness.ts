@@ -45,6 +45,9 @@ export const FAULT_ENV = {
 /** What a pipeline runs against: the emulator, the receiver, and a Redis of any topology (see test/topology). */
 export type PipelineBed = Omit<TestBed, 'redis'>;
 
+/** The key expectedDeliveries gives a frame, from a delivered request. */
+const frameKey = (id: unknown, event: unknown, body: string): string => `${String(id)}\n${String(event)}\n${body}`;
+
 export class Pipeline<B extends PipelineBed = TestBed> {
   readonly bed: B;
   readonly env: Record<string, string>;
@@ -87,8 +90,8 @@ export class Pipeline<B extends PipelineBed = TestBed> {
   /**
    * Publishes `total` events in slices while `work` runs, so faults land
    * mid-stream. `work` waits for progress with `more(n)`: n more requests
-   * answered 2xx or, once every event is published, 2 s without one (on a
-   * slow machine the stream may end before the last fault lands; that fault
+   * answered 2xx or, once every event is published, all of them delivered (on
+   * a slow machine the stream may end before the last fault lands; that fault
    * must still lose nothing).
    */
   async publishDuring(
@@ -107,16 +110,11 @@ export class Pipeline<B extends PipelineBed = TestBed> {
     }, 10);
     const more = (n: number, timeoutMs = 60_000) => {
       const target = receiver.delivered().length + n;
-      let seen = -1;
-      let quietSince = Date.now();
-      return waitFor(
-        () => {
-          const count = receiver.delivered().length;
-          if (count !== seen) [seen, quietSince] = [count, Date.now()];
-          return count >= target || (published >= total && Date.now() - quietSince >= 2_000) || undefined;
-        },
-        { timeoutMs, what: `${target} requests answered 2xx, or all ${total} events published and nothing more arriving` },
-      ).then(() => undefined);
+      return waitFor(() => receiver.delivered().length >= target || (published >= total && this.#missing().missing === 0) || undefined, {
+        timeoutMs,
+        intervalMs: 100,
+        what: `${target} requests answered 2xx, or all ${total} events published and delivered`,
+      }).then(() => undefined);
     };
     try {
       await work({ more });
@@ -126,33 +124,36 @@ export class Pipeline<B extends PipelineBed = TestBed> {
     }
   }
 
+  /**
+   * Every published event must arrive as published, even one never written
+   * (the platform was away). A dependency frame (a referenced object sent
+   * ahead of an event, under that event's id) must arrive under some id: a
+   * frame written to a connection whose reader was killed is not always sent
+   * again as is, since the platform sends each object once per connection and
+   * a new connection may have sent it ahead of another event.
+   */
+  #missing(undeliverable?: (streamId: string) => boolean): { missing: number; expected: number } {
+    const { emulator, receiver } = this.bed;
+    const delivered = receiver.delivered();
+    const deliveredKeys = new Set(delivered.map((r) => frameKey(r.headers['x-opencti-event-id'], r.headers['x-opencti-event'], r.body)));
+    const deliveredBodies = new Set(delivered.map((r) => r.body));
+    const mains = expectedDeliveries(emulator.mainFrames());
+    let missing = 0;
+    for (const [key, frame] of mains) if (!undeliverable?.(frame.id) && !deliveredKeys.has(key)) missing += 1;
+    for (const [key, frame] of expectedDeliveries(emulator.sentFrames())) {
+      if (!mains.has(key) && !deliveredBodies.has(frame.data)) missing += 1;
+    }
+    return { missing, expected: mains.size };
+  }
+
   /** Waits until every frame the emulator wrote was acknowledged, then checks the oracles. */
   async expectAllDelivered(
     options: { timeoutMs?: number; failedAllowed?: number; undeliverable?: (streamId: string) => boolean } = {},
   ): Promise<ScenarioReport> {
     const { emulator, receiver } = this.bed;
-    // Every published event must arrive as published, even one never written
-    // (the platform was away). A dependency frame (a referenced object sent
-    // ahead of an event, under that event's id) must arrive under some id: a
-    // frame written to a connection whose reader was killed is not always
-    // sent again as is, since the platform sends each object once per
-    // connection and a new connection may have sent it ahead of another event.
-    const missingCount = () => {
-      const delivered = receiver.delivered();
-      const deliveredKeys = new Set(delivered.map((r) => keyOf(r.headers['x-opencti-event-id'], r.headers['x-opencti-event'], r.body)));
-      const deliveredBodies = new Set(delivered.map((r) => r.body));
-      const mains = expectedDeliveries(emulator.mainFrames());
-      let missing = 0;
-      for (const [key, frame] of mains) if (!options.undeliverable?.(frame.id) && !deliveredKeys.has(key)) missing += 1;
-      for (const [key, frame] of expectedDeliveries(emulator.sentFrames())) {
-        if (!mains.has(key) && !deliveredBodies.has(frame.data)) missing += 1;
-      }
-      return { missing, expected: mains.size };
-    };
-    const keyOf = (id: unknown, event: unknown, body: string) => `${String(id)}\n${String(event)}\n${body}`;
     await waitFor(
       () => {
-        const { missing, expected } = missingCount();
+        const { missing, expected } = this.#missing(options.undeliverable);
         return missing === 0 && expected > 0 ? true : undefined;
       },
       { timeoutMs: options.timeoutMs ?? 90_000, intervalMs: 200, what: 'every emitted event and dependency delivered with a 2xx' },
@@ -161,7 +162,7 @@ export class Pipeline<B extends PipelineBed = TestBed> {
     const idsByFrame = new Map<string, Set<string>>();
     const deliveriesById = new Map<string, number>();
     for (const request of receiver.delivered()) {
-      const key = keyOf(request.headers['x-opencti-event-id'], request.headers['x-opencti-event'], request.body);
+      const key = frameKey(request.headers['x-opencti-event-id'], request.headers['x-opencti-event'], request.body);
       assert.ok(expected.has(key), `delivered a frame the platform never sent: ${String(request.headers['webhook-id'])}`);
       assert.deepEqual(request.bodyBytes, Buffer.from(expected.get(key)!.data, 'utf8'));
       const id = String(request.headers['webhook-id']);
