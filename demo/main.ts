@@ -11,6 +11,7 @@
  * It imports nothing from test/ (.dependency-cruiser.cjs): a newcomer's first command must
  * not depend on the test suite.
  */
+import '../shared/process/runtime.js'; // first: refuses an unsupported Node.js before any dependency loads
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+import '../shared/process/runtime.js'; // first: refuses an unsupported Node.js before any dependency loads
 import { installProcessGuard } from '../shared/process/guard.js';
 import { createLogger } from '../shared/observability/logger.js';
 import { Lifecycle } from '../shared/process/lifecycle.js';

@@ -4,6 +4,7 @@
  * otherwise surface as dozens of failed tests. One line saying what is missing and how to
  * install it, exit 1.
  */
+import '../shared/process/runtime.js'; // first: refuses an unsupported Node.js before the suite starts
 import { findOnPath } from '../demo/redis-server.js';
 
 const REQUIRED = [

@@ -5,6 +5,7 @@
  * settings (only the destinations' names) and delivers nothing;
  * BULL_BOARD_ENABLE is not read (serving the board is its job).
  */
+import '../../shared/process/runtime.js'; // first: refuses an unsupported Node.js before any dependency loads
 import { Queue } from 'bullmq';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { installProcessGuard } from '../../shared/process/guard.js';
