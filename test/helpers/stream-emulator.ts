@@ -786,14 +786,35 @@ export class StreamEmulator {
         return;
       }
       if (!ok) {
-        conn.waitingDrain = true;
-        conn.res.once('drain', () => {
-          conn.waitingDrain = false;
-          this.pump(conn);
-        });
+        this.resumeWhenDrained(conn);
         return;
       }
     }
+  }
+
+  /**
+   * Pumps again once the response's buffer drained. Node.js 24 does not always
+   * emit 'drain' on a ServerResponse whose socket drained: writableNeedDrain
+   * stays true with nothing buffered in the response or its socket (seen with a
+   * reader that reads in bursts: the stream stalled until the next heartbeat,
+   * and the bench's drain ran at 131 events/s). So the buffers are polled too.
+   */
+  private resumeWhenDrained(conn: Connection): void {
+    conn.waitingDrain = true;
+    const resume = (): void => {
+      clearInterval(poll);
+      conn.res.off('drain', resume);
+      if (!conn.waitingDrain) return;
+      conn.waitingDrain = false;
+      this.pump(conn);
+    };
+    const poll = setInterval(() => {
+      const { res } = conn;
+      const drained = !res.writableNeedDrain || (res.writableLength === 0 && !(res.socket?.writableNeedDrain ?? false));
+      if (conn.closed || conn.dropping || drained) resume();
+    }, 20);
+    poll.unref();
+    conn.res.once('drain', resume);
   }
 
   private nextFrame(conn: Connection): PendingFrame | undefined {
