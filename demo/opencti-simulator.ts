@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { compareStreamIds, isStreamId } from '../shared/opencti/stream-id.js';
+import { whenDrained } from './when-drained.js';
 
 export type DemoEventName = 'create' | 'update' | 'delete' | 'merge';
 
@@ -225,7 +226,7 @@ export class OpenctiSimulator {
       this.highestSent = Math.max(this.highestSent, reader.next);
       if (!reader.res.write(frame.text)) {
         reader.draining = true;
-        reader.res.once('drain', () => {
+        whenDrained(reader.res, () => reader.res.destroyed, () => {
           reader.draining = false;
           this.pump(reader);
         });

@@ -19,6 +19,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PlatformApiEmulator } from './platform-emulator.js';
 import { EventFactory, type EntityKind, type ObjectState } from './stix-fixtures.js';
+import { whenDrained } from '../../demo/when-drained.js';
 
 export type { EntityKind } from './stix-fixtures.js';
 
@@ -792,29 +793,13 @@ export class StreamEmulator {
     }
   }
 
-  /**
-   * Pumps again once the response's buffer drained. Node.js 24 does not always
-   * emit 'drain' on a ServerResponse whose socket drained: writableNeedDrain
-   * stays true with nothing buffered in the response or its socket (seen with a
-   * reader that reads in bursts: the stream stalled until the next heartbeat,
-   * and the bench's drain ran at 131 events/s). So the buffers are polled too.
-   */
+  /** Pumps again once the response's buffer drained (or the connection went). */
   private resumeWhenDrained(conn: Connection): void {
     conn.waitingDrain = true;
-    const resume = (): void => {
-      clearInterval(poll);
-      conn.res.off('drain', resume);
-      if (!conn.waitingDrain) return;
+    whenDrained(conn.res, () => conn.closed || conn.dropping, () => {
       conn.waitingDrain = false;
       this.pump(conn);
-    };
-    const poll = setInterval(() => {
-      const { res } = conn;
-      const drained = !res.writableNeedDrain || (res.writableLength === 0 && !(res.socket?.writableNeedDrain ?? false));
-      if (conn.closed || conn.dropping || drained) resume();
-    }, 20);
-    poll.unref();
-    conn.res.once('drain', resume);
+    });
   }
 
   private nextFrame(conn: Connection): PendingFrame | undefined {
