@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactWebhookUrl } from '../observability/redact.js';
 import type { FieldMeta } from './fields.js';
 import type { ConfigProblem, Environment } from './problems.js';
-import { readSecretLeaf } from './secret-files.js';
+import { nonEmpty, readSecretLeaf } from './secret-files.js';
 
 /**
  * Reading leaves from the environment and config.yml, and wording what is
@@ -43,9 +43,7 @@ export function readLeaves(keys: readonly string[], sources: LeafSources): ReadL
       if (read.problem) problems.push(read.problem);
       value = read.value;
     } else {
-      const envValue = env[variable(key)];
-      // pycti treats an empty variable as unset; so do we.
-      value = envValue !== undefined && envValue !== '' ? envValue : fromFile[key];
+      value = nonEmpty(env[variable(key)]) ?? fromFile[key];
     }
     if (value !== undefined && value !== null) raw[key] = value;
   }

@@ -63,8 +63,8 @@ export function readSecretLeaf(leaf: SecretLeaf): SecretRead {
   return readSecretFile(filed.trim(), where);
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  // pycti treats an empty variable as unset; so do we.
+/** A variable's value, undefined when unset or empty: pycti treats an empty variable as unset; so do we. */
+export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
