@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { exitOf, onProcessExit, stopChild, type ExitInfo } from './child.js';
+import { NODE_FLAGS } from '../shared/process/node-flags.js';
 
 export type ProductKind = 'ingester' | 'dispatcher';
 
@@ -34,7 +35,7 @@ export class ProductProcess {
   static async start(kind: ProductKind, env: Record<string, string>, cwd: string): Promise<ProductProcess> {
     // Compiled, this file is dist/demo/product-process.js, next to dist/<kind>/main.js.
     const script = fileURLToPath(new URL(`../${kind}/main.js`, import.meta.url));
-    const child = spawn(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [...NODE_FLAGS, script], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const product = new ProductProcess(kind, child);
     const started = new Promise<void>((resolve) => {
       const keep = (line: string, fromStdout: boolean): void => {

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { scaled, withTimeout } from './wait.js';
+import { NODE_FLAGS } from '../../shared/process/node-flags.js';
 
 export type ProcessKind = 'ingester' | 'dispatcher' | 'board';
 
@@ -270,7 +271,7 @@ async function spawnChild(kind: ProcessKind, env: Record<string, string>, opts: 
   const script = opts.script ?? productScript(kind);
   const childEnv: Record<string, string> = { ...env };
   if (process.env.PATH !== undefined && env.PATH === undefined) childEnv.PATH = process.env.PATH;
-  const proc = spawn(process.execPath, [script], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, script], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   if (proc.pid === undefined) {
     const err = await new Promise<Error>((resolve) => proc.once('error', resolve));
     if (tempCwd !== undefined) await rm(tempCwd, { recursive: true, force: true });

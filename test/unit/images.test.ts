@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { repoFile } from '../helpers/docs.js';
+import { NODE_FLAGS } from '../../shared/process/node-flags.js';
 
 // Compiled, this file is <repo>/dist/test/unit/images.test.js.
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -127,7 +128,7 @@ describe('images', () => {
       });
 
       it(`runs dist/${kind}/main.js`, () => {
-        assert.match(runtime.lines.filter((line) => line.startsWith('CMD')).at(-1) ?? '', new RegExp(`^CMD \\["node", "dist/${kind}/main\\.js"\\]$`));
+        assert.match(runtime.lines.filter((line) => line.startsWith('CMD')).at(-1) ?? '', new RegExp(`^CMD \\["node", ${NODE_FLAGS.map((flag) => `"${flag}", `).join('')}"dist/${kind}/main\\.js"\\]$`));
       });
     });
   }
