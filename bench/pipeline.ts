@@ -18,8 +18,6 @@ import { composeRedisArgs } from './compose-redis.js';
 import { destinationEnv, queueNameOf, type BenchDestination } from './destinations.js';
 import { processUsage, type ProcessUsage } from './resources.js';
 
-const PROFILER = new URL('./cpu-profiler.js', import.meta.url).href;
-
 export interface PipelineOptions {
   openctiUrl: string;
   /** The destinations, at `urlFor(destination.path)`; the first is `default`. */
@@ -27,7 +25,7 @@ export interface PipelineOptions {
   urlFor: (path: string) => string;
   concurrency: number;
   logLevel: string;
-  /** When set, the product processes are CPU-profiled (cpu-profiler.ts) into this directory. */
+  /** When set, the product processes are CPU-profiled (--cpu-prof) into this directory. */
   profileDir?: string | undefined;
   /** Extra NODE_OPTIONS for the product processes. */
   nodeOptions?: string;
@@ -36,7 +34,7 @@ export interface PipelineOptions {
 }
 
 function nodeOptions(options: PipelineOptions): Record<string, string> {
-  const flags = [options.nodeOptions ?? '', options.profileDir === undefined ? '' : `--import=${PROFILER}`].filter((f) => f.trim() !== '');
+  const flags = [options.nodeOptions ?? '', options.profileDir === undefined ? '' : `--cpu-prof --cpu-prof-dir=${options.profileDir}`].filter((f) => f.trim() !== '');
   return flags.length === 0 ? {} : { NODE_OPTIONS: flags.join(' ') };
 }
 
@@ -82,8 +80,6 @@ export class Pipeline {
       ...(process.env.BENCH_ORDERING ? { WEBHOOK_ORDERING: process.env.BENCH_ORDERING } : {}),
       ...nodeOptions(options),
       ...options.env,
-      // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the same profiler.
-      ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROF_DIR: options.profileDir }),
     };
     this.destinations = options.destinations;
     this.client = redis.client({ maxRetriesPerRequest: 3 });

@@ -345,7 +345,7 @@ function profileDirFor(ctx: Context, label: string): string | undefined {
   return dir;
 }
 
-/** Profiles by role: `CPU.<pid>.cpuprofile`, written by cpu-profiler.ts when each process exits. */
+/** Profiles by role: --cpu-prof names each `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile` when its process exits. */
 function collectProfiles(dir: string, spawned: ReadonlyArray<{ kind: string; pid: number }>): Record<string, ProfileSummary[]> {
   const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
   const out: Record<string, ProfileSummary[]> = {};
