@@ -7,6 +7,7 @@ import type { FilterResult } from './filter-scenario.js';
 import type { IsolationResult } from './isolation.js';
 import type { DeliveryCheck, DrainResult, LiveResult, ProcessReport, QueueResult, ResourceReport, ScalingResult } from './scenarios.js';
 import type { WorkloadStats } from './workload.js';
+import { NODE_FLAGS } from '../shared/process/node-flags.js';
 
 /** What a bench run measured: written as JSON next to the report, and the report's input. */
 export interface BenchResults {
@@ -131,7 +132,7 @@ export function formatReport(results: BenchResults): string {
   const w = results.workload;
   out.push(
     `${int(results.options.events)} events (mean ${int(w.meanBytes)} B, p50 ${int(w.p50Bytes)} B, p99 ${int(w.p99Bytes)} B, max ${int(w.maxBytes)} B), ` +
-      `CONNECTOR_CONSUMER_COUNT=${results.options.concurrency}${results.options.nodeOptions ? `, NODE_OPTIONS=${results.options.nodeOptions}` : ''}, Redis ${results.machine.redis} with AOF everysec; ` +
+      `CONNECTOR_CONSUMER_COUNT=${results.options.concurrency}, node ${NODE_FLAGS.join(' ')}${results.options.nodeOptions ? `, NODE_OPTIONS=${results.options.nodeOptions}` : ''}, Redis ${results.machine.redis} with AOF everysec; ` +
       `${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node}; load average ${results.machine.loadStart.map((l) => l.toFixed(1)).join(' ')} → ${results.machine.loadEnd.map((l) => l.toFixed(1)).join(' ')}; ran ${dec(results.runSeconds, 0)} s`,
     '',
   );
