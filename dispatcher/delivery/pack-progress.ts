@@ -23,7 +23,7 @@ export class PackSettlement {
 
   constructor(progress: unknown, count: number, write: WriteProgress) {
     this.#settled = settledEvents(progress, count);
-    this.#left = this.#settled.reduce((left, settled) => (settled ? left : left - 1), count);
+    this.#left = this.#settled.filter((settled) => !settled).length;
     this.#sent = JSON.stringify(packProgress(this.#settled));
     this.#write = write;
   }
