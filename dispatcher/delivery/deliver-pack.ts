@@ -68,14 +68,25 @@ export function createPackDelivery({ attempt, slots, queue, writeProgress, break
     const result: PackResult = { done: 0, unpacked: 0 };
     let halt: Halt | undefined;
 
+    // While the breaker probes, the pack's events go one at a time, each a probe: the queue then runs
+    // one job at a time (breaker.ts), and a pack must not turn one probe into twenty requests.
+    let probeTurn: Promise<void> = Promise.resolve();
+
     /** One event, in its slot; once the pack halts, events not started yet are left for the pack's next run. */
     const deliverOne = async (event: PackedEvent, index: number): Promise<void> => {
-      if (halt) return;
-      // Checked in the slot, right before the request: the breaker may have opened, or a shutdown begun, while it waited.
-      if (closing?.()) halt = { kind: 'closing' };
-      else if (breaker.state === 'paused') halt = { kind: 'endpoint_down' };
-      if (halt) return;
+      let endTurn: (() => void) | undefined;
+      if (!halt && breaker.state === 'probing') {
+        const previous = probeTurn;
+        probeTurn = new Promise((resolve) => {
+          endTurn = resolve;
+        });
+        await previous;
+      }
       try {
+        // Checked in the slot, right before the request: the breaker may have opened, or a shutdown begun, while it waited.
+        if (!halt && closing?.()) halt = { kind: 'closing' };
+        else if (!halt && breaker.state === 'paused') halt = { kind: 'endpoint_down' };
+        if (halt) return;
         const outcome = await attempt(event.id, event, 1);
         if (outcome.kind === 'endpoint_down') {
           halt ??= outcome;
@@ -89,6 +100,8 @@ export function createPackDelivery({ attempt, slots, queue, writeProgress, break
         settlement.settle(index);
       } catch (error) {
         halt ??= { kind: 'error', error };
+      } finally {
+        endTurn?.();
       }
     };
 
