@@ -2,7 +2,7 @@
  * Benchmark options, all from environment variables (documented in run.ts and docs/performance.md).
  * A bad value stops the bench before anything starts, naming the variable.
  */
-const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling', 'filter', 'isolation'] as const;
+const SCENARIOS = ['drain', 'ceiling', 'queue', 'live', 'scaling', 'slow', 'filter', 'isolation'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -20,6 +20,10 @@ export interface BenchOptions {
   scalingEvents: number;
   scalingDelayMs: number;
   scalingDispatchers: number[];
+  /** The slow scenario: the receiver's answer delay, CONNECTOR_CONSUMER_COUNT, and the backlogs drained. */
+  slowDelayMs: number;
+  slowConcurrency: number;
+  slowBacklogs: number[];
   poolSize: number;
   /** Every envelope this many bytes (a report) instead of the realistic size mix; undefined keeps the mix. */
   eventBytes: number | undefined;
@@ -76,6 +80,9 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     scalingEvents: int('BENCH_SCALING_EVENTS', 10_000, 1, 10_000_000),
     scalingDelayMs: int('BENCH_SCALING_DELAY_MS', 50, 0, 60_000),
     scalingDispatchers: ints('BENCH_SCALING_DISPATCHERS', [1, 3], 1, 64),
+    slowDelayMs: int('BENCH_SLOW_DELAY_MS', 500, 1, 60_000),
+    slowConcurrency: int('BENCH_SLOW_CONCURRENCY', 50, 1, 1_000),
+    slowBacklogs: ints('BENCH_SLOW_BACKLOGS', [200, 1_000, 10_000], 1, 10_000_000),
     poolSize: int('BENCH_POOL', 5_000, 1, 1_000_000),
     eventBytes: env.BENCH_EVENT_BYTES ? int('BENCH_EVENT_BYTES', 0, 1_024, 16_777_216) : undefined,
     timeoutSeconds: int('BENCH_TIMEOUT_S', 300, 1, 86_400),

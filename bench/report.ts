@@ -5,6 +5,7 @@ import type { BenchOptions } from './options.js';
 import type { CpuShare } from './resources.js';
 import type { FilterResult } from './filter-scenario.js';
 import type { IsolationResult } from './isolation.js';
+import type { SlowResult } from './slow-receiver.js';
 import type { DeliveryCheck, DrainResult, LiveResult, ProcessReport, QueueResult, ResourceReport, ScalingResult } from './scenarios.js';
 import type { WorkloadStats } from './workload.js';
 import { NODE_FLAGS } from '../shared/process/node-flags.js';
@@ -22,6 +23,7 @@ export interface BenchResults {
   queue?: QueueResult;
   live?: LiveResult[];
   scaling?: ScalingResult[];
+  slow?: SlowResult;
   filter?: FilterResult;
   isolation?: IsolationResult;
   errors: string[];
@@ -127,7 +129,7 @@ function isolationSection(iso: IsolationResult): string[] {
 }
 
 export function formatReport(results: BenchResults): string {
-  const { drain, ceiling, queue, live, scaling, filter, isolation } = results;
+  const { drain, ceiling, queue, live, scaling, slow, filter, isolation } = results;
   const out: string[] = [];
   const w = results.workload;
   out.push(
@@ -144,6 +146,10 @@ export function formatReport(results: BenchResults): string {
   if (queue) {
     throughput.push(['Ingester alone: stream → Redis (no dispatcher)', int(queue.events), dec(queue.ingesterOnly.seconds, 1), int(queue.ingesterOnly.eventsPerSecond), vsCeiling(queue.ingesterOnly.eventsPerSecond), cores(queue.cpu), '']);
     throughput.push(['Dispatcher alone: full queue → webhook', int(queue.events), dec(queue.dispatcherOnly.seconds, 1), int(queue.dispatcherOnly.eventsPerSecond), vsCeiling(queue.dispatcherOnly.eventsPerSecond), cores(queue.cpu), '']);
+  }
+  for (const s of slow?.drains ?? []) {
+    const packing = s.eventsPerJob === undefined ? 'packs' : `INGESTER_EVENTS_PER_JOB=${s.eventsPerJob}`;
+    throughput.push([`Slow receiver: ${int(s.backlog)}-event backlog, +${int(slow!.delayMs)} ms, ${int(slow!.concurrency)} in flight, ${packing}`, int(s.backlog), dec(s.seconds, 1), int(s.eventsPerSecond), '', cores(s.cpu), `bound ${int(slow!.boundEventsPerSecond)}/s (${int(s.ofBound)} %)`]);
   }
   for (const s of scaling ?? []) {
     throughput.push([`Scaling: ${s.dispatchers} dispatcher${s.dispatchers > 1 ? 's' : ''}, receiver answers after ${s.receiverDelayMs} ms`, int(s.events), dec(s.seconds, 1), int(s.eventsPerSecond), '', cores(s.cpu), `bound ${int(s.boundEventsPerSecond)}/s (${dec((100 * s.eventsPerSecond) / s.boundEventsPerSecond, 0)} %)`]);
@@ -219,6 +225,7 @@ export function formatReport(results: BenchResults): string {
     ...checkProblems('dispatcher alone', queue?.dispatcherOnly.check),
     ...(live ?? []).flatMap((l) => checkProblems(`live ${l.rate}/s`, l.check)),
     ...(scaling ?? []).flatMap((s) => checkProblems(`scaling ${s.dispatchers}`, s.check)),
+    ...(slow?.drains ?? []).flatMap((s) => checkProblems(`slow ${s.backlog}${s.eventsPerJob === undefined ? '' : ` (${s.eventsPerJob} per job)`}`, s.check)),
     ...(filter?.destinations ?? []).flatMap((d) => checkProblems(`filter ${d.name}`, d.check)),
     ...(isolation && !isolation.outage.a.allDelivered ? [`isolation: A misses ${isolation.outage.a.missing} events`] : []),
   ];

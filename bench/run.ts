@@ -16,6 +16,10 @@
  *            from the emulator writing the frame to the receiver answering 2xx, p50/p90/p99/max.
  *   scaling  the drain of BENCH_SCALING_EVENTS events with a receiver answering after
  *            BENCH_SCALING_DELAY_MS, with 1 and with 3 dispatcher processes.
+ *   slow     each of BENCH_SLOW_BACKLOGS drained by one dispatcher with CONNECTOR_CONSUMER_COUNT=
+ *            BENCH_SLOW_CONCURRENCY against a receiver answering after BENCH_SLOW_DELAY_MS, with
+ *            packs (the default) and with INGESTER_EVENTS_PER_JOB=1; events/s from the first
+ *            request to the last answer, and % of the bound concurrency / delay.
  *   filter   3 destinations, d3 with a FILTER that takes ~1 % of the workload (high-score
  *            indicators): the ingester alone fills the queues (Redis memory per queue), then
  *            each queue is emptied alone by a dispatcher of its own (DISPATCHER_DESTINATIONS);
@@ -47,6 +51,10 @@
  *   BENCH_SCALING_EVENTS       N for the scaling drains                       default 10000
  *   BENCH_SCALING_DELAY_MS     receiver answer delay in the scaling drains    default 50
  *   BENCH_SCALING_DISPATCHERS  dispatcher counts, comma-separated             default 1,3
+ *   BENCH_SLOW_DELAY_MS        receiver answer delay in the slow drains       default 500
+ *   BENCH_SLOW_CONCURRENCY     CONNECTOR_CONSUMER_COUNT in the slow drains    default 50
+ *   BENCH_SLOW_BACKLOGS        backlogs of the slow drains, comma-separated   default
+ *                                                                            200,1000,10000
  *   BENCH_POOL                 distinct envelopes built (then reused)         default 5000
  *   BENCH_EVENT_BYTES          every envelope this size (a report create), e.g. default the
  *                              1048576 with BENCH_POOL=20, for large-event    realistic mix
@@ -77,6 +85,7 @@ import { LeanReceiver } from './receiver.js';
 import { filterScenario } from './filter-scenario.js';
 import { isolationScenario } from './isolation.js';
 import { formatReport, type BenchResults } from './report.js';
+import { describeSlowDrain, slowScenario } from './slow-receiver.js';
 import {
   ceilingScenario,
   drainScenario,
@@ -182,6 +191,11 @@ async function main(): Promise<number> {
       }
     }
     await scalingBacklog.emulator.close();
+  }
+  if (wants('slow')) {
+    partial.slow = await step(`slow: backlogs of ${options.slowBacklogs.join(', ')} events, receiver +${options.slowDelayMs} ms, CONNECTOR_CONSUMER_COUNT=${options.slowConcurrency}, 1 dispatcher`, () =>
+      slowScenario(ctx, (drain) => log(`  ${drain.backlog} events: ${describeSlowDrain(drain)}`)),
+    );
   }
   const isolationRate = options.liveRates[0];
   if (wants('isolation') && isolationRate !== undefined) {

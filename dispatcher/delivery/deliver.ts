@@ -8,12 +8,17 @@ import { createPackDelivery, type PackResult } from './deliver-pack.js';
 import type { EntityOrder } from './entity-order.js';
 import { InternalError } from './internal-error.js';
 import { ENDPOINT_DOWN_DELAY_MS, postpone, postponeAfterInternalError } from './postpone.js';
+import type { RequestSlots } from './request-slots.js';
 import { Witness } from '../endpoint/witness.js';
 
 export interface DeliverDeps extends Omit<AttemptDeps, 'witness'> {
   retry: RetryPolicy;
   /** Where events that fail inside a pack go on as jobs of their own. */
   queue: Queue;
+  /** The destination's request slots (CONNECTOR_CONSUMER_COUNT requests in flight at most); every attempt holds one. */
+  slots: RequestSlots;
+  /** Writes a pack's progress (progressWriter in shared/queue/bullmq-internals.ts). */
+  writeProgress: (jobId: string, progress: unknown) => Promise<unknown>;
   /** Per-entity ordering of the events the ingester lined up (those carrying `entity`). */
   order?: EntityOrder | undefined;
   /** True once the worker is closing; see deliver-pack.ts. */
@@ -42,7 +47,7 @@ export class DeliveryError extends OwhError {
 export function createDeliver(deps: DeliverDeps) {
   const attempt = createAttempt({ ...deps, witness: new Witness(deps) });
   const deliverPack = createPackDelivery({ ...deps, attempt });
-  const { order, retry, metrics, logger } = deps;
+  const { order, retry, metrics, logger, slots } = deps;
 
   const deliverEvent = async (job: Job, token: string | undefined): Promise<undefined> => {
     const parsed = EventJobSchema.safeParse(job.data);
@@ -50,7 +55,8 @@ export function createDeliver(deps: DeliverDeps) {
     const { entity } = parsed.data;
     // A filtered event needs no turn: it leaves its line when it completes. An event that is not its object's turn parks in claim.
     const claim = order && entity !== undefined ? () => order.claim(job as Job<EventJob>, token, entity) : undefined;
-    const outcome = await attempt(job.id, parsed.data, job.attemptsMade + 1, claim);
+    const id = job.id;
+    const outcome = await slots.run(() => attempt(id, parsed.data, job.attemptsMade + 1, claim));
     switch (outcome.kind) {
       case 'done':
         return undefined;

@@ -1,5 +1,6 @@
 import { Queue, type Worker } from 'bullmq';
 import type { Logger } from '../../shared/observability/logger.js';
+import { progressWriter } from '../../shared/queue/bullmq-internals.js';
 import { destinationKeys, queuePrefix, type EndpointState, type EventJob } from '../../shared/queue/contract.js';
 import { logErrorEvents, type RedisClient } from '../../shared/redis/client.js';
 import { destinationFilter } from '../../shared/routing/event-filter.js';
@@ -9,6 +10,7 @@ import { createDeliver } from '../delivery/deliver.js';
 import { buildFormat } from '../formats/build.js';
 import type { TemplateRunners } from '../formats/runners.js';
 import { EntityOrder, reportOrderingMode } from '../delivery/entity-order.js';
+import { RequestSlots } from '../delivery/request-slots.js';
 import { EndpointBreaker } from '../endpoint/breaker.js';
 import { RateLimiter } from '../endpoint/rate-limiter.js';
 import type { DispatcherMetricFamilies } from '../metrics.js';
@@ -120,6 +122,9 @@ export async function startDestination(destination: DispatcherDestination, conte
         client,
         format,
         queue,
+        // Requests in flight, not jobs, are what the concurrency bounds: a pack's events share these slots with every other job.
+        slots: new RequestSlots(concurrency),
+        writeProgress: progressWriter(redis, queue),
         breaker,
         retry,
         metrics,

@@ -85,6 +85,32 @@ export async function loadScripts(client: IRedisClient | RedisClient): Promise<v
   await Promise.all(servers.flatMap((server) => scripts.map(({ lua }) => server.script('LOAD', lua))));
 }
 
+// KEYS[1] the job hash, ARGV[1] the progress as JSON. A job gone (taken over
+// and completed elsewhere, then trimmed) is not brought back as a stray hash.
+const WRITE_PROGRESS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+return 1`;
+
+type WriteProgressCommand = (jobKey: string, progress: string) => Promise<number>;
+
+/**
+ * Writes a job's `progress` as `Job.updateProgress` stores it (JSON in the job
+ * hash's `progress` field, which `job.progress` parses when the job is
+ * loaded), without the `progress` event that updateProgress also appends to
+ * the queue's event stream: nothing of ours listens to it, and one Lua call
+ * with an XADD per settled event was most of Redis' work in a drain of packs.
+ * Resolves false when the job no longer exists. Runs on `redis`, the
+ * connection the worker completes jobs on, so a write sent before the
+ * completion lands before it.
+ */
+export function progressWriter(redis: RedisClient, queue: Queue): (jobId: string, progress: unknown) => Promise<boolean> {
+  const client = redis as RedisClient & { owhWriteJobProgress?: WriteProgressCommand };
+  // defineCommand: EVALSHA, the script text sent only once per connection.
+  if (client.owhWriteJobProgress === undefined) client.defineCommand('owhWriteJobProgress', { numberOfKeys: 1, lua: WRITE_PROGRESS });
+  const write = client.owhWriteJobProgress!.bind(client);
+  return async (jobId, progress) => (await write(jobKey(queue, jobId), JSON.stringify(progress))) === 1;
+}
+
 /*
  * Worker internals that the dispatcher's restart reclaim (dispatcher/worker/reclaim.ts)
  * relies on, pinned by test/integration/bullmq-worker-contract.test.ts:

@@ -99,13 +99,46 @@ export type PackedEvent = z.infer<typeof PackedEventSchema>;
 export const PACK_JOB_NAME = 'pack';
 
 /**
- * A pack: several events in one job, its `progress` the number of events
- * already settled. The design is explained once, in docs/architecture.md
+ * A pack: several events in one job, its `progress` the events already
+ * settled (PackProgress). The design is explained once, in docs/architecture.md
  * ("Packs: several events per job"); made by ingester/commit/job-packing.ts,
  * delivered by dispatcher/delivery/deliver-pack.ts.
  */
 export const PackJobSchema = z.object({ events: z.array(PackedEventSchema).min(1) });
 export type PackJob = z.infer<typeof PackJobSchema>;
+
+const EventIndexSchema = z.number().int().nonnegative();
+/**
+ * The events of a pack already settled (delivered, filtered out, or gone to
+ * jobs of their own), by index: a number when they are the first n (the only
+ * form dispatchers before 1.0 wrote and read), else the first `settled` and
+ * the later indexes in `also` (a pack's events run side by side and settle in
+ * any order).
+ */
+const PackProgressSchema = z.union([EventIndexSchema, z.object({ settled: EventIndexSchema, also: z.array(EventIndexSchema) })]);
+export type PackProgress = z.infer<typeof PackProgressSchema>;
+
+/** Which of a pack's `count` events its progress says are settled; anything unreadable settles none (they are sent again: at least once). */
+export function settledEvents(progress: unknown, count: number): boolean[] {
+  const settled = new Array<boolean>(count).fill(false);
+  // A fresh pack's progress is BullMQ's 0: no parse on the common path.
+  if (progress === 0 || progress === undefined) return settled;
+  const parsed = PackProgressSchema.safeParse(progress);
+  if (!parsed.success) return settled;
+  const { settled: first, also } = typeof parsed.data === 'number' ? { settled: parsed.data, also: [] } : parsed.data;
+  for (let index = 0; index < Math.min(first, count); index += 1) settled[index] = true;
+  for (const index of also) if (index < count) settled[index] = true;
+  return settled;
+}
+
+/** The progress that says `settled` (by index): the plain count when they are the first n, which older dispatchers read too. */
+export function packProgress(settled: readonly boolean[]): PackProgress {
+  let first = 0;
+  while (first < settled.length && settled[first]) first += 1;
+  const also: number[] = [];
+  for (let index = first + 1; index < settled.length; index += 1) if (settled[index]) also.push(index);
+  return also.length === 0 ? first : { settled: first, also };
+}
 
 /** What a queue job holds: one event, or a pack. */
 export type QueuedJobData = EventJob | PackJob;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
-import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix, type EventJob } from '../../shared/queue/contract.js';
+import { PACK_JOB_NAME, PackJobSchema, QUEUE_NAME, queuePrefix, settledEvents, type EventJob } from '../../shared/queue/contract.js';
 import { startProcess } from '../helpers/processes.js';
 import { startTestBed, type TestBed } from '../helpers/test-bed.js';
 import { waitFor } from '../helpers/wait.js';
@@ -87,7 +87,49 @@ describe('packs of events', () => {
     assert.ok([...bed.receiver.deliveredIds().values()].every((n) => n === 1), 'an event was delivered twice');
   });
 
-  it('a pack taken over after a crash starts after the events it had settled', async (t) => {
+  it('sends a pack\'s events side by side, as many at once as CONNECTOR_CONSUMER_COUNT and never more, across packs', async (t) => {
+    const { bed, env, queue } = await setUp(40, { INGESTER_EVENTS_PER_JOB: '20', CONNECTOR_CONSUMER_COUNT: '5' });
+    t.after(() => queue.close());
+    bed.receiver.setFaults(() => ({ delayMs: 150 }));
+    await startProcess('ingester', env);
+    await startProcess('dispatcher', env);
+    await waitFor(() => bed.receiver.deliveredIds().size === 40 || undefined, { timeoutMs: 20_000, what: '40 events delivered' });
+    const completed = await waitFor(async () => {
+      const done = await packs(queue, ['completed']);
+      return done.length === 2 ? done : undefined;
+    }, { timeoutMs: 5_000, what: 'the two packs completed' });
+    assert.deepEqual(completed.map((p) => p.streamIds.length), [20, 20], 'the events were queued as two packs');
+    // Were each pack's events sent one after the other in one slot, two packs would never have had more than 2 in flight.
+    assert.equal(bed.receiver.peakInFlight, 5, 'requests in flight at once');
+    assert.equal(bed.receiver.requests.length, 40);
+  });
+
+  it('a pack taken over after a crash skips every event it had settled, in whatever order they settled', async (t) => {
+    const { bed, env, ids, queue } = await setUp(20, { CONNECTOR_CONSUMER_COUNT: '3' });
+    t.after(() => queue.close());
+    // The second event hangs the first time: the others settle past it, so the settled events are no longer the first n.
+    const slow = ids[1]!;
+    let slowSeen = 0;
+    bed.receiver.setFaults((req) => (req.headers['x-opencti-event-id'] === slow && slowSeen++ === 0 ? { delayMs: 60_000 } : { delayMs: 50 }));
+    await startProcess('ingester', env);
+    const first = await startProcess('dispatcher', env);
+    const packId = await waitFor(async () => {
+      const [held] = await packs(queue, ['active']);
+      if (!held) return undefined;
+      const settled = settledEvents((await queue.getJob(held.job.id!))?.progress, 20);
+      return !settled[1] && settled.filter(Boolean).length >= 6 ? held.job.id! : undefined;
+    }, { timeoutMs: 10_000, what: 'the pack\'s progress in Redis: 6 events settled past the hanging second one' });
+    await first.kill('SIGKILL');
+    const settled = settledEvents((await queue.getJob(packId))!.progress, 20);
+    const sentBefore = bed.receiver.requests.length;
+    await startProcess('dispatcher', env);
+    await waitFor(() => bed.receiver.deliveredIds().size === 20 || undefined, { timeoutMs: 30_000, what: '20 events delivered after the restart' });
+    const resent = bed.receiver.requests.slice(sentBefore).map((r) => String(r.headers['x-opencti-event-id']));
+    assert.deepEqual(new Set(resent), new Set(ids.filter((_, index) => !settled[index])), 'the restart sent exactly the events the progress did not settle');
+    assert.equal(resent.length, new Set(resent).size, 'an event was sent twice after the restart');
+  });
+
+  it('a pack taken over after a crash starts after the events it had settled (the numeric progress of older dispatchers)', async (t) => {
     const { bed, env, ids, queue } = await setUp(10, {});
     t.after(() => queue.close());
     const ingester = await startProcess('ingester', env);
@@ -96,7 +138,7 @@ describe('packs of events', () => {
       return waiting.length === 1 && waiting[0]!.streamIds.length === 10 ? waiting : undefined;
     }, { timeoutMs: 10_000, what: 'the 10 events waiting in one pack' });
     await ingester.kill('SIGTERM');
-    // What a dispatcher killed after settling 6 events leaves behind.
+    // What a dispatcher of 1.0.0-rc.1 killed after settling 6 events leaves behind.
     await pack!.job.updateProgress(6);
     await startProcess('dispatcher', env);
     await waitFor(async () => ((await queue.getJobState(pack!.job.id!)) === 'completed' ? true : undefined), { timeoutMs: 10_000, what: 'the pack completed' });

@@ -147,7 +147,12 @@ describe('a refusing destination', () => {
     } finally {
       await Promise.all([queueA.close(), queueB.close()]);
     }
-    assert.deepEqual(bodies(a), datas(frames.filter((frame) => !refused.includes(frame))), 'A got the others, once each');
+    // Once each, but for the witness: a refused event retried after every other event had been
+    // answered (a pack's events go out side by side, so this is the usual case) finds no 2xx since
+    // its first refusal, and the witness sends an event A accepted before again (decision 007).
+    const accepted = datas(frames.filter((frame) => !refused.includes(frame)));
+    assert.deepEqual(distinctBodies(a), accepted, 'A got the others');
+    assert.ok(bodies(a).length - accepted.length <= refused.length, `A got ${bodies(a).length - accepted.length} accepted events again, more than one witness probe per refused event`);
     assert.equal(await breakerState(env, 'a'), null, 'refusals that are the events\' fault never pause A');
   });
 });

@@ -1,6 +1,6 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import { eventId } from '../../ingester/stream/frame.js';
-import { EVENT_JOB_OPTIONS, PACK_JOB_NAME, PackJobSchema, type EventJob } from '../../shared/queue/contract.js';
+import { EVENT_JOB_OPTIONS, PACK_JOB_NAME, PackJobSchema, settledEvents, type EventJob } from '../../shared/queue/contract.js';
 import type { EmittedFrame } from './stream-emulator.js';
 
 /** An event in the queue, queued alone or in a pack (INGESTER_EVENTS_PER_JOB): its own id, name and data, and the job holding it. */
@@ -17,12 +17,17 @@ export async function queuedEvents(queue: Queue, states: JobType[], start = 0, e
 }
 
 /**
- * The events the jobs in `states` still have to deliver: a pack's from its
- * progress on, as the dispatcher resumes it (the events before it were
+ * The events the jobs in `states` still have to deliver: a pack's events its
+ * progress does not settle, as the dispatcher resumes it (the settled ones were
  * delivered, or left the pack as jobs of their own and are counted there).
  */
 export async function pendingEvents(queue: Queue, states: JobType[]): Promise<QueuedEvent[]> {
-  return (await queue.getJobs(states)).flatMap((job) => eventsOf(job).slice(job.name === PACK_JOB_NAME && typeof job.progress === 'number' ? job.progress : 0));
+  return (await queue.getJobs(states)).flatMap((job) => {
+    const events = eventsOf(job);
+    if (job.name !== PACK_JOB_NAME) return events;
+    const settled = settledEvents(job.progress, events.length);
+    return events.filter((_, index) => !settled[index]);
+  });
 }
 
 /** The events of one job: itself, or a pack's events. */

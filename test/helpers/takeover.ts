@@ -5,10 +5,10 @@
  * over, so the snapshot is exact.
  */
 import type { Queue } from 'bullmq';
-import { PackJobSchema } from '../../shared/queue/contract.js';
+import { PackJobSchema, settledEvents } from '../../shared/queue/contract.js';
 
 export interface HeldEvents {
-  /** Webhook-ids of the events the active jobs still have to deliver: a single job's own id, a pack's events from its progress on. */
+  /** Webhook-ids of the events the active jobs still have to deliver: a single job's own id, a pack's events its progress does not settle. */
   ids: string[];
   jobs: number;
   packs: number;
@@ -30,8 +30,8 @@ export async function heldEvents(queue: Queue): Promise<HeldEvents> {
       continue;
     }
     held.packs += 1;
-    const settled = typeof job.progress === 'number' ? job.progress : 0;
-    held.ids.push(...pack.data.events.slice(settled).map((event) => event.id));
+    const settled = settledEvents(job.progress, pack.data.events.length);
+    held.ids.push(...pack.data.events.filter((_, index) => !settled[index]).map((event) => event.id));
   }
   return held;
 }

@@ -16,6 +16,7 @@ import {
   addJobToTransaction,
   jobKey,
   loadScripts,
+  progressWriter,
   promoteDelayedJob,
   queueClient,
 } from '../../shared/queue/bullmq-internals.js';
@@ -88,6 +89,22 @@ it('promotes a delayed job to wait by id, and rejects with a numeric code for a 
     (error: unknown) => error,
   );
   assert.equal(typeof (again as { code?: unknown } | undefined)?.code, 'number');
+});
+
+it('progressWriter stores a progress as Job.updateProgress does, which job.progress reads back, and never brings back a job that is gone', async () => {
+  // dispatcher/delivery/pack-progress.ts writes a pack's settled events this way, without updateProgress' event-stream XADD.
+  const write = progressWriter(redis, queue);
+  await queue.add('pack', data(3), { jobId: 'progress-1' });
+  await (await queue.getJob('progress-1'))!.updateProgress({ settled: 1, also: [3] });
+  const storedByBullmq = await redis.hget(jobKey(queue, 'progress-1'), 'progress');
+  assert.equal(await write('progress-1', { settled: 1, also: [3] }), true);
+  assert.equal(await redis.hget(jobKey(queue, 'progress-1'), 'progress'), storedByBullmq, 'the same bytes as updateProgress');
+  assert.equal(await write('progress-1', { settled: 2, also: [4] }), true);
+  assert.deepEqual((await queue.getJob('progress-1'))!.progress, { settled: 2, also: [4] });
+  await write('progress-1', 6);
+  assert.equal((await queue.getJob('progress-1'))!.progress, 6);
+  assert.equal(await write('gone', 1), false);
+  assert.equal(await redis.exists(jobKey(queue, 'gone')), 0);
 });
 
 it('loadScripts finds the scripts BullMQ defined on the client and cures NOSCRIPT inside a MULTI', async () => {

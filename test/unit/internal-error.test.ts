@@ -10,6 +10,7 @@ import type { RateLimiter } from '../../dispatcher/endpoint/rate-limiter.js';
 import type { WebhookClient } from '../../dispatcher/webhook/client.js';
 import { createLogger } from '../../shared/observability/logger.js';
 import { buildFormat } from '../../dispatcher/formats/build.js';
+import { RequestSlots } from '../../dispatcher/delivery/request-slots.js';
 
 // ioredis exports ReplyError without a type.
 const replyError = (message: string): Error => new (ReplyError as new (message: string) => Error)(message);
@@ -37,7 +38,7 @@ describe('internal errors', () => {
     const client = { post: async () => ((posted += 1), { status: 200 }) } as unknown as WebhookClient;
     const rateLimiter = { acquire: () => Promise.reject(replyError('OOM command not allowed')) } as unknown as RateLimiter;
     const breaker = { state: 'delivering' } as unknown as EndpointBreaker;
-    const deliver = createDeliver({ client, format: buildFormat({ format: 'raw' }), queue, breaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
+    const deliver = createDeliver({ client, format: buildFormat({ format: 'raw' }), queue, slots: new RequestSlots(1), writeProgress: async () => true, breaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
     const moves: Array<[number, string | undefined]> = [];
     const job = {
       id: 'e1',
@@ -60,7 +61,7 @@ describe('internal errors', () => {
     const metrics = new DispatcherMetricFamilies('test').destination('default', queue);
     const client = { post: async () => ({ status: 200 }) } as unknown as WebhookClient;
     const rateLimiter = { acquire: () => Promise.reject(replyError('READONLY')) } as unknown as RateLimiter;
-    const deliver = createDeliver({ client, format: buildFormat({ format: 'raw' }), queue, breaker: {} as EndpointBreaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
+    const deliver = createDeliver({ client, format: buildFormat({ format: 'raw' }), queue, slots: new RequestSlots(1), writeProgress: async () => true, breaker: {} as EndpointBreaker, metrics, logger, rateLimiter, failureThreshold: 10, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } });
     const job = {
       id: 'e1',
       name: 'create',
