@@ -8,6 +8,7 @@ import { backoffDelayMs } from '../../shared/timing/backoff.js';
 import { sleep } from '../../shared/timing/sleep.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
+import { JobDataWriter } from './job-data.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
 import type { Router } from '../routing/router.js';
 
@@ -116,6 +117,7 @@ export class Enqueuer {
   #idleWaiters: Array<() => void> = [];
   /** HA: the lease is lost; nothing more is buffered or committed. */
   #stopped = false;
+  readonly #jobData = new JobDataWriter();
   readonly #highWaterMark: number;
   readonly #retryDelayMs: number;
   readonly #maxBatchEvents: number;
@@ -277,7 +279,9 @@ export class Enqueuer {
     const jobKeys: string[] = [];
     for (const { route, events } of routed) {
       const routeJobs = packEvents(events, this.#eventsPerJob, batch.length);
-      await Promise.all(routeJobs.map((job) => addJobToTransaction(route.queue, transaction, job, EVENT_JOB_OPTIONS)));
+      await Promise.all(
+        routeJobs.map(({ id, name, data }) => addJobToTransaction(route.queue, transaction, { id, name, data: this.#jobData.write(data) }, EVENT_JOB_OPTIONS)),
+      );
       // Per-entity ordering (ORDERING=entity).
       lineUpEntities(transaction, route.orderScope, events);
       jobs.push(...routeJobs);

@@ -4,6 +4,7 @@ import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
 import type { RawFrame } from './frame.js';
+import { WholeLines } from './whole-lines.js';
 import { TLS_HINT, tlsVerifyFailure } from '../platform/http.js';
 
 /** What a 401 from the stream means, for the logs and the CLI's `check`. */
@@ -187,9 +188,10 @@ export class StreamClient {
     });
   };
 
-  /** Hands chunks to eventsource only while the enqueuer has room. */
+  /** Hands chunks to eventsource only while the enqueuer has room, cut after a line feed (see WholeLines). */
   #paceBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     const reader = body.getReader();
+    const lines = new WholeLines();
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
@@ -199,9 +201,14 @@ export class StreamClient {
           this.#paused = false;
           // Time spent paused by our own backpressure is not platform silence.
           this.#lastActivityAt += Date.now() - waitStarted;
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          // A pull must enqueue something (or close): read on while a chunk holds no whole line.
+          for (;;) {
+            const { done, value } = await reader.read();
+            const parts = done ? lines.rest() : lines.cut(value);
+            for (const part of parts) controller.enqueue(part);
+            if (done) controller.close();
+            if (done || parts.length > 0) return;
+          }
         },
         cancel: (reason) => reader.cancel(reason),
       },
