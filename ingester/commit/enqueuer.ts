@@ -16,6 +16,8 @@ import type { Router } from '../routing/router.js';
 export interface EnqueuerOptions {
   /** Events buffered before the stream reader is paused. @defaultValue 2000 */
   highWaterMark?: number;
+  /** Characters of buffered bodies before the stream reader is paused. @defaultValue 4 MiB */
+  highWaterChars?: number;
   /** Delay before retrying a failed Redis write; doubles up to 5 s. @defaultValue 100 */
   retryDelayMs?: number;
   /** Most events in one Redis transaction. @defaultValue 200 */
@@ -29,6 +31,8 @@ export interface EnqueuerOptions {
 /** Events that go to Redis in one transaction, with the position that covers exactly them. */
 interface Batch {
   events: PendingEvent[];
+  /** Characters of their bodies. */
+  chars: number;
   /** Taken when the batch was closed; an open batch takes the position current when it is written. */
   snapshot?: Cursor;
 }
@@ -100,7 +104,9 @@ class FencedError extends Error {
  * commits a position past events still in the buffer. A failed write is
  * retried with the same jobs (job ids make it idempotent) until it succeeds;
  * meanwhile the buffer fills and `waitForCapacity` pauses the stream reader,
- * which bounds memory.
+ * which bounds memory. The buffer is bounded in body characters as well as in
+ * events: a few batches' worth keeps Redis busy, and 2,000 events of 1 MB
+ * each would otherwise be 2 GB of read-ahead.
  */
 export class Enqueuer {
   /** Batches closed at the cap, oldest first; then the open one. */
@@ -108,6 +114,7 @@ export class Enqueuer {
   #open: PendingEvent[] = [];
   #openChars = 0;
   #backlog = 0;
+  #backlogChars = 0;
   #admitted = 0;
   #admittedChars = 0;
   #positionChanged = false;
@@ -119,6 +126,7 @@ export class Enqueuer {
   #stopped = false;
   readonly #jobData = new JobDataWriter();
   readonly #highWaterMark: number;
+  readonly #highWaterChars: number;
   readonly #retryDelayMs: number;
   readonly #maxBatchEvents: number;
   readonly #maxBatchChars: number;
@@ -129,6 +137,7 @@ export class Enqueuer {
     options: EnqueuerOptions = {},
   ) {
     this.#highWaterMark = options.highWaterMark ?? 2_000;
+    this.#highWaterChars = options.highWaterChars ?? 4_194_304;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#maxBatchEvents = options.maxBatchEvents ?? 200;
     this.#maxBatchChars = options.maxBatchChars ?? 1_048_576;
@@ -156,11 +165,12 @@ export class Enqueuer {
     this.#open.push(event);
     this.#openChars += event.job.body.length;
     this.#backlog += 1;
+    this.#backlogChars += event.job.body.length;
     this.#admitted += 1;
     this.#admittedChars += event.job.body.length;
     if (this.#open.length >= this.#maxBatchEvents || this.#openChars >= this.#maxBatchChars) {
       // Called right after the frame handler admitted this event: the position covers it and nothing later.
-      this.#closed.push({ events: this.#open, snapshot: this.deps.snapshot() });
+      this.#closed.push({ events: this.#open, chars: this.#openChars, snapshot: this.deps.snapshot() });
       this.#open = [];
       this.#openChars = 0;
     }
@@ -176,7 +186,7 @@ export class Enqueuer {
 
   /** Resolves when the buffer has room; the stream reader awaits this before each read. */
   waitForCapacity(): Promise<void> {
-    if (this.#backlog < this.#highWaterMark) return Promise.resolve();
+    if (this.#hasCapacity()) return Promise.resolve();
     return new Promise((resolve) => this.#capacityWaiters.push(resolve));
   }
 
@@ -204,6 +214,7 @@ export class Enqueuer {
     this.#open = [];
     this.#openChars = 0;
     this.#backlog = 0;
+    this.#backlogChars = 0;
   }
 
   #schedule(): void {
@@ -220,7 +231,10 @@ export class Enqueuer {
       try {
         await this.#commit(batch.events, snapshot);
         // A stop() during the commit already dropped the count.
-        if (!this.#stopped) this.#backlog -= batch.events.length;
+        if (!this.#stopped) {
+          this.#backlog -= batch.events.length;
+          this.#backlogChars -= batch.chars;
+        }
         failures = 0;
       } catch (error) {
         if (error instanceof LostWritesError) {
@@ -240,7 +254,7 @@ export class Enqueuer {
         }
         if (this.#stopped) continue; // HA: the lease is lost; the next leader reads the batch again.
         // Retried first, with the position it was taken with; a newer position follows in a later commit.
-        this.#closed.unshift({ events: batch.events, snapshot });
+        this.#closed.unshift({ events: batch.events, chars: batch.chars, snapshot });
         this.#positionChanged = true;
         failures += 1;
         // One writer retrying its own batch: no crowd for jitter to spread.
@@ -259,11 +273,11 @@ export class Enqueuer {
     const closed = this.#closed.shift();
     if (closed) return closed;
     if (this.#open.length === 0 && !this.#positionChanged) return undefined;
-    const events = this.#open;
+    const batch = { events: this.#open, chars: this.#openChars };
     this.#open = [];
     this.#openChars = 0;
     this.#positionChanged = false;
-    return { events };
+    return batch;
   }
 
   async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
@@ -315,8 +329,12 @@ export class Enqueuer {
     this.deps.onCommitted(snapshot, batch, Date.now() - started, jobs);
   }
 
+  #hasCapacity(): boolean {
+    return this.#backlog < this.#highWaterMark && this.#backlogChars < this.#highWaterChars;
+  }
+
   #releaseCapacity(): void {
-    if (this.#backlog >= this.#highWaterMark) return;
+    if (!this.#hasCapacity()) return;
     for (const resolve of this.#capacityWaiters.splice(0)) resolve();
   }
 }
