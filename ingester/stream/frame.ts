@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../../shared/queue/contract.js';
 import { parseStreamId, type StreamIdParts } from '../../shared/opencti/stream-id.js';
 
-/** One SSE message as eventsource hands it over; `id` is '' when the frame had none. */
+/** One SSE message as the stream client hands it over (see sse-parser.ts); `id` is '' when the frame had none. */
 export interface RawFrame {
   event: string;
   id: string;
