@@ -16,7 +16,7 @@ import type { Router } from '../routing/router.js';
 export interface EnqueuerOptions {
   /** Events buffered before the stream reader is paused. @defaultValue 2000 */
   highWaterMark?: number;
-  /** Characters of buffered bodies before the stream reader is paused. @defaultValue 4 MiB */
+  /** Characters of buffered bodies before the stream reader is paused. @defaultValue 2 MiB */
   highWaterChars?: number;
   /** Delay before retrying a failed Redis write; doubles up to 5 s. @defaultValue 100 */
   retryDelayMs?: number;
@@ -137,7 +137,7 @@ export class Enqueuer {
     options: EnqueuerOptions = {},
   ) {
     this.#highWaterMark = options.highWaterMark ?? 2_000;
-    this.#highWaterChars = options.highWaterChars ?? 4_194_304;
+    this.#highWaterChars = options.highWaterChars ?? 2_097_152;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#maxBatchEvents = options.maxBatchEvents ?? 200;
     this.#maxBatchChars = options.maxBatchChars ?? 1_048_576;
