@@ -119,7 +119,8 @@ export class StreamClient {
     this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
     this.#options.onConnected?.();
     const parser = new SseParser((frame) => this.#onFrame(connection, frame));
-    const reader = body.getReader();
+    // undici types the body of a fetch as a stream of `any`; it is bytes.
+    const reader = (body as ReadableStream<Uint8Array>).getReader();
     for (;;) {
       // A chunk is read only while the enqueuer has room: a full buffer pauses the platform (TCP backpressure).
       const waitStarted = Date.now();
