@@ -289,6 +289,8 @@ export class Enqueuer {
     const client = await queueClient(router.routes[0]!.queue);
     if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
     const transaction = client.multi();
+    // One commit at a time (#drain): the previous one is answered, or was never sent.
+    this.#jobData.reuse();
     const jobs: QueuedJob[] = [];
     const jobKeys: string[] = [];
     for (const { route, events } of routed) {

@@ -47,6 +47,29 @@ describe('JobDataWriter', () => {
     for (const [data, bytes] of written) assert.deepEqual(bytes, expected(data));
   });
 
+  it('writes the next commit into the memory of the previous one once told to, past a slab too small for a job', () => {
+    const random = createRng(18);
+    const writer = new JobDataWriter();
+    const commit = (sizes: readonly number[]) => {
+      writer.reuse();
+      return sizes.map((size, n) => {
+        const data = pack(random, n, 20, size);
+        return [data, writer.write(data)] as const;
+      });
+    };
+    const first = commit(Array.from({ length: 12 }, () => 2_000));
+    const slabs = new Set(first.map(([, bytes]) => bytes.buffer));
+    assert.ok(slabs.size >= 2, 'several slabs');
+    // Same sizes: nothing new is allocated; a job larger than any slab gets one of its own.
+    const second = commit([...Array.from({ length: 12 }, () => 2_000), 30_000]);
+    for (const [data, bytes] of second) assert.deepEqual(bytes, expected(data));
+    assert.ok(second.slice(0, -1).every(([, bytes]) => slabs.has(bytes.buffer)), 'the same slabs');
+    assert.equal(second[0]![1].byteOffset, first[0]![1].byteOffset);
+    assert.ok(!slabs.has(second.at(-1)![1].buffer));
+    const third = commit([30_000, 2_000]);
+    for (const [data, bytes] of third) assert.deepEqual(bytes, expected(data));
+  });
+
   it('writes an ASCII-only pack exactly as JSON.stringify', () => {
     const data: PackJob = { events: [{ id: 'a', event: 'create', streamId: '1-0', body: '{"a":1}', receivedAt: 1 }, { id: 'b', event: 'delete', streamId: '2-0', body: '{}', receivedAt: 2 }] };
     assert.equal(new JobDataWriter().write(data).toString('utf8'), JSON.stringify(data));
