@@ -8,6 +8,7 @@ import { backoffDelayMs } from '../../shared/timing/backoff.js';
 import { sleep } from '../../shared/timing/sleep.js';
 import { parseCursorWrite, type Cursor, type CursorStore, type StoredCursor } from '../position/cursor-store.js';
 import { lineUpEntities } from './entity-index.js';
+import { JobDataWriter } from './job-data.js';
 import { packEvents, type PendingEvent, type QueuedJob } from './job-packing.js';
 import type { Router } from '../routing/router.js';
 
@@ -15,6 +16,8 @@ import type { Router } from '../routing/router.js';
 export interface EnqueuerOptions {
   /** Events buffered before the stream reader is paused. @defaultValue 2000 */
   highWaterMark?: number;
+  /** Characters of buffered bodies before the stream reader is paused. @defaultValue 2 MiB */
+  highWaterChars?: number;
   /** Delay before retrying a failed Redis write; doubles up to 5 s. @defaultValue 100 */
   retryDelayMs?: number;
   /** Most events in one Redis transaction. @defaultValue 200 */
@@ -28,6 +31,8 @@ export interface EnqueuerOptions {
 /** Events that go to Redis in one transaction, with the position that covers exactly them. */
 interface Batch {
   events: PendingEvent[];
+  /** Characters of their bodies. */
+  chars: number;
   /** Taken when the batch was closed; an open batch takes the position current when it is written. */
   snapshot?: Cursor;
 }
@@ -99,7 +104,9 @@ class FencedError extends Error {
  * commits a position past events still in the buffer. A failed write is
  * retried with the same jobs (job ids make it idempotent) until it succeeds;
  * meanwhile the buffer fills and `waitForCapacity` pauses the stream reader,
- * which bounds memory.
+ * which bounds memory. The buffer is bounded in body characters as well as in
+ * events: a few batches' worth keeps Redis busy, and 2,000 events of 1 MB
+ * each would otherwise be 2 GB of read-ahead.
  */
 export class Enqueuer {
   /** Batches closed at the cap, oldest first; then the open one. */
@@ -107,6 +114,7 @@ export class Enqueuer {
   #open: PendingEvent[] = [];
   #openChars = 0;
   #backlog = 0;
+  #backlogChars = 0;
   #admitted = 0;
   #admittedChars = 0;
   #positionChanged = false;
@@ -116,7 +124,9 @@ export class Enqueuer {
   #idleWaiters: Array<() => void> = [];
   /** HA: the lease is lost; nothing more is buffered or committed. */
   #stopped = false;
+  readonly #jobData = new JobDataWriter();
   readonly #highWaterMark: number;
+  readonly #highWaterChars: number;
   readonly #retryDelayMs: number;
   readonly #maxBatchEvents: number;
   readonly #maxBatchChars: number;
@@ -127,6 +137,7 @@ export class Enqueuer {
     options: EnqueuerOptions = {},
   ) {
     this.#highWaterMark = options.highWaterMark ?? 2_000;
+    this.#highWaterChars = options.highWaterChars ?? 2_097_152;
     this.#retryDelayMs = options.retryDelayMs ?? 100;
     this.#maxBatchEvents = options.maxBatchEvents ?? 200;
     this.#maxBatchChars = options.maxBatchChars ?? 1_048_576;
@@ -154,11 +165,12 @@ export class Enqueuer {
     this.#open.push(event);
     this.#openChars += event.job.body.length;
     this.#backlog += 1;
+    this.#backlogChars += event.job.body.length;
     this.#admitted += 1;
     this.#admittedChars += event.job.body.length;
     if (this.#open.length >= this.#maxBatchEvents || this.#openChars >= this.#maxBatchChars) {
       // Called right after the frame handler admitted this event: the position covers it and nothing later.
-      this.#closed.push({ events: this.#open, snapshot: this.deps.snapshot() });
+      this.#closed.push({ events: this.#open, chars: this.#openChars, snapshot: this.deps.snapshot() });
       this.#open = [];
       this.#openChars = 0;
     }
@@ -174,7 +186,7 @@ export class Enqueuer {
 
   /** Resolves when the buffer has room; the stream reader awaits this before each read. */
   waitForCapacity(): Promise<void> {
-    if (this.#backlog < this.#highWaterMark) return Promise.resolve();
+    if (this.#hasCapacity()) return Promise.resolve();
     return new Promise((resolve) => this.#capacityWaiters.push(resolve));
   }
 
@@ -202,6 +214,7 @@ export class Enqueuer {
     this.#open = [];
     this.#openChars = 0;
     this.#backlog = 0;
+    this.#backlogChars = 0;
   }
 
   #schedule(): void {
@@ -218,7 +231,10 @@ export class Enqueuer {
       try {
         await this.#commit(batch.events, snapshot);
         // A stop() during the commit already dropped the count.
-        if (!this.#stopped) this.#backlog -= batch.events.length;
+        if (!this.#stopped) {
+          this.#backlog -= batch.events.length;
+          this.#backlogChars -= batch.chars;
+        }
         failures = 0;
       } catch (error) {
         if (error instanceof LostWritesError) {
@@ -238,7 +254,7 @@ export class Enqueuer {
         }
         if (this.#stopped) continue; // HA: the lease is lost; the next leader reads the batch again.
         // Retried first, with the position it was taken with; a newer position follows in a later commit.
-        this.#closed.unshift({ events: batch.events, snapshot });
+        this.#closed.unshift({ events: batch.events, chars: batch.chars, snapshot });
         this.#positionChanged = true;
         failures += 1;
         // One writer retrying its own batch: no crowd for jitter to spread.
@@ -257,11 +273,11 @@ export class Enqueuer {
     const closed = this.#closed.shift();
     if (closed) return closed;
     if (this.#open.length === 0 && !this.#positionChanged) return undefined;
-    const events = this.#open;
+    const batch = { events: this.#open, chars: this.#openChars };
     this.#open = [];
     this.#openChars = 0;
     this.#positionChanged = false;
-    return { events };
+    return batch;
   }
 
   async #commit(batch: PendingEvent[], snapshot: Cursor): Promise<void> {
@@ -273,11 +289,15 @@ export class Enqueuer {
     const client = await queueClient(router.routes[0]!.queue);
     if (this.deps.fence && !(await this.deps.fence())) throw new FencedError('another ingester took the lease over');
     const transaction = client.multi();
+    // One commit at a time (#drain): the previous one is answered, or was never sent.
+    this.#jobData.reuse();
     const jobs: QueuedJob[] = [];
     const jobKeys: string[] = [];
     for (const { route, events } of routed) {
       const routeJobs = packEvents(events, this.#eventsPerJob, batch.length);
-      await Promise.all(routeJobs.map((job) => addJobToTransaction(route.queue, transaction, job, EVENT_JOB_OPTIONS)));
+      await Promise.all(
+        routeJobs.map(({ id, name, data }) => addJobToTransaction(route.queue, transaction, { id, name, data: this.#jobData.write(data) }, EVENT_JOB_OPTIONS)),
+      );
       // Per-entity ordering (ORDERING=entity).
       lineUpEntities(transaction, route.orderScope, events);
       jobs.push(...routeJobs);
@@ -311,8 +331,12 @@ export class Enqueuer {
     this.deps.onCommitted(snapshot, batch, Date.now() - started, jobs);
   }
 
+  #hasCapacity(): boolean {
+    return this.#backlog < this.#highWaterMark && this.#backlogChars < this.#highWaterChars;
+  }
+
   #releaseCapacity(): void {
-    if (this.#backlog >= this.#highWaterMark) return;
+    if (!this.#hasCapacity()) return;
     for (const resolve of this.#capacityWaiters.splice(0)) resolve();
   }
 }

@@ -7,7 +7,6 @@ import { ConnectorPresence } from '../platform/connector-presence.js';
 import type { Cursor, CursorStore, ReadingSettings } from '../position/cursor-store.js';
 import { Enqueuer } from '../commit/enqueuer.js';
 import type { Router } from '../routing/router.js';
-import type { RawFrame } from '../stream/frame.js';
 import { createFrameHandler } from '../stream/frame-handler.js';
 import type { IngesterMetrics } from '../metrics.js';
 import type { OpenctiApi } from '../platform/opencti-api.js';
@@ -18,7 +17,7 @@ import type { RedisMemory } from '../backpressure/redis-memory.js';
 import { chooseStart, configuredStart, type StartSettings } from '../position/start-point.js';
 import { StreamClient } from '../stream/client.js';
 import { liveStreamHeaders } from '../stream/request.js';
-import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import { streamIdMs } from '../../shared/opencti/stream-id.js';
 import { StreamPosition } from '../position/stream-position.js';
 
 export interface LeaderTermDeps {
@@ -153,17 +152,14 @@ export class LeaderTerm {
       dispatcher: this.deps.platformHttp,
       headers: liveStreamHeaders(config),
       lastEventId: () => position.resumeFrom,
-      onFrame: withLagTracking(
+      onFrame: createFrameHandler({
+        position,
+        enqueuer,
         metrics,
-        createFrameHandler({
-          position,
-          enqueuer,
-          metrics,
-          platformFrames: this.deps.platformFrames,
-          generation: () => reading.generation,
-          logger,
-        }),
-      ),
+        platformFrames: this.deps.platformFrames,
+        generation: () => reading.generation,
+        logger,
+      }),
       waitForCapacity: async () => {
         await enqueuer.waitForCapacity();
         await gate.waitForRoom();
@@ -205,12 +201,4 @@ export class LeaderTerm {
     else this.#enqueuer?.stop();
     this.#presence?.stop();
   }
-}
-
-/** Feeds opencti_webhook_stream_lag_seconds with every id read, before the frame is handled. */
-function withLagTracking(metrics: IngesterMetrics, handle: (frame: RawFrame) => void): (frame: RawFrame) => void {
-  return (frame) => {
-    if (isStreamId(frame.id)) metrics.idSeen(streamIdMs(frame.id));
-    handle(frame);
-  };
 }

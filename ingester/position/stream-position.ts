@@ -1,4 +1,4 @@
-import { compareStreamIds } from '../../shared/opencti/stream-id.js';
+import { compareStreamIdParts, streamIdParts, type StreamIdParts } from '../../shared/opencti/stream-id.js';
 
 /** What the ingester commits to Redis together with every batch of jobs. */
 export interface CursorSnapshot {
@@ -19,8 +19,9 @@ export interface CursorSnapshot {
  * recognised by their event ids. Pure: no I/O.
  */
 export class StreamPosition {
-  #resumeFrom = '0-0';
-  #openId: string | undefined;
+  // Ids are kept parsed as well: every frame is compared with them.
+  #resume: ParsedId = { id: '0-0', at: { ms: 0, seq: 0 } };
+  #open: ParsedId | undefined;
   #openEventIds = new Set<string>();
 
   constructor(snapshot: CursorSnapshot) {
@@ -29,25 +30,25 @@ export class StreamPosition {
 
   /** Goes back to a committed position, for when Redis lost the later ones. */
   rewind(snapshot: CursorSnapshot): void {
-    this.#resumeFrom = snapshot.resumeFrom;
-    this.#openId = snapshot.openId;
+    this.#resume = parsed(snapshot.resumeFrom);
+    this.#open = snapshot.openId === undefined ? undefined : parsed(snapshot.openId);
     this.#openEventIds = new Set(snapshot.openEventIds);
   }
 
   get resumeFrom(): string {
-    return this.#resumeFrom;
+    return this.#resume.id;
   }
 
-  /** Records an event frame; false when it was already enqueued (a replay). */
-  admit(streamId: string, eventId: string): boolean {
-    if (compareStreamIds(streamId, this.#resumeFrom) <= 0) return false;
-    if (this.#openId === undefined || compareStreamIds(streamId, this.#openId) > 0) {
-      if (this.#openId !== undefined) this.#resumeFrom = this.#openId;
-      this.#openId = streamId;
+  /** Records an event frame; false when it was already enqueued (a replay). `at`: `streamId` parsed, if the caller has it. */
+  admit(streamId: string, eventId: string, at = streamIdParts(streamId)): boolean {
+    if (compareStreamIdParts(at, this.#resume.at) <= 0) return false;
+    if (this.#open === undefined || compareStreamIdParts(at, this.#open.at) > 0) {
+      if (this.#open !== undefined) this.#resume = this.#open;
+      this.#open = { id: streamId, at };
       this.#openEventIds = new Set([eventId]);
       return true;
     }
-    if (streamId === this.#openId) {
+    if (streamId === this.#open.id) {
       if (this.#openEventIds.has(eventId)) return false;
       this.#openEventIds.add(eventId);
     }
@@ -57,19 +58,28 @@ export class StreamPosition {
   }
 
   /** A heartbeat past the open group closes it: the platform has moved on. Returns true when the position moved. */
-  heartbeat(streamId: string): boolean {
-    if (compareStreamIds(streamId, this.#openId ?? this.#resumeFrom) <= 0) return false;
-    this.#resumeFrom = streamId;
-    this.#openId = undefined;
+  heartbeat(streamId: string, at = streamIdParts(streamId)): boolean {
+    if (compareStreamIdParts(at, (this.#open ?? this.#resume).at) <= 0) return false;
+    this.#resume = { id: streamId, at };
+    this.#open = undefined;
     this.#openEventIds = new Set();
     return true;
   }
 
   snapshot(): CursorSnapshot {
     return {
-      resumeFrom: this.#resumeFrom,
-      ...(this.#openId === undefined ? {} : { openId: this.#openId }),
+      resumeFrom: this.#resume.id,
+      ...(this.#open === undefined ? {} : { openId: this.#open.id }),
       openEventIds: [...this.#openEventIds],
     };
   }
+}
+
+interface ParsedId {
+  id: string;
+  at: StreamIdParts;
+}
+
+function parsed(id: string): ParsedId {
+  return { id, at: streamIdParts(id) };
 }

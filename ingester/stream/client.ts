@@ -1,9 +1,10 @@
-import { EventSource, type EventSourceFetchInit } from 'eventsource';
-import { Agent, fetch, Response, type Dispatcher } from 'undici';
+import { Agent, fetch, type Dispatcher, type Response } from 'undici';
+import { causeChain } from '../../shared/errors/causes.js';
 import { ErrorCode } from '../../shared/errors/codes.js';
 import type { Logger } from '../../shared/observability/logger.js';
 import { backoffDelayMs, type Backoff } from '../../shared/timing/backoff.js';
 import type { RawFrame } from './frame.js';
+import { SseParser } from './sse-parser.js';
 import { TLS_HINT, tlsVerifyFailure } from '../platform/http.js';
 
 /** What a 401 from the stream means, for the logs and the CLI's `check`. */
@@ -33,19 +34,21 @@ export interface StreamClientOptions {
 }
 
 /**
- * Reads the OpenCTI live stream with eventsource over undici and keeps it
- * read, forever, until stop(). eventsource reconnects by itself only after
- * network errors and with its own Last-Event-ID (the last id *seen*, which may
- * sit in the middle of a group of frames sharing an id), and gives up on any
- * non-200 answer; so every failure closes the connection and this class
- * reconnects with capped exponential backoff and `lastEventId()`.
+ * Reads the OpenCTI live stream over undici and keeps it read, forever, until
+ * stop(). Every failure (network error, an answer other than a 200 event
+ * stream, the platform ending the response, silence) closes the connection,
+ * and this class reconnects with capped exponential backoff, sending
+ * `lastEventId()`: its own position, never the last id *seen*, which may sit
+ * in the middle of a group of frames sharing an id (so the `retry` field and
+ * the reconnection rules of an EventSource do not apply). Frames are parsed
+ * from the response's bytes by SseParser.
  */
 export class StreamClient {
   readonly #options: StreamClientOptions;
   readonly #agent: Dispatcher;
   readonly #ownsAgent: boolean;
   readonly #idleTimeoutMs: number;
-  #source: FrameSource | undefined;
+  #source: Connection | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #failures = 0;
@@ -96,19 +99,50 @@ export class StreamClient {
     if (this.#stopped) return;
     this.#lastActivityAt = Date.now();
     const { url } = this.#options;
-    const source = new FrameSource(typeof url === 'string' ? url : url(), { fetch: this.#fetch }, (frame) => this.#onFrame(source, frame));
-    source.addEventListener('open', () => {
-      if (source !== this.#source) return;
-      this.#open = true;
-      this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
-      this.#options.onConnected?.();
-    });
-    source.addEventListener('error', (event) => this.#onError(source, event as Event & { code?: number; message?: string }));
-    this.#source = source;
+    const connection: Connection = { abort: new AbortController() };
+    this.#source = connection;
+    this.#read(connection, typeof url === 'string' ? url : url()).catch((error: unknown) => this.#onError(connection, { message: describeError(error) }));
   }
 
-  #onFrame(source: FrameSource, frame: RawFrame): void {
-    if (source !== this.#source) return;
+  /** One connection, from the request to the end of its response; a replaced connection stops at its next step. */
+  async #read(connection: Connection, url: string): Promise<void> {
+    const response = await this.#fetch(url, connection.abort.signal);
+    const { status, body } = response;
+    const eventStream = status === 200 && body !== null && (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
+    if (connection !== this.#source || !eventStream) {
+      await body?.cancel().catch(() => undefined);
+      const message = status === 200 ? 'Invalid response, expected a "text/event-stream" body' : `Non-200 status code (${status})`;
+      this.#onError(connection, { code: status, message });
+      return;
+    }
+    this.#open = true;
+    this.#options.logger.info({ lastEventId: this.#options.lastEventId() }, 'stream.opened');
+    this.#options.onConnected?.();
+    const parser = new SseParser((frame) => this.#onFrame(connection, frame));
+    // undici types the body of a fetch as a stream of `any`; it is bytes.
+    const reader = (body as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      // A chunk is read only while the enqueuer has room: a full buffer pauses the platform (TCP backpressure).
+      const waitStarted = Date.now();
+      this.#paused = true;
+      await this.#options.waitForCapacity();
+      this.#paused = false;
+      // Time spent paused by our own backpressure is not platform silence.
+      this.#lastActivityAt += Date.now() - waitStarted;
+      if (connection !== this.#source) {
+        await reader.cancel().catch(() => undefined);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(value);
+    }
+    // The platform ended the response.
+    this.#onError(connection, {});
+  }
+
+  #onFrame(connection: Connection, frame: RawFrame): void {
+    if (connection !== this.#source) return;
     if (frame.id !== '') {
       this.#lastActivityAt = Date.now();
       this.#failures = 0;
@@ -116,8 +150,8 @@ export class StreamClient {
     this.#options.onFrame(frame);
   }
 
-  #onError(source: FrameSource, event: { code?: number; message?: string }): void {
-    if (source !== this.#source || this.#stopped) return;
+  #onError(connection: Connection, event: { code?: number; message?: string }): void {
+    if (connection !== this.#source || this.#stopped) return;
     const status = event.code;
     const reason: DisconnectReason =
       status === undefined ? 'network' : status === 401 ? 'http_401' : status === 410 ? 'http_410' : 'http_other';
@@ -156,75 +190,39 @@ export class StreamClient {
 
   #discardSource(): void {
     this.#open = false;
-    this.#source?.close();
+    this.#source?.abort.abort();
     this.#source = undefined;
   }
 
-  readonly #fetch = async (input: string | URL, init: EventSourceFetchInit) => {
-    const response = await fetch(input, {
+  readonly #fetch = async (url: string, signal: AbortSignal): Promise<Response> => {
+    const response = await fetch(url, {
       method: 'GET',
-      // eventsource types the signal from the DOM lib, which this Node build does not load.
-      signal: (init.signal as AbortSignal | null | undefined) ?? null,
+      signal,
       headers: {
         ...this.#options.headers,
         accept: 'text/event-stream',
         'cache-control': 'no-cache',
-        // Always ours, never eventsource's: see the class comment.
         'last-event-id': this.#options.lastEventId(),
       },
       dispatcher: this.#agent,
     }).catch((error: unknown) => {
-      // eventsource keeps only the message; the code tells a certificate problem apart.
+      // The code tells a certificate problem apart.
       this.#lastFetchError = error;
       throw error;
     });
     this.#lastStatusText = response.statusText;
-    if (response.status !== 200 || !response.body) return response;
-    return new Response(this.#paceBody(response.body), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    return response;
   };
-
-  /** Hands chunks to eventsource only while the enqueuer has room. */
-  #paceBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-    const reader = body.getReader();
-    return new ReadableStream<Uint8Array>(
-      {
-        pull: async (controller) => {
-          const waitStarted = Date.now();
-          this.#paused = true;
-          await this.#options.waitForCapacity();
-          this.#paused = false;
-          // Time spent paused by our own backpressure is not platform silence.
-          this.#lastActivityAt += Date.now() - waitStarted;
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      },
-      { highWaterMark: 0 },
-    );
-  }
 }
 
-/** An EventSource that hands every message to one sink, whatever its event name. */
-class FrameSource extends EventSource {
-  constructor(
-    url: string,
-    init: ConstructorParameters<typeof EventSource>[1],
-    private readonly sink: (frame: RawFrame) => void,
-  ) {
-    super(url, init);
-  }
+/** One connection to the stream; aborting it ends its request or response. */
+interface Connection {
+  readonly abort: AbortController;
+}
 
-  override dispatchEvent(event: Event): boolean {
-    if (event instanceof MessageEvent) {
-      this.sink({ event: event.type, id: event.lastEventId, data: String(event.data) });
-      return true;
-    }
-    return super.dispatchEvent(event);
-  }
+/** An error and its causes in one line, for the logs (`fetch failed: connect ECONNREFUSED …`). */
+function describeError(error: unknown): string {
+  return causeChain(error)
+    .map((link) => (link instanceof Error ? link.message : String(link)))
+    .join(': ');
 }

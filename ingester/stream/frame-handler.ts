@@ -4,7 +4,7 @@ import type { Enqueuer } from '../commit/enqueuer.js';
 import { classifyFrame, eventId, type RawFrame } from './frame.js';
 import type { IngesterMetrics } from '../metrics.js';
 import type { PlatformFrames } from './platform-frames.js';
-import { compareStreamIds, isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import { compareStreamIds, isStreamId, parseStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
 import type { StreamPosition } from '../position/stream-position.js';
 
 export interface FrameHandlerDeps {
@@ -17,14 +17,17 @@ export interface FrameHandlerDeps {
   logger: Logger;
 }
 
-/** What the ingester does with each frame: enqueue it, move the position, or log and skip it. Never throws. */
+/** What the ingester does with each frame: enqueue it, move the position, or log and skip it; every id read feeds the stream lag. Never throws. */
 export function createFrameHandler({ position, enqueuer, metrics, platformFrames, generation, logger }: FrameHandlerDeps): (raw: RawFrame) => void {
   return (raw) => {
-    const frame = classifyFrame(raw);
+    // Parsed once here, for the lag, the classification and the position.
+    const at = raw.id === '' ? undefined : parseStreamId(raw.id);
+    if (at) metrics.idSeen(at.ms);
+    const frame = classifyFrame(raw, at);
     switch (frame.kind) {
       case 'event': {
         const id = eventId(frame.event, frame.streamId, frame.data, generation());
-        if (!position.admit(frame.streamId, id)) {
+        if (!position.admit(frame.streamId, id, frame.at)) {
           metrics.frame('replayed');
           logger.debug({ eventId: id }, 'event.replay_skipped');
           return;
@@ -38,7 +41,7 @@ export function createFrameHandler({ position, enqueuer, metrics, platformFrames
       }
       case 'heartbeat':
         metrics.frame('heartbeat');
-        if (position.heartbeat(frame.streamId)) enqueuer.positionChanged();
+        if (position.heartbeat(frame.streamId, frame.at)) enqueuer.positionChanged();
         return;
       case 'connected':
         metrics.frame('connected');

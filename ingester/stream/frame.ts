@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { FORWARDED_EVENTS, type ForwardedEvent } from '../../shared/queue/contract.js';
-import { isStreamId } from '../../shared/opencti/stream-id.js';
+import { parseStreamId, type StreamIdParts } from '../../shared/opencti/stream-id.js';
 
-/** One SSE message as eventsource hands it over; `id` is '' when the frame had none. */
+/** One SSE message as the stream client hands it over (see sse-parser.ts); `id` is '' when the frame had none. */
 export interface RawFrame {
   event: string;
   id: string;
@@ -14,8 +14,8 @@ const PLATFORM_FRAMES = ['consumer_metrics', 'no-recover', 'error'] as const;
 export type PlatformFrameName = (typeof PLATFORM_FRAMES)[number];
 
 export type Frame =
-  | { kind: 'event'; event: ForwardedEvent; streamId: string; data: string }
-  | { kind: 'heartbeat'; streamId: string }
+  | { kind: 'event'; event: ForwardedEvent; streamId: string; at: StreamIdParts; data: string }
+  | { kind: 'heartbeat'; streamId: string; at: StreamIdParts }
   | { kind: 'connected'; data: string }
   | { kind: 'platform'; event: PlatformFrameName; data: string }
   | { kind: 'ignored'; reason: 'no-id' | 'not-data'; event: string }
@@ -28,20 +28,21 @@ const PLATFORM = new Set<string>(PLATFORM_FRAMES);
  * Decides what a frame means (reference §3.2, §5.4). Dispatches on the SSE
  * event name, never on the envelope's `type`. Only heartbeats move the
  * position without an event: `consumer_metrics` and `no-recover` carry ids
- * that are not a safe resume point.
+ * that are not a safe resume point. `at`: the frame's id parsed (undefined
+ * when it is not a stream id), for a caller that parsed it already.
  */
-export function classifyFrame(frame: RawFrame): Frame {
+export function classifyFrame(frame: RawFrame, at = parseStreamId(frame.id)): Frame {
   if (frame.event === 'connected') return { kind: 'connected', data: frame.data };
   // Before the id checks: `error` has no id, and the others' ids are no resume point.
   if (PLATFORM.has(frame.event)) return { kind: 'platform', event: frame.event as PlatformFrameName, data: frame.data };
   if (frame.id === '') return { kind: 'ignored', reason: 'no-id', event: frame.event };
-  if (!isStreamId(frame.id)) return { kind: 'malformed', reason: 'id is not <ms>-<seq>', event: frame.event, id: frame.id };
-  if (frame.event === 'heartbeat') return { kind: 'heartbeat', streamId: frame.id };
+  if (!at) return { kind: 'malformed', reason: 'id is not <ms>-<seq>', event: frame.event, id: frame.id };
+  if (frame.event === 'heartbeat') return { kind: 'heartbeat', streamId: frame.id, at };
   if (!FORWARDED.has(frame.event)) return { kind: 'ignored', reason: 'not-data', event: frame.event };
   if (!looksLikeJsonObject(frame.data)) {
     return { kind: 'malformed', reason: 'data is not a JSON object', event: frame.event, id: frame.id };
   }
-  return { kind: 'event', event: frame.event as ForwardedEvent, streamId: frame.id, data: frame.data };
+  return { kind: 'event', event: frame.event as ForwardedEvent, streamId: frame.id, at, data: frame.data };
 }
 
 // A full JSON.parse per event would double the ingester's CPU for no benefit:

@@ -1,4 +1,4 @@
-import { ErrorCode, Job, type IRedisClient, type IRedisTransaction, type JobsOptions, type Queue } from 'bullmq';
+import { ErrorCode, Job, type IRedisClient, type IRedisTransaction, type JobJson, type JobsOptions, type Queue } from 'bullmq';
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 
@@ -30,24 +30,38 @@ export function queueClient(queue: Queue): Promise<IRedisClient> {
   return queue.getBackend().client;
 }
 
+/**
+ * The options `addJobToTransaction` takes: those a Job stores as given. Others
+ * change what Job builds (a numeric backoff, parent, repeatJobKey) or which
+ * script inserts the job (delay, priority).
+ */
+type AddedJobOptions = Pick<JobsOptions, 'attempts' | 'stackTraceLimit' | 'removeOnComplete' | 'removeOnFail' | 'keepLogs'> & {
+  backoff?: Exclude<JobsOptions['backoff'], number>;
+};
+
 export interface JobToAdd {
   id: string;
   name: string;
-  data: unknown;
+  /** The UTF-8 bytes of the data's JSON, exactly what BullMQ's own add would store (`JSON.stringify(data)`). */
+  data: Uint8Array;
 }
 
 /**
  * Queues the insert of one job into a caller-owned MULTI. `addJobToTransaction`
  * is public on BullMQ's RedisQueueBackend but outside its documented API (it
  * exists for FlowProducer); BullMQ's own addBulk uses a plain pipeline, which
- * is not atomic. The data goes as a Buffer holding the same UTF-8 bytes as
- * the JSON string BullMQ would store: ioredis would measure and copy a string
- * argument twice more, a third of the ingester's enqueue CPU.
+ * is not atomic. It takes the fields of `new Job(...).asJSON()` that an insert
+ * reads; they are built here without a Job, whose construction and
+ * serialisation (data, failedReason, stacktrace, returnvalue) were a fifth of
+ * the ingester's CPU. The data goes as bytes: ioredis would measure and copy
+ * a string argument twice more. Pinned by test/integration/bullmq-contract.test.ts:
+ * the job hash is the one `queue.add` stores for the same job.
  */
-export function addJobToTransaction(queue: Queue, transaction: IRedisTransaction, job: JobToAdd, options: JobsOptions): Promise<string> {
-  const json = new Job(queue, job.name, job.data, { ...options, jobId: job.id }, job.id).asJSON();
-  const bytes = Buffer.from(json.data, 'utf8') as unknown as string;
-  return queue.getBackend().addJobToTransaction(transaction, { ...json, data: bytes }, job.id);
+export function addJobToTransaction(queue: Queue, transaction: IRedisTransaction, job: JobToAdd, options: AddedJobOptions): Promise<string> {
+  // As Job's constructor: attempts defaults to 0, and the id is an option too.
+  const opts = { attempts: 0, ...options, jobId: job.id };
+  const fields = { id: job.id, name: job.name, data: job.data as unknown as string, opts, timestamp: Date.now() };
+  return queue.getBackend().addJobToTransaction(transaction, fields as JobJson, job.id);
 }
 
 /**

@@ -40,6 +40,7 @@ after(async () => {
 });
 
 const data = (n: number) => ({ event: 'create', streamId: `${n}-0`, body: `{"name":"Größe — 東京 😀 ${n}","q":"\\" \\\\"}`, receivedAt: n });
+const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 it('is pinned to the installed BullMQ, which package.json pins exactly', () => {
   const installed = JSON.parse(readFileSync(new URL('node_modules/bullmq/package.json', REPO_ROOT), 'utf8')) as { version: string };
@@ -53,7 +54,7 @@ it('queues COMMANDS_PER_JOB commands per job in a MULTI, and the job hash exists
   const ids = ['multi-1', 'multi-2', 'multi-3'];
   for (const id of ids) assert.equal(await redis.exists(jobKey(queue, id)), 0);
   const transaction = client.multi();
-  await Promise.all(ids.map((id, n) => addJobToTransaction(queue, transaction, { id, name: 'create', data: data(n) }, EVENT_JOB_OPTIONS)));
+  await Promise.all(ids.map((id, n) => addJobToTransaction(queue, transaction, { id, name: 'create', data: bytes(data(n)) }, EVENT_JOB_OPTIONS)));
   transaction.runCommand('ping', []);
   const results = await transaction.exec();
   assert.ok(results);
@@ -69,13 +70,33 @@ it('queues COMMANDS_PER_JOB commands per job in a MULTI, and the job hash exists
 it('stores a Buffer of job data byte for byte as the JSON, which BullMQ reads back as the same data', async () => {
   const client = await queueClient(queue);
   const transaction = client.multi();
-  await addJobToTransaction(queue, transaction, { id: 'bytes', name: 'create', data: data(7) }, EVENT_JOB_OPTIONS);
+  await addJobToTransaction(queue, transaction, { id: 'bytes', name: 'create', data: bytes(data(7)) }, EVENT_JOB_OPTIONS);
   await transaction.exec();
   assert.equal(await redis.hget(jobKey(queue, 'bytes'), 'data'), JSON.stringify(data(7)));
   const job = await Job.fromId(queue, 'bytes');
   assert.deepEqual(job?.data, data(7));
   assert.equal(job?.name, 'create');
   assert.equal(await job?.getState(), 'waiting');
+});
+
+it('stores the job hash queue.add stores for the same job, without building a Job (timestamp aside)', async () => {
+  // The same id in a queue of its own: BullMQ's own add is the oracle.
+  const theirQueue = new Queue(`${QUEUE_NAME}-oracle`, { connection: redis, prefix: queuePrefix('contract') });
+  try {
+    const client = await queueClient(queue);
+    const transaction = client.multi();
+    const before = Date.now();
+    await addJobToTransaction(queue, transaction, { id: 'same', name: 'update', data: bytes(data(9)) }, EVENT_JOB_OPTIONS);
+    await transaction.exec();
+    await theirQueue.add('update', data(9), { ...EVENT_JOB_OPTIONS, jobId: 'same' });
+    const { timestamp: ours, ...oursRest } = await redis.hgetall(jobKey(queue, 'same'));
+    const { timestamp: theirs, ...theirsRest } = await redis.hgetall(jobKey(theirQueue, 'same'));
+    assert.ok(Number(ours) >= before && Number(ours) <= Number(theirs), `timestamp ${ours}, then BullMQ's ${theirs}`);
+    assert.deepEqual(oursRest, theirsRest);
+    assert.equal(await queue.getJobState('same'), 'waiting');
+  } finally {
+    await theirQueue.close();
+  }
 });
 
 it('promotes a delayed job to wait by id, and rejects with a numeric code for a job that is not delayed', async () => {
@@ -111,7 +132,7 @@ it('loadScripts finds the scripts BullMQ defined on the client and cures NOSCRIP
   const client = await queueClient(queue);
   const add = async (id: string) => {
     const transaction = client.multi();
-    await addJobToTransaction(queue, transaction, { id, name: 'create', data: data(2) }, EVENT_JOB_OPTIONS);
+    await addJobToTransaction(queue, transaction, { id, name: 'create', data: bytes(data(2)) }, EVENT_JOB_OPTIONS);
     return (await transaction.exec())?.[0]?.[0];
   };
   assert.equal(await add('script-1'), null);

@@ -89,6 +89,18 @@ describe('Enqueuer batches', () => {
     await queue.close();
   });
 
+  it('pauses the reader once the buffered bodies reach highWaterChars, and resumes it once they are committed', async () => {
+    const { queue, enqueuer, add } = setup('read-ahead-chars', { highWaterChars: 30 });
+    add(1, 'x'.repeat(20));
+    await enqueuer.waitForCapacity();
+    add(2, 'x'.repeat(20));
+    // Both are buffered until the next turn of the event loop: 40 characters, over the bound.
+    const backlogWhenResumed = enqueuer.waitForCapacity().then(() => enqueuer.backlog);
+    assert.equal(await withTimeout(backlogWhenResumed, 10_000, 'the reader to resume'), 0);
+    assert.equal(await queue.count(), 2);
+    await queue.close();
+  });
+
   it('stores the job data byte for byte as the JSON of the job (the contract the dispatcher reads)', async () => {
     const { queue, enqueuer, add } = setup('job-data', {});
     const body = '{"data":{"name":"Größe — 東京 😀","description":"quote \\" backslash \\\\ tab \\t"}}';

@@ -23,12 +23,12 @@ describe('classifyFrame', () => {
   });
 
   it('turns a heartbeat into a position-only frame', () => {
-    assert.deepEqual(classifyFrame({ event: 'heartbeat', id: '7-1', data: '' }), { kind: 'heartbeat', streamId: '7-1' });
+    assert.deepEqual(classifyFrame({ event: 'heartbeat', id: '7-1', data: '' }), { kind: 'heartbeat', streamId: '7-1', at: { ms: 7, seq: 1 } });
   });
 
   it('forwards create, update, delete and merge as events of that name', () => {
     for (const event of ['create', 'update', 'delete', 'merge']) {
-      assert.deepEqual(classifyFrame({ event, id: '7-1', data: BODY }), { kind: 'event', event, streamId: '7-1', data: BODY });
+      assert.deepEqual(classifyFrame({ event, id: '7-1', data: BODY }), { kind: 'event', event, streamId: '7-1', at: { ms: 7, seq: 1 }, data: BODY });
     }
   });
 
