@@ -1,8 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
-import { undiciProxyOptions, type ProxySettings } from '../../shared/net/proxy.js';
+import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { proxyFor, undiciProxyOptions, type ProxySettings } from '../../shared/net/proxy.js';
 import { USER_AGENT } from '../../shared/process/version.js';
 import { tlsFailure } from './outcome.js';
 import type { WebhookSigner } from './signer.js';
@@ -42,18 +42,21 @@ export interface WebhookClientOptions {
 const MIN_REDACTED_LENGTH = 4;
 
 /**
- * One keep-alive undici dispatcher to the webhook: an EnvHttpProxyAgent, so
- * HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) are honoured, with one
- * pool of `connections` sockets per origin. The TLS options apply to direct
- * connections (`connect`) and to connections tunnelled through a proxy
- * (`requestTls`: undici's ProxyAgent replaces `connect` with its tunnel).
+ * One keep-alive undici dispatcher to the webhook, with one pool of
+ * `connections` sockets: an EnvHttpProxyAgent when HTTPS_PROXY / HTTP_PROXY /
+ * NO_PROXY (either case) send the webhook's origin through a proxy, else a
+ * plain Agent (the origin never changes, so its route is known at start, and
+ * a delivery skips EnvHttpProxyAgent's URL parse and NO_PROXY match). The TLS
+ * options apply to direct connections (`connect`) and to connections
+ * tunnelled through a proxy (`requestTls`: undici's ProxyAgent replaces
+ * `connect` with its tunnel).
  * POSTs with request(), which never follows redirects (a 3xx is a failed
  * attempt, and credentials never travel to another host). Headers common to
  * every request are built once. Every response body is consumed so the
  * socket returns to the pool.
  */
 export class WebhookClient {
-  readonly #agent: EnvHttpProxyAgent;
+  readonly #agent: Agent | EnvHttpProxyAgent;
   readonly #origin: string;
   readonly #path: string;
   readonly #headers: Record<string, string>;
@@ -72,7 +75,7 @@ export class WebhookClient {
     this.#secrets = (options.secrets ?? []).filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
     this.#longestSecret = Buffer.byteLength(this.#secrets[0] ?? '', 'utf8');
     const tls = options.tls ?? {};
-    this.#agent = new EnvHttpProxyAgent({
+    const pool = {
       connections: options.connections,
       pipelining: 1,
       // HTTP/1.1 as the Python connector speaks: undici 8 would negotiate HTTP/2 with TLS endpoints that offer it,
@@ -82,9 +85,8 @@ export class WebhookClient {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       connect: tls,
-      requestTls: tls,
-      ...undiciProxyOptions(options.proxy),
-    });
+    };
+    this.#agent = proxyFor(url, options.proxy) === undefined ? new Agent(pool) : new EnvHttpProxyAgent({ ...pool, requestTls: tls, ...undiciProxyOptions(options.proxy) });
     this.#headers = {
       'content-type': 'application/json',
       accept: 'application/json',
