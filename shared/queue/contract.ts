@@ -111,7 +111,7 @@ const EventIndexSchema = z.number().int().nonnegative();
 /**
  * The events of a pack already settled (delivered, filtered out, or gone to
  * jobs of their own), by index: a number when they are the first n (the only
- * form dispatchers before 1.0 wrote and read), else the first `settled` and
+ * form dispatchers up to 1.0.0-rc.1 wrote and read), else the first `settled` and
  * the later indexes in `also` (a pack's events run side by side and settle in
  * any order).
  */
