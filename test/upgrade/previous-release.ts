@@ -5,7 +5,10 @@
  *
  * The old tree gets a symlink to today's node_modules: a release's dependencies are a subset
  * of the next one's (package.json only adds or bumps), and installing them again would need
- * the network. The worktree is registered in the repository's .git while it exists, so
+ * the network. A dependency the product drops stays as a devDependency for as long as the
+ * release tested here needs it (eventsource, which 0.1.0 reads the stream with).
+ *
+ * The worktree is registered in the repository's .git while it exists, so
  * {@link PreviousRelease.remove} must always run; it unlinks the symlink itself before git
  * deletes the directory, so nothing can follow it into the real node_modules.
  */
