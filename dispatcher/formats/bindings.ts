@@ -1,5 +1,5 @@
 import { markingName } from '../../shared/opencti/markings.js';
-import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import { parseStreamId } from '../../shared/opencti/stream-id.js';
 import { describeObject, isObject } from './describe.js';
 import { FormatError, type OutgoingEvent } from './format.js';
 
@@ -49,7 +49,7 @@ export function bindingsFor(context: BindingContext): (event: OutgoingEvent) => 
     if (!isObject(envelope)) throw new FormatError('not-json', 'the event is not a JSON object');
     const data = envelope['data'];
     const described = describeObject(data);
-    const ms = isStreamId(event.streamId) ? streamIdMs(event.streamId) : undefined;
+    const ms = parseStreamId(event.streamId)?.ms;
     const origin = envelope['origin'];
     return {
       event: event.event,

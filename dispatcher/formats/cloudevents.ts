@@ -1,4 +1,4 @@
-import { isStreamId, streamIdMs } from '../../shared/opencti/stream-id.js';
+import { parseStreamId } from '../../shared/opencti/stream-id.js';
 import { stixIdOf } from '../../shared/opencti/stix-id.js';
 import type { Format } from './format.js';
 
@@ -21,7 +21,8 @@ export function cloudEventsFormat(openctiUrl: string, liveStreamId: string): For
         'ce-type': `io.opencti.stream.${event.event}`,
       };
       // Optional attributes are left out rather than guessed: a receiver (the SDK) would put its own clock in ce-time.
-      if (isStreamId(event.streamId)) headers['ce-time'] = new Date(streamIdMs(event.streamId)).toISOString();
+      const ms = parseStreamId(event.streamId)?.ms;
+      if (ms !== undefined) headers['ce-time'] = new Date(ms).toISOString();
       const subject = stixIdOf(event.body);
       if (subject !== undefined) headers['ce-subject'] = percentEncode(subject);
       return { body: event.body, headers };
