@@ -6,8 +6,7 @@
  * whether packs cost concurrency (issue #16: ≥ 85 % of the bound for every backlog).
  */
 import { benchDestinations } from './destinations.js';
-import type { CpuShare } from './resources.js';
-import { CpuWindow } from './resources.js';
+import { CpuWindow, type CpuShare } from './resources.js';
 import { round } from './stats.js';
 import { check, prepareBacklog, race, resources, startPipeline, timeoutMs, type Context, type DeliveryCheck, type ResourceReport } from './scenarios.js';
 

@@ -1,4 +1,4 @@
-import { packProgress, settledEvents } from '../../shared/queue/contract.js';
+import { packProgress, settledEvents, type PackProgress } from '../../shared/queue/contract.js';
 
 /** Writes a job's progress; see progressWriter in shared/queue/bullmq-internals.ts. */
 export type WriteProgress = (progress: unknown) => Promise<unknown>;
@@ -44,10 +44,8 @@ export class PackSettlement {
   /** Resolves once Redis holds every settlement made so far; rejects when that write fails. */
   async flush(): Promise<void> {
     while (this.#inFlight) await this.#inFlight;
-    const progress = packProgress(this.#settled);
-    const json = JSON.stringify(progress);
-    if (json === this.#sent) return;
-    this.#sent = json;
+    const progress = this.#unsent();
+    if (progress === undefined) return;
     try {
       await this.#write(progress);
     } catch (error) {
@@ -58,10 +56,8 @@ export class PackSettlement {
 
   #send(): void {
     if (this.#inFlight) return;
-    const progress = packProgress(this.#settled);
-    const json = JSON.stringify(progress);
-    if (json === this.#sent) return;
-    this.#sent = json;
+    const progress = this.#unsent();
+    if (progress === undefined) return;
     this.#inFlight = this.#write(progress).then(
       () => {
         this.#inFlight = undefined;
@@ -73,5 +69,14 @@ export class PackSettlement {
         this.#inFlight = undefined;
       },
     );
+  }
+
+  /** The progress to write now, recorded as sent; undefined when Redis holds (or is being sent) the same. */
+  #unsent(): PackProgress | undefined {
+    const progress = packProgress(this.#settled);
+    const json = JSON.stringify(progress);
+    if (json === this.#sent) return undefined;
+    this.#sent = json;
+    return progress;
   }
 }
